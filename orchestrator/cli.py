@@ -1,0 +1,41 @@
+"""The `drkit` command line: a thin root that loads each command group only when it is used.
+
+Each group lives beside the code it drives (``simulators/nss/cli.py`` for ``drkit nss`` and so
+on) and is registered in :data:`COMMANDS` as ``"module:attribute"``, so ``drkit --help`` stays fast
+and a broken optional group cannot break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "nss": ("simulators.nss.cli:nss", "Run and drive an NSS appliance simulator."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, _, attr = entry[0].partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in sorted(COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="drkit")
+def main() -> None:
+    """drkit — open disaster recovery for virtual machines on replicated storage."""
