@@ -1,0 +1,320 @@
+"""The delta wire format: MicroScan extents, zstd-compressed, sealed with AES-256-GCM.
+
+One message (a *part*; a delta is one or more parts with the same sequence number)::
+
+    "DRKD" | version u8 | header_len u32 LE | header (canonical JSON, UTF-8)
+    | nonce (12 random bytes) | AES-GCM(zstd(extent records)) incl. 16-byte tag
+
+Everything before the nonce is the AES-GCM associated data, so the header (replication id,
+sequence, recovery points, device size, kind, part numbering and the body's sizes) is
+authenticated: a delta replayed into another replication or sequence fails. The decoder trusts
+nothing it has not authenticated: only the framing is parsed before decryption.
+
+An extent record is ``kind u8 | offset_sectors u64 | length_sectors u32`` (13 bytes, little
+endian), followed by ``length`` bytes of data unless the kind is ZERO. Extents are sorted and do
+not overlap. A part carries at most ``MAX_PART_PAYLOAD`` bytes of records; ``split`` cuts larger
+deltas into numbered parts (the receiver stages parts 0..parts-1, then commits the delta).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .microscan import SECTOR, Extent, Kind
+from .replication_errors import (
+    DeltaAuthError,
+    DeltaFormatError,
+    DeltaGapError,
+    DeltaMisdirectedError,
+    DeltaReplayError,
+    DeltaTooLargeError,
+    DiffInputError,
+    PairKeyError,
+)
+
+MAGIC = b"DRKD"
+VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+MAX_HEADER = 16 << 10
+MAX_PART_PAYLOAD = 64 << 20
+_FRAME = struct.Struct("<4sBI")
+_RECORD = struct.Struct("<BQI")
+_ZSTD_LEVEL = 3
+
+
+class DeltaKind(StrEnum):
+    INITIAL = "initial"
+    INCREMENTAL = "incremental"
+    RESYNC = "resync"
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class DeltaHeader:
+    replication_id: str
+    sequence: int
+    base_rp: str | None
+    new_rp: str
+    device_size: int
+    kind: DeltaKind
+    device: str = ""
+    part: int = 0
+    parts: int = 1
+    created: str = field(default_factory=_utc_now)
+
+
+@dataclass(frozen=True)
+class Delta:
+    header: DeltaHeader
+    extents: tuple[Extent, ...]
+
+    @property
+    def payload_bytes(self) -> int:
+        """Raw extent data (ZERO extents carry none)."""
+        return sum(len(e.data) for e in self.extents)
+
+    @property
+    def serialized_bytes(self) -> int:
+        """Extent records before compression and encryption."""
+        return len(self.extents) * _RECORD.size + self.payload_bytes
+
+
+@dataclass(frozen=True)
+class WireStats:
+    extents: int
+    payload_bytes: int
+    serialized_bytes: int
+    wire_bytes: int
+
+
+def new_pair_key() -> bytes:
+    """A fresh 256-bit replication key for a pair of appliances."""
+    return AESGCM.generate_key(bit_length=256)
+
+
+def _aead(key: bytes) -> AESGCM:
+    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+        raise PairKeyError("pair key must be 32 bytes (AES-256)", field="key")
+    return AESGCM(bytes(key))
+
+
+def _bad(message: str, **details: Any) -> DeltaFormatError:
+    return DeltaFormatError(message, **details)
+
+
+def _check_header(h: DeltaHeader) -> None:
+    rules: list[tuple[str, bool]] = [
+        ("replication_id", isinstance(h.replication_id, str) and 0 < len(h.replication_id) < 256),
+        ("sequence", _int(h.sequence) and h.sequence >= 0),
+        ("base_rp", h.base_rp is None if h.kind == DeltaKind.INITIAL else
+         isinstance(h.base_rp, str) and bool(h.base_rp)),
+        ("new_rp", isinstance(h.new_rp, str) and bool(h.new_rp)),
+        ("device_size", _int(h.device_size) and h.device_size > 0
+         and h.device_size % SECTOR == 0),
+        ("kind", h.kind in set(DeltaKind)),
+        ("device", isinstance(h.device, str)),
+        ("parts", _int(h.parts) and h.parts >= 1),
+        ("part", _int(h.part) and 0 <= h.part < h.parts),
+        ("created", isinstance(h.created, str)),
+    ]
+    for name, ok in rules:
+        if not ok:
+            raise _bad(f"delta header field {name!r} is invalid: {getattr(h, name)!r}",
+                       field=name)
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_extents(extents: Sequence[Extent], device_size: int) -> None:
+    end = 0
+    for i, e in enumerate(extents):
+        if e.offset < end or e.end > device_size:
+            raise _bad(f"extent {i} at offset {e.offset} overlaps its predecessor or ends past "
+                       f"the device ({device_size} bytes)", field="extents", index=i)
+        end = e.end
+
+
+def _serialize(extents: Iterable[Extent]) -> bytes:
+    out: list[bytes] = []
+    for e in extents:
+        out.append(_RECORD.pack(e.kind, e.offset // SECTOR, e.length // SECTOR))
+        if e.kind is not Kind.ZERO:
+            out.append(e.data)
+    return b"".join(out)
+
+
+def _header_bytes(header: DeltaHeader, body: dict[str, int]) -> bytes:
+    doc = {**asdict(header), "kind": str(header.kind), "body": body}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
+                      max_payload: int = MAX_PART_PAYLOAD) -> tuple[bytes, WireStats]:
+    """Seal one part; raises DeltaTooLargeError over ``max_payload`` (use ``split``)."""
+    aead = _aead(key)
+    _check_header(delta.header)
+    _check_extents(delta.extents, delta.header.device_size)
+    raw = _serialize(delta.extents)
+    if len(raw) > max_payload:
+        raise DeltaTooLargeError(f"delta part of {len(raw)} bytes exceeds {max_payload}; "
+                                 "split it with wire.split", size=len(raw))
+    body = {"extents": len(delta.extents), "serialized_bytes": len(raw)}
+    header = _header_bytes(delta.header, body)
+    aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = aead.encrypt(nonce, zstandard.ZstdCompressor(level=level).compress(raw), aad)
+    blob = aad + nonce + sealed
+    return blob, WireStats(len(delta.extents), delta.payload_bytes, len(raw), len(blob))
+
+
+def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
+           max_payload: int = MAX_PART_PAYLOAD) -> bytes:
+    return encode_with_stats(delta, key, level=level, max_payload=max_payload)[0]
+
+
+def _frame(blob: bytes) -> bytes:
+    """The associated data (frame + header), checking only the framing."""
+    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < _FRAME.size:
+        raise _bad("delta is truncated: no frame", field="frame")
+    magic, version, hlen = _FRAME.unpack_from(blob)
+    if magic != MAGIC or version != VERSION:
+        raise _bad(f"not a drkit delta v{VERSION} (magic {bytes(magic)!r}, version {version})",
+                   field="frame")
+    if hlen > MAX_HEADER or len(blob) < _FRAME.size + hlen + NONCE_BYTES + TAG_BYTES:
+        raise _bad(f"delta is truncated or its header length {hlen} is invalid", field="frame")
+    return bytes(blob[: _FRAME.size + hlen])
+
+
+def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, int]]:
+    try:
+        doc = json.loads(raw)
+        body = doc.pop("body")
+        header = DeltaHeader(**{**doc, "kind": DeltaKind(doc["kind"])})
+        sizes = {k: int(body[k]) for k in ("extents", "serialized_bytes")}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _bad(f"delta header is malformed: {type(exc).__name__}", field="header") from None
+    _check_header(header)
+    return header, sizes
+
+
+def peek_header(blob: bytes) -> DeltaHeader:
+    """The header WITHOUT authentication: for routing only, never for decisions."""
+    aad = _frame(blob)
+    return _parse_header(aad[_FRAME.size :])[0]
+
+
+def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: int, *,
+           expect_part: int | None = None) -> Delta:
+    """Authenticate and open one part; every failure is a typed DeltaError, nothing else."""
+    aead = _aead(key)
+    aad = _frame(blob)
+    nonce = bytes(blob[len(aad) : len(aad) + NONCE_BYTES])
+    try:
+        packed = aead.decrypt(nonce, bytes(blob[len(aad) + NONCE_BYTES :]), aad)
+    except InvalidTag:
+        raise DeltaAuthError("delta failed authentication (tampered, or another pair key)",
+                             replication=expect_replication) from None
+    header, body = _parse_header(aad[_FRAME.size :])
+    _check_expected(header, expect_replication, expect_sequence, expect_part)
+    raw = _decompress(packed, body["serialized_bytes"])
+    extents = _parse_extents(raw, body["extents"])
+    _check_extents(extents, header.device_size)
+    return Delta(header, extents)
+
+
+def _check_expected(h: DeltaHeader, replication: str, sequence: int, part: int | None) -> None:
+    if h.replication_id != replication:
+        raise DeltaMisdirectedError(f"delta for replication {h.replication_id!r} arrived at "
+                                    f"{replication!r}", replication=replication,
+                                    got=h.replication_id)
+    got, want = (h.sequence, h.part), (sequence, part if part is not None else h.part)
+    where = f"sequence {h.sequence} part {h.part}"
+    if got < want:
+        raise DeltaReplayError(f"replication {replication}: {where} already applied (expected "
+                               f"{want[0]}/{want[1]})", replication=replication, got=h.sequence,
+                               expected=sequence)
+    if got > want:
+        raise DeltaGapError(f"replication {replication}: {where} arrived but {want[0]}/{want[1]} "
+                            "is missing", replication=replication, got=h.sequence,
+                            expected=sequence)
+
+
+def _decompress(packed: bytes, size: int) -> bytes:
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=size)
+    except zstandard.ZstdError:
+        raise _bad("delta body is not valid zstd", field="body") from None
+    if len(raw) != size:
+        raise _bad(f"delta body has {len(raw)} bytes, header says {size}", field="body")
+    return raw
+
+
+def _parse_extents(raw: bytes, count: int) -> tuple[Extent, ...]:
+    view, at, out = memoryview(raw), 0, []
+    try:
+        for _ in range(count):
+            kind, offset, length = _RECORD.unpack_from(view, at)
+            at += _RECORD.size
+            kind, length = Kind(kind), length * SECTOR
+            if kind is Kind.ZERO:
+                out.append(Extent.zeros(offset * SECTOR, length))
+                continue
+            if at + length > len(raw):
+                raise ValueError("record data runs past the body")
+            out.append(Extent(offset * SECTOR, bytes(view[at : at + length]), kind))
+            at += length
+    except (struct.error, ValueError, DiffInputError) as exc:
+        raise _bad(f"delta extent {len(out)} is malformed: {exc}", field="extents") from None
+    if at != len(raw):
+        raise _bad(f"delta body has {len(raw) - at} bytes after its {count} extents",
+                   field="extents")
+    return tuple(out)
+
+
+def split(delta: Delta, max_payload: int = MAX_PART_PAYLOAD) -> list[Delta]:
+    """Cut a delta into numbered parts of at most ``max_payload`` serialized bytes each."""
+    if max_payload < _RECORD.size + SECTOR:
+        raise DeltaTooLargeError(f"max_payload {max_payload} cannot hold one sector",
+                                 field="max_payload")
+    groups: list[list[Extent]] = [[]]
+    room = max_payload
+    for e in delta.extents:
+        for piece in _pieces(e, max_payload - _RECORD.size):
+            cost = _RECORD.size + len(piece.data)
+            if cost > room:
+                groups.append([])
+                room = max_payload
+            groups[-1].append(piece)
+            room -= cost
+    n = len(groups)
+    return [Delta(replace(delta.header, part=i, parts=n), tuple(g)) for i, g in enumerate(groups)]
+
+
+def _pieces(e: Extent, limit: int) -> Iterable[Extent]:
+    if e.kind is Kind.ZERO or len(e.data) <= limit:
+        return [e]
+    step = limit - limit % SECTOR
+    return [Extent(e.offset + at, e.data[at : at + step], e.kind)
+            for at in range(0, len(e.data), step)]
+
+
+def encode_parts(delta: Delta, key: bytes, max_payload: int = MAX_PART_PAYLOAD) -> list[bytes]:
+    return [encode(p, key, max_payload=max_payload) for p in split(delta, max_payload)]

@@ -1,0 +1,162 @@
+"""Delta wire format: round trip, authentication, sequencing, malformed input, parts."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulators.nss import wire
+from simulators.nss.microscan import Extent, Kind, apply
+from simulators.nss.replication_errors import (
+    DeltaAuthError,
+    DeltaError,
+    DeltaFormatError,
+    DeltaGapError,
+    DeltaMisdirectedError,
+    DeltaReplayError,
+    DeltaTooLargeError,
+    PairKeyError,
+)
+
+KEY = bytes(range(32))
+SIZE = 1 << 20
+
+
+def make_delta(seq: int = 5, extents: tuple[Extent, ...] | None = None, **kw) -> wire.Delta:
+    if extents is None:
+        extents = (Extent(0, b"a" * 512), Extent.zeros(4096, 8192),
+                   Extent(65536, bytes(511) + b"\1", Kind.XOR))
+    header = wire.DeltaHeader(replication_id="rep-1", sequence=seq, base_rp="rp-4",
+                              new_rp="rp-5", device_size=SIZE, kind=wire.DeltaKind.INCREMENTAL,
+                              **kw)
+    return wire.Delta(header, extents)
+
+
+def test_round_trip_and_stats() -> None:
+    delta = make_delta(device="lun-a")
+    blob, stats = wire.encode_with_stats(delta, KEY)
+    assert wire.decode(blob, KEY, "rep-1", 5) == delta
+    assert stats.payload_bytes == 1024 == delta.payload_bytes
+    assert stats.serialized_bytes == 1024 + 3 * 13
+    assert stats.wire_bytes == len(blob)
+    assert wire.peek_header(blob) == delta.header
+
+
+def test_initial_delta_without_base_rp_and_empty_delta() -> None:
+    header = wire.DeltaHeader("rep-1", 0, None, "rp-0", SIZE, wire.DeltaKind.INITIAL)
+    delta = wire.Delta(header, ())
+    assert wire.decode(wire.encode(delta, KEY), KEY, "rep-1", 0) == delta
+
+
+def test_nonce_is_fresh_per_message() -> None:
+    delta = make_delta()
+    assert wire.encode(delta, KEY) != wire.encode(delta, KEY)
+
+
+def test_tampering_any_byte_is_rejected() -> None:
+    blob = wire.encode(make_delta(), KEY)
+    for i in range(len(blob)):
+        bad = bytearray(blob)
+        bad[i] ^= 0x01
+        expected = DeltaFormatError if i < 5 else DeltaError
+        with pytest.raises(expected):
+            wire.decode(bytes(bad), KEY, "rep-1", 5)
+        if i >= 9:  # past the framing, only authentication can catch it
+            with pytest.raises(DeltaAuthError):
+                wire.decode(bytes(bad), KEY, "rep-1", 5)
+
+
+def test_wrong_key_and_bad_key() -> None:
+    blob = wire.encode(make_delta(), KEY)
+    with pytest.raises(DeltaAuthError) as err:
+        wire.decode(blob, wire.new_pair_key(), "rep-1", 5)
+    assert KEY.hex() not in str(err.value)
+    with pytest.raises(PairKeyError):
+        wire.decode(blob, b"short", "rep-1", 5)
+
+
+def test_replay_gap_and_misdirected() -> None:
+    blob = wire.encode(make_delta(seq=5), KEY)
+    with pytest.raises(DeltaReplayError):
+        wire.decode(blob, KEY, "rep-1", 6)
+    with pytest.raises(DeltaGapError):
+        wire.decode(blob, KEY, "rep-1", 4)
+    with pytest.raises(DeltaMisdirectedError):
+        wire.decode(blob, KEY, "rep-2", 5)
+
+
+def test_header_swap_fails_authentication() -> None:
+    """Re-labelling an authentic delta with another sequence number breaks the tag."""
+    blob = wire.encode(make_delta(seq=5), KEY)
+    hlen = struct.unpack_from("<I", blob, 5)[0]
+    doc = json.loads(blob[9 : 9 + hlen])
+    doc["sequence"] = 6
+    header = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    forged = blob[:5] + struct.pack("<I", len(header)) + header + blob[9 + hlen :]
+    with pytest.raises(DeltaAuthError):
+        wire.decode(forged, KEY, "rep-1", 6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_garbage_gives_typed_errors_only(data: bytes) -> None:
+    for blob in (data, b"DRKD\x01" + data):
+        with pytest.raises(DeltaError):
+            wire.decode(blob, KEY, "rep-1", 5)
+
+
+def test_truncation_is_rejected() -> None:
+    blob = wire.encode(make_delta(), KEY)
+    for n in (0, 4, 9, 20, len(blob) - 1):
+        with pytest.raises(DeltaError):
+            wire.decode(blob[:n], KEY, "rep-1", 5)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("sequence", -1), ("device_size", 1000), ("new_rp", ""), ("base_rp", None),
+    ("replication_id", ""), ("part", 1),
+])
+def test_invalid_header_is_refused_naming_the_field(field: str, value: object) -> None:
+    delta = make_delta()
+    bad = wire.Delta(wire.DeltaHeader(**{**delta.header.__dict__, field: value}), delta.extents)
+    with pytest.raises(DeltaFormatError) as err:
+        wire.encode(bad, KEY)
+    assert err.value.details["field"] == field
+
+
+def test_overlapping_or_out_of_device_extents_are_refused() -> None:
+    with pytest.raises(DeltaFormatError, match="extent 1"):
+        wire.encode(make_delta(extents=(Extent(0, bytes(1024)), Extent(512, bytes(512)))), KEY)
+    with pytest.raises(DeltaFormatError, match="extent 0"):
+        wire.encode(make_delta(extents=(Extent(SIZE, bytes(512)),)), KEY)
+
+
+def test_split_into_parts_and_reassemble() -> None:
+    big = (Extent(0, bytes(range(256)) * 40), Extent.zeros(40960, 4096),
+           Extent(65536, b"x" * 5120, Kind.XOR))
+    delta = make_delta(extents=big)
+    with pytest.raises(DeltaTooLargeError):
+        wire.split(delta, 100)
+    parts = wire.split(delta, 4096)
+    assert all(p.serialized_bytes <= 4096 for p in parts)
+    blobs = wire.encode_parts(delta, KEY, 4096)
+    opened = [wire.decode(b, KEY, "rep-1", 5, expect_part=i) for i, b in enumerate(blobs)]
+    assert {p.header.parts for p in opened} == {len(blobs)}
+    image, whole = bytearray(SIZE), bytearray(SIZE)
+    for p in opened:
+        apply(image, p.extents)
+    apply(whole, delta.extents)
+    assert image == whole
+    with pytest.raises(DeltaReplayError):
+        wire.decode(blobs[0], KEY, "rep-1", 5, expect_part=1)
+    with pytest.raises(DeltaGapError):
+        wire.decode(blobs[2], KEY, "rep-1", 5, expect_part=1)
+
+
+def test_encode_refuses_oversized_part() -> None:
+    with pytest.raises(DeltaTooLargeError):
+        wire.encode(make_delta(extents=(Extent(0, bytes(2048)),)), KEY, max_payload=1024)
