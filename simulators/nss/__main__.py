@@ -1,0 +1,3 @@
+from .cli import nss
+
+nss(prog_name="python -m simulators.nss")

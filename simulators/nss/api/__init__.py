@@ -1,0 +1,33 @@
+"""The appliance's REST API v1 (see shared/docs/NSS-API.md): a thin layer over the domain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from ..appliance import VERSION, Appliance
+from . import errors, san, storage, system
+from .deps import require_token
+
+BASE = "/api/v1"
+
+
+def create_app(appliance: Appliance, token: str) -> FastAPI:
+    app = FastAPI(title="NSS appliance simulator", version=VERSION,
+                  openapi_url="/openapi.json", docs_url=f"{BASE}/docs", redoc_url=None)
+    app.state.appliance = appliance
+    app.state.token = token
+    app.state.metrics = system.Metrics()
+    errors.install(app)
+
+    open_router = APIRouter()
+
+    @open_router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(open_router, prefix=BASE)
+    app.include_router(open_router)
+    secured = [Depends(require_token)]
+    for module in (storage, san, system):
+        app.include_router(module.router, prefix=BASE, dependencies=secured)
+    return app

@@ -1,0 +1,281 @@
+"""``drkit nss``: run an appliance and drive it from a terminal (tables, or ``--json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from .client import NssApiError, NssClient
+
+IO_STEP = 4 * 2**20
+console = Console()
+
+
+@click.group()
+@click.option("--url", envvar="DRKIT_NSS_URL", default="http://127.0.0.1:8470",
+              show_default=True, help="Appliance URL (or DRKIT_NSS_URL).")
+@click.option("--token-file", type=click.Path(path_type=Path), envvar="DRKIT_NSS_TOKEN_FILE",
+              help="File holding the API token (or DRKIT_NSS_TOKEN / DRKIT_NSS_TOKEN_FILE).")
+@click.pass_context
+def nss(ctx: click.Context, url: str, token_file: Path | None) -> None:
+    """Run and drive an NSS appliance simulator."""
+    ctx.obj = {"url": url, "token_file": token_file}
+
+
+def _client(ctx: click.Context) -> NssClient:
+    token = os.environ.get("DRKIT_NSS_TOKEN")
+    token_file = ctx.obj["token_file"]
+    if not token and token_file:
+        token = Path(token_file).read_text().strip()
+    if not token:
+        raise click.UsageError("no API token: give --token-file or set DRKIT_NSS_TOKEN")
+    return NssClient(ctx.obj["url"], token)
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except NssApiError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        sys.exit(1)
+
+
+def _emit(rows: Iterable[dict[str, Any]], columns: list[str], as_json: bool,
+          title: str, key: str) -> None:
+    rows = list(rows)
+    if as_json:
+        click.echo(json.dumps({key: rows}, indent=2))
+        return
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[_cell(row.get(col)) for col in columns])
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return f"{value.get('type', '')} {value.get('id', '')}".strip()
+    return "" if value is None else str(value)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@nss.command()
+@click.option("--name", required=True, help="Appliance name.")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
+              help="Directory for metadata and sparse device images.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8470, show_default=True, type=int)
+@click.option("--token-file", "serve_token_file", type=click.Path(path_type=Path),
+              help="API token file; created with a random token if missing.")
+@click.option("--fsync", is_flag=True, help="fdatasync every write (power-loss durability).")
+def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
+          fsync: bool) -> None:
+    """Run one appliance in the foreground."""
+    from .server import serve as run_server
+
+    run_server(name, data_dir, host, port, serve_token_file, fsync)
+
+
+@nss.command()
+@json_option
+@click.pass_context
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Show the appliance's identity."""
+    data = _run(lambda: _client(ctx).appliance())
+    _emit([data], ["id", "name", "model", "version", "serial"], as_json, "Appliance",
+          "appliance")
+
+
+@nss.command("luns")
+@json_option
+@click.pass_context
+def list_luns(ctx: click.Context, as_json: bool) -> None:
+    """List LUNs (devices, replicas and TimeViews)."""
+    rows = _run(lambda: _client(ctx).list_luns())
+    _emit(rows, ["id", "name", "wwn", "size_bytes", "access", "role"], as_json, "LUNs", "luns")
+
+
+@nss.command("create-lun")
+@click.argument("name")
+@click.argument("size")
+@json_option
+@click.pass_context
+def create_lun(ctx: click.Context, name: str, size: str, as_json: bool) -> None:
+    """Create a thin LUN NAME of SIZE (bytes, or with K/M/G/T suffix)."""
+    lun = _run(lambda: _client(ctx).create_lun(name, parse_size(size)))
+    _emit([lun], ["id", "name", "wwn", "size_bytes"], as_json, "Created", "luns")
+
+
+@nss.command("delete-lun")
+@click.argument("lun_id")
+@click.pass_context
+def delete_lun(ctx: click.Context, lun_id: str) -> None:
+    """Delete a LUN (refused while presented, snapshotted, grouped or replicated)."""
+    _run(lambda: _client(ctx).delete_lun(lun_id))
+    console.print(f"deleted {lun_id}")
+
+
+@nss.command("write")
+@click.argument("lun_id")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--offset", default=0, type=int, show_default=True)
+@click.pass_context
+def write_file(ctx: click.Context, lun_id: str, source: Path, offset: int) -> None:
+    """Write a file's bytes to a LUN at OFFSET (the file is padded to a 512-byte multiple)."""
+    client = _client(ctx)
+    size = source.stat().st_size
+    with source.open("rb") as fh, _progress() as bar:
+        task = bar.add_task(f"write {source.name}", total=size)
+        done = 0
+        while chunk := fh.read(IO_STEP):
+            padded = chunk + bytes(-len(chunk) % 512)
+            _run(lambda c=padded, o=offset + done: client.write(lun_id, o, c))
+            done += len(chunk)
+            bar.update(task, completed=done)
+
+
+@nss.command("read")
+@click.argument("lun_id")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--offset", default=0, type=int, show_default=True)
+@click.option("--length", type=int, help="Bytes to read (default: to the end of the LUN).")
+@click.option("--snapshot", "snap_id", help="Read this snapshot of the LUN instead.")
+@click.pass_context
+def read_file(ctx: click.Context, lun_id: str, target: Path, offset: int, length: int | None,
+              snap_id: str | None) -> None:
+    """Read a LUN's (or snapshot's) bytes into a file: e.g. a backup off a TimeView."""
+    client = _client(ctx)
+    size = _run(lambda: client.get_lun(lun_id))["size_bytes"]
+    length = size - offset if length is None else length
+    with target.open("wb") as fh, _progress() as bar:
+        task = bar.add_task(f"read {lun_id}", total=length)
+        for pos in range(offset, offset + length, IO_STEP):
+            n = min(IO_STEP, offset + length - pos)
+            if snap_id:
+                data = _run(lambda p=pos, k=n: client.read_snapshot(snap_id, p, k))
+            else:
+                data = _run(lambda p=pos, k=n: client.read(lun_id, p, k))
+            fh.write(data)
+            bar.update(task, advance=n)
+
+
+@nss.command("snapshots")
+@click.argument("lun_id")
+@json_option
+@click.pass_context
+def list_snapshots(ctx: click.Context, lun_id: str, as_json: bool) -> None:
+    """List a LUN's snapshots."""
+    rows = _run(lambda: _client(ctx).list_snapshots(lun_id))
+    _emit(rows, ["id", "seq", "created", "consistency", "group_snapshot"], as_json,
+          f"Snapshots of {lun_id}", "snapshots")
+
+
+@nss.command("snapshot")
+@click.argument("lun_id")
+@click.option("--quiesce", is_flag=True, help="Quiesce through registered Snapshot Agents.")
+@json_option
+@click.pass_context
+def snapshot(ctx: click.Context, lun_id: str, quiesce: bool, as_json: bool) -> None:
+    """Take a copy-on-write snapshot of a LUN."""
+    snap = _run(lambda: _client(ctx).create_snapshot(lun_id, quiesce=quiesce))
+    _emit([snap], ["id", "lun_id", "seq", "created", "consistency"], as_json, "Snapshot",
+          "snapshots")
+
+
+@nss.command("timeview")
+@click.argument("snap_id")
+@click.option("--name")
+@click.option("--read-only", is_flag=True)
+@json_option
+@click.pass_context
+def timeview(ctx: click.Context, snap_id: str, name: str | None, read_only: bool,
+             as_json: bool) -> None:
+    """Make a TimeView device of a snapshot."""
+    lun = _run(lambda: _client(ctx).create_timeview(snap_id, name, writable=not read_only))
+    _emit([lun], ["id", "name", "wwn", "access", "origin_snapshot"], as_json, "TimeView", "luns")
+
+
+@nss.command("clients")
+@json_option
+@click.pass_context
+def list_clients(ctx: click.Context, as_json: bool) -> None:
+    """List SAN clients and their initiators."""
+    rows = _run(lambda: _client(ctx).list_clients())
+    _emit(rows, ["id", "name", "initiators"], as_json, "Clients", "clients")
+
+
+@nss.command("create-client")
+@click.argument("name")
+@click.option("--initiator", "initiators", multiple=True, metavar="TYPE:ID",
+              help="e.g. FC:21:00:00:00:11:22:ab:cd or iSCSI:iqn.1998-01.com.vmware:esx1")
+@json_option
+@click.pass_context
+def create_client(ctx: click.Context, name: str, initiators: tuple[str, ...],
+                  as_json: bool) -> None:
+    """Create a SAN client (an ESXi host or cluster) with its initiators."""
+    inits = [dict(zip(("type", "id"), item.split(":", 1), strict=False)) for item in initiators]
+    client = _run(lambda: _client(ctx).create_client(name, inits))
+    _emit([client], ["id", "name", "initiators"], as_json, "Client", "clients")
+
+
+@nss.command("present")
+@click.argument("lun_id")
+@click.argument("client_id")
+@json_option
+@click.pass_context
+def present(ctx: click.Context, lun_id: str, client_id: str, as_json: bool) -> None:
+    """Present a LUN to a client (LUN masking)."""
+    pres = _run(lambda: _client(ctx).present(lun_id, client_id=client_id))
+    _emit([pres], ["id", "lun_id", "client_id", "lun_number"], as_json, "Presentation",
+          "presentations")
+
+
+@nss.command("groups")
+@json_option
+@click.pass_context
+def list_groups(ctx: click.Context, as_json: bool) -> None:
+    """List consistency groups."""
+    rows = _run(lambda: _client(ctx).list_groups())
+    _emit(rows, ["id", "name", "luns"], as_json, "Consistency groups", "groups")
+
+
+@nss.command("create-group")
+@click.argument("name")
+@click.argument("lun_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+def create_group(ctx: click.Context, name: str, lun_ids: tuple[str, ...], as_json: bool) -> None:
+    """Create a consistency group of LUNs."""
+    group = _run(lambda: _client(ctx).create_group(name, list(lun_ids)))
+    _emit([group], ["id", "name", "luns"], as_json, "Group", "groups")
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    text = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"size {text!r} is not a number of bytes (e.g. 10G)") from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
+                    console=Console(stderr=True), transient=True)

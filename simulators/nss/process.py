@@ -1,0 +1,114 @@
+"""Start, stop, kill and restart a real appliance process (tests, the lab, the demo)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from .client import NssClient
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ApplianceProcess:
+    """One ``drkit nss serve`` child process on loopback, restartable on the same data dir."""
+
+    def __init__(self, name: str, data_dir: Path, port: int | None = None,
+                 host: str = "127.0.0.1", fsync: bool = False) -> None:
+        self.name = name
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.fsync = fsync
+        self.token_file = self.data_dir / "api.token"
+        self.log_file = self.data_dir / "appliance.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return self.token_file.read_text().strip()
+
+    @property
+    def client(self) -> NssClient:
+        return NssClient(self.url, self.token)
+
+    def start(self, timeout: float = 30.0) -> ApplianceProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "simulators.nss", "serve", "--name", self.name,
+               "--data", str(self.data_dir), "--host", self.host, "--port", str(self.port),
+               "--token-file", str(self.token_file)]
+        if self.fsync:
+            cmd.append("--fsync")
+        env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
+        with open(self.log_file, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True, cwd=_repo_root())
+        self._wait_ready(timeout)
+        return self
+
+    def kill9(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.running:
+            return
+        self._signal(signal.SIGTERM, timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _signal(self, sig: int, timeout: float = 10.0) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"appliance {self.name!r} exited with {self.proc.returncode}:"
+                                   f"\n{self._log_tail()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.kill9()
+        raise RuntimeError(f"appliance {self.name!r} not ready after {timeout}s:\n"
+                           f"{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _repo_root() -> str:
+    return str(Path(__file__).resolve().parents[2])

@@ -1,0 +1,43 @@
+"""Run one appliance: ``drkit nss serve`` (uvicorn on loopback by default)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+
+from .api import create_app
+from .appliance import Appliance
+
+
+def load_token(token_file: Path | None) -> str:
+    """The API token: ``DRKIT_NSS_TOKEN``, else the token file (created, mode 0600, if absent)."""
+    env = os.environ.get("DRKIT_NSS_TOKEN")
+    if env:
+        return env.strip()
+    if token_file is None:
+        raise SystemExit("drkit nss serve: give --token-file FILE or set DRKIT_NSS_TOKEN")
+    if not token_file.exists():
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    token = token_file.read_text().strip()
+    if not token:
+        raise SystemExit(f"drkit nss serve: token file {token_file} is empty")
+    return token
+
+
+def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
+          fsync: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    token = load_token(token_file)
+    appliance = Appliance(data_dir, name, fsync=fsync)
+    app = create_app(appliance, token)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        appliance.close()
