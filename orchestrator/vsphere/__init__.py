@@ -1,0 +1,1 @@
+"""vSphere side of recovery: the adapter contract (adapter.py) and its pyvmomi implementation."""

@@ -1,0 +1,97 @@
+"""How a recovered device becomes a datastore: the part that differs between vCenter and vcsim.
+
+* :class:`VmfsMounter` - a real vCenter: the device shows up as a SCSI LUN ``naa.<wwn>`` after a
+  rescan; its VMFS copy is unresolved (a snapshot) and is resignatured, then renamed.
+* :class:`TarMounter` - vcsim: the device is visible when the storage port says it is presented to
+  the host's initiators; mounting extracts the tar stand-in (standin.py) into a directory under
+  ``root`` and calls ``CreateLocalDatastore``; unmounting destroys the datastore and the directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pyVmomi import vim
+
+from orchestrator.errors import VSphereError
+from orchestrator.vsphere.faults import vsphere_call
+from orchestrator.vsphere.standin import DeviceReader, extract_device
+from orchestrator.vsphere.tasks import wait_for_task
+
+Initiators = Sequence[tuple[str, str]]
+
+
+class DatastoreMounter(Protocol):
+    def device_visible(self, host: Any, initiators: Initiators, wwn: str) -> bool: ...
+
+    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str) -> Any: ...
+
+    def unmount(self, datastore: Any, name: str) -> None: ...
+
+
+class TarMounter:
+    """vcsim: the tar stand-in read through a DeviceReader."""
+
+    def __init__(self, reader: DeviceReader, root: Path) -> None:
+        self.reader = reader
+        self.root = Path(root).resolve()
+
+    def device_visible(self, host: Any, initiators: Initiators, wwn: str) -> bool:
+        return self.reader.visible(wwn, initiators)
+
+    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str) -> Any:
+        directory = self.root / f"{name}-{wwn[-12:]}-{uuid.uuid4().hex[:6]}"
+        try:
+            extract_device(self.reader, wwn, directory)
+            with vsphere_call(f"datastore {name!r} on host {host.name!r}"):
+                return host.configManager.datastoreSystem.CreateLocalDatastore(
+                    name=name, path=str(directory))
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    def unmount(self, datastore: Any, name: str) -> None:
+        with vsphere_call(f"datastore {name!r}"):
+            url = datastore.info.url
+        wait_for_task(datastore.Destroy_Task(), f"datastore {name!r}")
+        directory = Path(url).resolve()
+        if directory.parent == self.root:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+class VmfsMounter:
+    """A real vCenter: resignature the unresolved VMFS copy on ``naa.<wwn>``, then rename it.
+
+    Not exercised by the test suite (vcsim has no VMFS); written against the vSphere API docs.
+    """
+
+    def device_visible(self, host: Any, initiators: Initiators, wwn: str) -> bool:
+        with vsphere_call(f"host {host.name!r}"):
+            luns = host.config.storageDevice.scsiLun or []
+        return any(getattr(lun, "canonicalName", "") == f"naa.{wwn}" for lun in luns)
+
+    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str) -> Any:
+        system = host.configManager.datastoreSystem
+        with vsphere_call(f"host {host.name!r}"):
+            volumes = system.QueryUnresolvedVmfsVolumes()
+        paths = [e.devicePath for v in volumes for e in v.extent
+                 if e.device.diskName == f"naa.{wwn}"]
+        if not paths:
+            raise VSphereError(f"no unresolved VMFS volume on device naa.{wwn} "
+                               f"seen by host {host.name!r}", wwn)
+        spec = vim.host.UnresolvedVmfsResignatureSpec(extentDevicePath=paths)
+        result = wait_for_task(system.ResignatureUnresolvedVmfsVolume_Task(spec),
+                               f"device naa.{wwn}")
+        datastore = result.result
+        wait_for_task(datastore.Rename_Task(name), f"datastore {name!r}")
+        return datastore
+
+    def unmount(self, datastore: Any, name: str) -> None:
+        with vsphere_call(f"datastore {name!r}"):
+            for mount in datastore.host:
+                mount.key.configManager.storageSystem.UnmountVmfsVolume(
+                    datastore.info.vmfs.uuid)

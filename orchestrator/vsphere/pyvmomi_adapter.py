@@ -1,0 +1,297 @@
+"""The pyvmomi implementation of :class:`~orchestrator.vsphere.adapter.VSphereAdapter`.
+
+One class for a real vCenter and for vcsim; what differs is injected: the datastore mounter
+(``VmfsMounter`` vs ``TarMounter``) and the RDM style (real RDM backings vs the vcsim stand-in).
+Use :func:`for_vcenter` or :func:`for_vcsim`. Every vCenter call runs inside ``vsphere_call`` or
+``wait_for_task`` so faults arrive translated; calls that only read or are idempotent are retried
+when transient.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pyVmomi import vim
+
+from orchestrator.errors import (
+    DatastoreNotFound,
+    DeviceNotFound,
+    HostNotFound,
+    NetworkNotFound,
+    VMNotFound,
+    VSphereAlreadyExists,
+    VSphereError,
+    VSphereInvalidState,
+    VSphereTransientError,
+)
+from orchestrator.vsphere import inventory as inv
+from orchestrator.vsphere.adapter import GuestCustomization, Inventory, Registration, VmInfo
+from orchestrator.vsphere.connection import connect
+from orchestrator.vsphere.datastores import DatastoreMounter, TarMounter, VmfsMounter
+from orchestrator.vsphere.faults import retry_transient, vsphere_call
+from orchestrator.vsphere.protection import (
+    VmRecord,
+    move_path,
+    normalize_wwn,
+    record_from_config,
+)
+from orchestrator.vsphere.standin import DeviceReader
+from orchestrator.vsphere.tasks import wait_for_task
+from orchestrator.vsphere.vmspec import Target, config_spec, customization_spec
+
+POLL_S = 0.1
+ISOLATED_SWITCH = "drkit-isolated"
+
+
+class PyVmomiAdapter:
+    """VSphereAdapter over one logged-in ServiceInstance."""
+
+    def __init__(self, si: Any, mounter: DatastoreMounter, *, rdm_style: str = "rdm") -> None:
+        self.si = si
+        self.mounter = mounter
+        self.rdm_style = rdm_style
+
+    # -- lookups ---------------------------------------------------------------------------
+    def _find(self, kind: type, name: str, error: type[VSphereError]) -> Any:
+        found = inv.names(self.si, kind).get(name)
+        if found is None:
+            raise error(name)
+        return found
+
+    def _vm(self, name: str) -> Any:
+        return self._find(vim.VirtualMachine, name, VMNotFound)
+
+    def _host(self, name: str) -> Any:
+        return self._find(vim.HostSystem, name, HostNotFound)
+
+    def _datastore(self, name: str) -> Any:
+        return self._find(vim.Datastore, name, DatastoreNotFound)
+
+    def _initiators(self, host: str) -> list[tuple[str, str]]:
+        info = self.inventory().host(host)
+        if info is None:
+            raise HostNotFound(host)
+        return [(i.type, i.id) for i in info.initiators]
+
+    # -- reading -----------------------------------------------------------------------------
+    @retry_transient
+    def inventory(self) -> Inventory:
+        return Inventory(
+            datacenters=tuple(sorted(inv.names(self.si, vim.Datacenter))),
+            clusters=tuple(sorted(inv.names(self.si, vim.ClusterComputeResource))),
+            hosts=tuple(inv.host_infos(self.si)), vms=tuple(inv.vm_infos(self.si)),
+            datastores=tuple(inv.datastore_infos(self.si)),
+            networks=tuple(sorted(inv.names(self.si, vim.Network))),
+        )
+
+    @retry_transient
+    def vm_info(self, vm: str) -> VmInfo:
+        found = next((v for v in inv.vm_infos(self.si) if v.name == vm), None)
+        if found is None:
+            raise VMNotFound(vm)
+        return found
+
+    @retry_transient
+    def capture_vm(self, vm: str) -> VmRecord:
+        ref = self._vm(vm)
+        with vsphere_call(f"VM {vm!r}"):
+            config = ref.config
+            files = [f.name for f in (ref.layoutEx.file if ref.layoutEx else [])]
+        nets = {r._moId: n for n, r in inv.names(self.si, vim.Network).items()}
+        return record_from_config(config, files, nets)
+
+    # -- storage -----------------------------------------------------------------------------
+    @retry_transient
+    def rescan_storage(self, host: str) -> None:
+        ref = self._host(host)
+        with vsphere_call(f"host {host!r}"):
+            ref.configManager.storageSystem.RescanAllHba()
+            ref.configManager.storageSystem.RescanVmfs()
+
+    def wait_for_device(self, host: str, wwn: str, timeout_s: float = 60.0) -> None:
+        wwn = normalize_wwn(wwn)
+        ref, initiators = self._host(host), self._initiators(host)
+        start = time.monotonic()
+        while True:
+            self.rescan_storage(host)
+            if self.mounter.device_visible(ref, initiators, wwn):
+                return
+            if time.monotonic() - start >= timeout_s:
+                raise DeviceNotFound(wwn, host, time.monotonic() - start)
+            time.sleep(min(1.0, max(POLL_S, timeout_s / 20)))
+
+    def mount_datastore(self, host: str, wwn: str, name: str) -> str:
+        wwn = normalize_wwn(wwn)
+        if name in inv.names(self.si, vim.Datastore):
+            raise VSphereAlreadyExists(f"datastore {name!r} already exists", name)
+        ref, initiators = self._host(host), self._initiators(host)
+        if not self.mounter.device_visible(ref, initiators, wwn):
+            raise DeviceNotFound(wwn, host, 0.0)
+        self.mounter.mount(ref, initiators, wwn, name)
+        return name
+
+    def unmount_datastore(self, name: str) -> None:
+        ref = self._datastore(name)
+        users = [v.name for v in inv.vm_infos(self.si) if name in v.datastores]
+        if users:
+            raise VSphereInvalidState(
+                f"datastore {name!r} still holds registered VMs: {', '.join(users)}", name)
+        self.mounter.unmount(ref, name)
+
+    # -- VMs ---------------------------------------------------------------------------------
+    def register_vm(self, registration: Registration) -> str:
+        record, name = registration.record, registration.name or registration.record.name
+        host, target = self._check_registration(registration, name)
+        path = move_path(record.vmx_path, registration.datastore_map)
+        folder, pool = _folder_and_pool(host)
+        task = folder.RegisterVM_Task(path=path, name=name, asTemplate=False, pool=pool,
+                                      host=host)
+        vm = wait_for_task(task, f"VM {name!r} ({path})")
+        try:
+            with vsphere_call(f"VM {name!r}"):
+                existing = list(vm.config.hardware.device)
+            spec = config_spec(record, target, existing)
+            wait_for_task(vm.ReconfigVM_Task(spec), f"VM {name!r}")
+        except BaseException:
+            self._unregister_ref(vm, name)
+            raise
+        return name
+
+    def _check_registration(self, reg: Registration, name: str) -> tuple[Any, Target]:
+        """Validate every name before anything changes; returns the host and the target."""
+        host = self._host(reg.host)
+        record = reg.record
+        datastore = reg.datastore_map.get(record.datastore, record.datastore)
+        self._datastore(datastore)
+        if name in inv.names(self.si, vim.VirtualMachine):
+            raise VSphereAlreadyExists(f"VM {name!r} is already registered", name)
+        networks = inv.names(self.si, vim.Network)
+        for nic in record.nics:
+            mapped = reg.network_map.get(nic.network, nic.network)
+            if mapped not in networks:
+                raise NetworkNotFound(mapped, f"recovery site (NIC {nic.label!r} of VM {name!r})")
+        mapped_wwns = {normalize_wwn(k) for k in reg.device_map}
+        for disk in record.disks:
+            if disk.rdm_wwn and normalize_wwn(disk.rdm_wwn) not in mapped_wwns:
+                raise VSphereError(f"VM {name!r}: RDM {disk.label!r} maps device "
+                                   f"{disk.rdm_wwn}, which has no recovered device", disk.rdm_wwn)
+        target = Target(vm_name=name, datastore_map=reg.datastore_map,
+                        network_map=reg.network_map, device_map=reg.device_map,
+                        networks=networks, rdm_style=self.rdm_style)
+        return host, target
+
+    def customize_guest(self, vm: str, spec: GuestCustomization) -> None:
+        ref = self._vm(vm)
+        with vsphere_call(f"VM {vm!r}"):
+            guest_id = ref.config.guestId
+            nic_count = sum(isinstance(d, vim.vm.device.VirtualEthernetCard)
+                            for d in ref.config.hardware.device)
+        nics = [(n.ip, n.netmask, n.gateways) if n.ip else None for n in spec.nics]
+        nics = (nics + [None] * nic_count)[:nic_count]
+        cust = customization_spec(guest_id, spec.hostname, spec.domain, nics,
+                                  list(spec.dns_servers))
+        wait_for_task(ref.CustomizeVM_Task(cust), f"VM {vm!r}")
+
+    def power_on(self, vm: str) -> None:
+        ref = self._vm(vm)
+        if self.vm_info(vm).power_state != "poweredOn":
+            wait_for_task(ref.PowerOnVM_Task(), f"VM {vm!r}")
+
+    def power_off(self, vm: str) -> None:
+        ref = self._vm(vm)
+        if self.vm_info(vm).power_state != "poweredOff":
+            wait_for_task(ref.PowerOffVM_Task(), f"VM {vm!r}")
+
+    def shutdown_guest(self, vm: str, timeout_s: float = 120.0) -> None:
+        ref = self._vm(vm)
+        if self.vm_info(vm).power_state == "poweredOff":
+            return
+        with vsphere_call(f"VM {vm!r}"):
+            ref.ShutdownGuest()
+        self._wait(vm, lambda i: i.power_state == "poweredOff", timeout_s, "to power off")
+
+    def wait_for_tools(self, vm: str, timeout_s: float = 300.0) -> float:
+        start = time.monotonic()
+        self._wait(vm, lambda i: i.tools_running and i.heartbeat == "green", timeout_s,
+                   "to report VMware Tools running")
+        return time.monotonic() - start
+
+    def _wait(self, vm: str, done: Any, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done(self.vm_info(vm)):
+            if time.monotonic() >= deadline:
+                raise VSphereTransientError(f"VM {vm!r} did not {what.removeprefix('to ')} "
+                                            f"within {timeout_s:.0f}s", vm)
+            time.sleep(POLL_S)
+
+    def unregister_vm(self, vm: str) -> None:
+        self._unregister_ref(self._vm(vm), vm)
+
+    def _unregister_ref(self, ref: Any, name: str) -> None:
+        with vsphere_call(f"VM {name!r}"):
+            if ref.runtime.powerState != "poweredOff":
+                wait_for_task(ref.PowerOffVM_Task(), f"VM {name!r}")
+            ref.UnregisterVM()
+
+    # -- networks ----------------------------------------------------------------------------
+    def create_isolated_network(self, name: str, hosts: Sequence[str] | None = None) -> str:
+        if name in inv.names(self.si, vim.Network):
+            raise VSphereAlreadyExists(f"network {name!r} already exists", name)
+        targets = [self._host(h) for h in hosts] if hosts else list(
+            inv.names(self.si, vim.HostSystem).values())
+        for n, host in enumerate(targets):
+            _add_isolated_portgroup(host, name, first=n == 0)
+        return name
+
+    def remove_network(self, name: str) -> None:
+        self._find(vim.Network, name, NetworkNotFound)
+        for host in inv.names(self.si, vim.HostSystem).values():
+            with vsphere_call(f"network {name!r} on host {host.name!r}"):
+                netsys = host.configManager.networkSystem
+                if any(pg.spec.name == name for pg in netsys.networkInfo.portgroup or []):
+                    netsys.RemovePortGroup(pgName=name)
+
+
+def _add_isolated_portgroup(host: Any, name: str, *, first: bool) -> None:
+    """A vSwitch without uplinks (no bridge) and a port group on it."""
+    with vsphere_call(f"network {name!r} on host {host.name!r}"):
+        netsys = host.configManager.networkSystem
+        switches = {s.name for s in netsys.networkInfo.vswitch or []}
+        if ISOLATED_SWITCH not in switches:
+            netsys.AddVirtualSwitch(vswitchName=ISOLATED_SWITCH,
+                                    spec=vim.host.VirtualSwitch.Specification(numPorts=128))
+        spec = vim.host.PortGroup.Specification(
+            name=name, vlanId=0, vswitchName=ISOLATED_SWITCH, policy=vim.host.NetworkPolicy())
+        try:
+            netsys.AddPortGroup(portgrp=spec)
+        except vim.fault.AlreadyExists:
+            if first:
+                raise
+        except vim.fault.DuplicateName:
+            if first:  # vcsim keeps one Network per datacenter: later hosts see it already
+                raise
+
+
+def _folder_and_pool(host: Any) -> tuple[Any, Any]:
+    with vsphere_call(f"host {host.name!r}"):
+        compute = host.parent
+        obj = compute
+        while not isinstance(obj, vim.Datacenter):
+            obj = obj.parent
+        return obj.vmFolder, compute.resourcePool
+
+
+def for_vcenter(url: str, user: str, password: str, *, verify_tls: bool = True) -> PyVmomiAdapter:
+    """A real vCenter: VMFS resignature mounts and real RDMs."""
+    return PyVmomiAdapter(connect(url, user, password, verify_tls=verify_tls), VmfsMounter())
+
+
+def for_vcsim(url: str, user: str, password: str, devices: DeviceReader,
+              mount_root: Path) -> PyVmomiAdapter:
+    """vcsim: the tar stand-in for VMFS (read through ``devices``) and stand-in RDMs."""
+    Path(mount_root).mkdir(parents=True, exist_ok=True)
+    si = connect(url, user, password)
+    return PyVmomiAdapter(si, TarMounter(devices, Path(mount_root)), rdm_style="standin")
