@@ -87,7 +87,7 @@ class Snapshots:
     def create_timeview(self, snap_id: str, name: str | None, writable: bool) -> Lun:
         snap = self.get(snap_id)
         lun = self.luns.get(snap.lun_id)
-        name = name or f"{lun.name}@{snap.id}"
+        name = name or f"{lun.name}.tv.{snap.id}"
         return self.luns.create(name, lun.size_bytes, role="timeview",
                                 access="read-write" if writable else "read-only",
                                 origin_snapshot=snap.id,
