@@ -67,7 +67,8 @@ def http_error(method: str, path: str, status: int, body: Any) -> errors.SraErro
         409: errors.ArrayConflict,
     }.get(status) or (errors.ArrayUnreachable if status in TRANSIENT_STATUS
                       else errors.ArrayInternal if status >= 500 else errors.ArrayRejected)
-    return cls(text, details={"status": status, "code": code})
+    extra = detail.get("details", {}) if isinstance(detail, dict) else {}
+    return cls(text, details={"status": status, "code": code, "details": extra})
 
 
 def _transient(exc: BaseException) -> bool:

@@ -30,11 +30,14 @@ VERBS: dict[str, Verb] = {}
 
 
 def command(name: str, *, location: str = "any", array: bool = True,
-            aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of ``name`` (and of its 1.x aliases)."""
+            aliases: tuple[str, ...] = (), legacy_of: str = "") -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of ``name`` (and of its 1.x aliases).
+
+    ``legacy_of`` marks a 1.x verb with its own handler: served, but not advertised.
+    """
 
     def register(func: Handler) -> Handler:
-        VERBS[name] = Verb(name, func, location, array)
+        VERBS[name] = Verb(name, func, location, array, alias_of=legacy_of)
         for alias in aliases:
             VERBS[alias] = Verb(alias, func, location, array, alias_of=name)
         return func

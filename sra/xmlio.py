@@ -51,6 +51,7 @@ class Params:
     peer_array_id: str = ""
     locale: str = ""
     isolation_required: bool = False
+    action: str = ""  # 1.x testFailover: "start" (default) or "stop"
     access_groups: tuple[AccessGroup, ...] = ()
     consistency_groups: tuple[Item, ...] = ()
     source_devices: tuple[Item, ...] = ()
@@ -190,6 +191,7 @@ def _params(node: ET.Element | None) -> Params:
     return Params(
         array_id=_text(node, "ArrayId"), peer_array_id=_text(node, "PeerArrayId"),
         locale=_text(node, "Locale"), isolation_required=isolation in ("true", "1", "yes"),
+        action=(node.get("action") or _text(node, "Action")).lower(),
         access_groups=tuple(
             AccessGroup(g.get("id", ""), tuple(Initiator(i.get("id", ""), i.get("type", ""))
                                               for i in _children(g, "Initiator")))

@@ -1,3 +1,6 @@
-"""Verb families; importing this package registers every handler (see sra.registry)."""
+"""Verb families; importing this package registers every handler (see sra.registry).
 
-from sra.verbs import query  # noqa: F401
+None of these modules imports ``requests``: the array client is loaded on first use.
+"""
+
+from sra.verbs import discovery, failover, query, reverse, sync, testfailover  # noqa: F401

@@ -1,0 +1,101 @@
+"""checkFailover, prepareFailover (protected site) and failover (recovery site)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sra.registry import command
+from sra.verbs import common, present, testfailover
+from sra.xmlio import Element, Item, el
+
+if TYPE_CHECKING:
+    from sra.dispatch import Context
+
+
+def _read_only(ctx: Context, lun_ids: list[str]) -> common.Body:
+    already = True
+    for lun_id in lun_ids:
+        if common.lun(ctx, lun_id).get("access") != "read-only":
+            ctx.array.set_access(lun_id, "read-only")
+            ctx.log.info("source %s is now read-only", lun_id)
+            already = False
+    return common.success(*(["AlreadyDone"] if already else []))
+
+
+def _prepare(ctx: Context, item: Item, group: bool) -> common.Body:
+    pair = common.pair_of(ctx, item, group=group, source=True)
+    return _read_only(ctx, [m.source for m in pair.members])
+
+
+@command("prepareFailover", location="source")
+def prepare_failover(ctx: Context) -> Element:
+    p = ctx.params
+    return common.results(
+        ctx, common.per_item(ctx, p.consistency_groups, "ConsistencyGroup", "id",
+                             lambda i: _prepare(ctx, i, True)),
+        common.per_item(ctx, p.source_devices, "SourceDevice", "id",
+                        lambda i: _prepare(ctx, i, False)))
+
+
+@command("checkFailover", location="target")
+def check_failover(ctx: Context) -> Element:
+    p = ctx.params
+    return common.results(
+        ctx, common.per_item(ctx, p.target_groups, "TargetGroup", "key",
+                             lambda i: testfailover._check(ctx, i, True)),
+        common.per_item(ctx, p.target_devices, "TargetDevice", "key",
+                        lambda i: testfailover._check(ctx, i, False)))
+
+
+def _promoted(ctx: Context, replica_id: str) -> bool:
+    lun = ctx.array.lun(replica_id)
+    return lun.get("access") == "read-write" and lun.get("role") != "replica"
+
+
+def _latest_point(ctx: Context, replica_id: str) -> Element | None:
+    points = ctx.array.recovery_points(replica_id)
+    newest = max(points, key=lambda p: str(p.get("time", "")), default=None)
+    return testfailover.recovery_point_element(newest) if newest else None
+
+
+def _promote(ctx: Context, item: Item, group: bool) -> tuple[list[str], list[str], str]:
+    """Promote the pair unless already done; answer (replicas, access groups, pair id)."""
+    pair = common.pair_of(ctx, item, group=group, source=False)
+    replicas = [m.replica for m in pair.members]
+    points = {r: _latest_point(ctx, r) for r in replicas}
+    if not all(_promoted(ctx, r) for r in replicas):
+        common.change_role(ctx, pair, "promote")
+    groups = present.access_groups_of(ctx, [item, *item.devices])
+    for replica in replicas:
+        if groups:
+            present.present(ctx, replica, groups)
+    ctx.cache.setdefault("points", {}).update(points)
+    return replicas, groups, pair.id
+
+
+def _device_body(ctx: Context, replica_id: str) -> list[Element | None]:
+    lun = ctx.array.lun(replica_id)
+    point = ctx.cache.get("points", {}).get(replica_id)
+    return [el("Identity", None, el("Wwn", lun.get("wwn", ""))), point]
+
+
+def _failover_device(ctx: Context, item: Item) -> common.Body:
+    replicas, _, _ = _promote(ctx, item, group=False)
+    return _device_body(ctx, replicas[0]), [], {"id": replicas[0], "state": "read-write"}
+
+
+def _failover_group(ctx: Context, item: Item) -> common.Body:
+    replicas, _, pair_id = _promote(ctx, item, group=True)
+    devices = [el("TargetDevice", None, *_device_body(ctx, r), key=r, id=r, state="read-write")
+               for r in replicas]
+    return [el("TargetDevices", None, *devices)], [], {"id": pair_id, "state": "read-write"}
+
+
+@command("failover", location="target")
+def failover(ctx: Context) -> Element:
+    p = ctx.params
+    return common.results(
+        ctx, common.per_item(ctx, p.target_groups, "TargetGroup", "key",
+                             lambda i: _failover_group(ctx, i)),
+        common.per_item(ctx, p.target_devices, "TargetDevice", "key",
+                        lambda i: _failover_device(ctx, i)))

@@ -1,0 +1,73 @@
+"""Presenting devices to SRM's access groups: clients named after the AccessGroup id.
+
+For each access group the SRA reuses the client named after its id, or creates it with the
+group's initiators (FC WWPNs lower-cased, as the appliance stores them). If the initiators already
+belong to other clients (the hosts were registered by hand), those clients are used instead.
+Presentations that already exist are kept, so presenting twice is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sra import errors
+from sra.topology import Json
+from sra.verbs import common
+from sra.xmlio import AccessGroup, Item
+
+if TYPE_CHECKING:
+    from sra.dispatch import Context
+
+
+def _initiators(group: AccessGroup) -> list[Json]:
+    return [{"type": i.type, "id": i.id.lower() if i.type.upper() in ("FC", "ISCSI") else i.id}
+            for i in group.initiators if i.id]
+
+
+def _clients(ctx: Context) -> list[Json]:
+    return common.cached(ctx, "clients", ctx.array.clients)
+
+
+def _owners(ctx: Context, wanted: list[Json]) -> list[str]:
+    keys = {(w["type"], w["id"]) for w in wanted}
+    return [c["id"] for c in _clients(ctx)
+            if any((i["type"], i["id"]) in keys for i in c.get("initiators", []))]
+
+
+def clients_for(ctx: Context, group_id: str) -> list[str]:
+    """The client ids that stand for access group ``group_id`` (created if needed)."""
+    group = next((g for g in ctx.params.access_groups if g.id == group_id), None)
+    named = [c["id"] for c in _clients(ctx) if c.get("name") == group_id]
+    if named:
+        return named
+    if group is None or not _initiators(group):
+        raise errors.NoInitiators(f"AccessGroup {group_id!r} has no initiators")
+    owners = _owners(ctx, _initiators(group))
+    if owners:
+        return owners
+    client = ctx.array.create_client(group_id, _initiators(group))
+    ctx.log.info("created client %s for access group %r", client["id"], group_id)
+    _clients(ctx).append(client)
+    return [client["id"]]
+
+
+def access_groups_of(ctx: Context, items: list[Item]) -> list[str]:
+    """The access groups the items ask for; all of the command's groups if none is named."""
+    named = list(dict.fromkeys(g for item in items for g in item.access_groups))
+    return named or [g.id for g in ctx.params.access_groups]
+
+
+def present(ctx: Context, lun_id: str, group_ids: list[str]) -> None:
+    """Present ``lun_id`` to every client of ``group_ids`` that does not see it yet."""
+    have = {p.get("client_id") for p in ctx.array.presentations(lun_id)}
+    for group_id in group_ids:
+        for client_id in clients_for(ctx, group_id):
+            if client_id not in have:
+                ctx.array.present(lun_id, client_id)
+                have.add(client_id)
+                ctx.log.info("presented %s to client %s (%s)", lun_id, client_id, group_id)
+
+
+def unpresent_all(ctx: Context, lun_id: str) -> None:
+    for presentation in ctx.array.presentations(lun_id):
+        ctx.array.unpresent(lun_id, presentation["id"])

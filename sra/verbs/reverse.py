@@ -1,0 +1,71 @@
+"""Reprotect: prepareReverseReplication (old primary), reverseReplication (new primary) and
+restoreReplication (re-establish the original direction after a split)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sra.registry import command
+from sra.topology import Pair
+from sra.verbs import common
+from sra.xmlio import Element, Item
+
+if TYPE_CHECKING:
+    from sra.dispatch import Context
+
+SPLIT_STATES = ("split", "paused", "stopped", "promoted", "failed-over")
+
+
+def _pair(ctx: Context, item: Item, group: bool) -> Pair:
+    topo = common.topology(ctx)
+    return topo.group(item.id) if group else topo.device(item.id)
+
+
+def _demote(ctx: Context, item: Item, group: bool) -> common.Body:
+    pair = _pair(ctx, item, group)
+    if all(common.lun(ctx, lun).get("role") == "replica" for lun in pair.local_luns()):
+        return common.success("AlreadyDone")
+    common.change_role(ctx, pair, "demote")
+    return common.success()
+
+
+def _reverse(ctx: Context, item: Item, group: bool) -> common.Body:
+    pair = _pair(ctx, item, group)
+    if pair.local_is_source:
+        return common.success("AlreadyDone")
+    common.change_role(ctx, pair, "reverse")
+    return common.success()
+
+
+def _restore(ctx: Context, item: Item, group: bool) -> common.Body:
+    pair = _pair(ctx, item, group)
+    if pair.state.lower() not in SPLIT_STATES:
+        return common.success("NothingToRestore")
+    common.change_role(ctx, pair, "resume")
+    return common.success()
+
+
+def _both(ctx: Context, work: Callable[[Context, Item, bool], common.Body]) -> Element:
+    common.check_peer(ctx)
+    p = ctx.params
+    devices = p.devices or p.source_devices
+    return common.results(
+        ctx, common.per_item(ctx, p.consistency_groups, "ConsistencyGroup", "id",
+                             lambda i: work(ctx, i, True)),
+        common.per_item(ctx, devices, "Device", "id", lambda i: work(ctx, i, False)))
+
+
+@command("prepareReverseReplication", location="source")
+def prepare_reverse_replication(ctx: Context) -> Element:
+    return _both(ctx, _demote)
+
+
+@command("reverseReplication", location="target")
+def reverse_replication(ctx: Context) -> Element:
+    return _both(ctx, _reverse)
+
+
+@command("restoreReplication", location="source")
+def restore_replication(ctx: Context) -> Element:
+    return _both(ctx, _restore)
