@@ -33,10 +33,14 @@ def test_wwns_are_unique_and_stable(appliance):
     assert c.get_lun(first["id"])["wwn"] == first["wwn"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(st.tuples(st.integers(0, 255), st.integers(1, 24), st.binary(min_size=1,
-                                                                                  max_size=8)),
-                    min_size=1, max_size=8))
+OPS = st.lists(st.tuples(st.integers(0, 255), st.integers(1, 24), st.binary(min_size=1,
+                                                                             max_size=8)),
+               min_size=1, max_size=8)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
 def test_random_writes_round_trip(appliance, ops):
     """Writes at random sector offsets read back exactly, also across chunk boundaries."""
     c = appliance.client
