@@ -40,7 +40,7 @@ from orchestrator.vsphere.protection import (
 )
 from orchestrator.vsphere.standin import DeviceReader
 from orchestrator.vsphere.tasks import wait_for_task
-from orchestrator.vsphere.vmspec import Target, config_spec, customization_spec
+from orchestrator.vsphere.vmspec import Target, config_spec, customization_spec, nic_backing
 
 POLL_S = 0.1
 ISOLATED_SWITCH = "drkit-isolated"
@@ -101,7 +101,7 @@ class PyVmomiAdapter:
             config = ref.config
             files = [f.name for f in (ref.layoutEx.file if ref.layoutEx else [])]
         nets = {r._moId: n for n, r in inv.names(self.si, vim.Network).items()}
-        return record_from_config(config, files, nets)
+        return record_from_config(config, _in_vm_folder(files, config.files.vmPathName), nets)
 
     # -- storage -----------------------------------------------------------------------------
     @retry_transient
@@ -178,9 +178,11 @@ class PyVmomiAdapter:
             if disk.rdm_wwn and normalize_wwn(disk.rdm_wwn) not in mapped_wwns:
                 raise VSphereError(f"VM {name!r}: RDM {disk.label!r} maps device "
                                    f"{disk.rdm_wwn}, which has no recovered device", disk.rdm_wwn)
+        used = {reg.network_map.get(n.network, n.network) for n in record.nics}
         target = Target(vm_name=name, datastore_map=reg.datastore_map,
                         network_map=reg.network_map, device_map=reg.device_map,
-                        networks=networks, rdm_style=self.rdm_style)
+                        backings={n: _backing(n, networks[n]) for n in used},
+                        rdm_style=self.rdm_style)
         return host, target
 
     def customize_guest(self, vm: str, spec: GuestCustomization) -> None:
@@ -273,6 +275,24 @@ def _add_isolated_portgroup(host: Any, name: str, *, first: bool) -> None:
         except vim.fault.DuplicateName:
             if first:  # vcsim keeps one Network per datacenter: later hosts see it already
                 raise
+
+
+def _in_vm_folder(files: list[str], vmx_path: str) -> list[str]:
+    """vcsim lists some layout files without their folder ('[ds] x.vmdk'); put them back."""
+    folder = vmx_path.rsplit("/", 1)[0] if "/" in vmx_path else None
+    fixed = set()
+    for path in files:
+        _, _, tail = path.partition("] ")
+        fixed.add(path if "/" in tail or folder is None else f"{folder}/{tail}")
+    return sorted(fixed)
+
+
+def _backing(name: str, network: Any) -> Any:
+    if not isinstance(network, vim.dvs.DistributedVirtualPortgroup):
+        return nic_backing(name, network, None, None)
+    with vsphere_call(f"network {name!r}"):
+        return nic_backing(name, network, network.config.distributedVirtualSwitch.uuid,
+                           network.key)
 
 
 def _folder_and_pool(host: Any) -> tuple[Any, Any]:

@@ -39,7 +39,7 @@ class Target:
     datastore_map: Mapping[str, str]
     network_map: Mapping[str, str]
     device_map: Mapping[str, str]
-    networks: Mapping[str, Any]  # recovery network name -> vim.Network
+    backings: Mapping[str, Any]  # recovery network name -> NIC backing (see nic_backing)
     rdm_style: str = "rdm"  # "rdm" (vCenter) or "standin" (vcsim)
 
 
@@ -75,9 +75,7 @@ def _controllers(record: VmRecord, existing: list[Any], changes: list[Any]) -> d
 
 
 def _nic_change(nic: NicRecord, target: Target, existing: list[Any]) -> Any:
-    name = target.network_map.get(nic.network, nic.network)
-    backing = Dev.VirtualEthernetCard.NetworkBackingInfo(
-        deviceName=name, network=target.networks[name])
+    backing = target.backings[target.network_map.get(nic.network, nic.network)]
     found = next((d for d in existing if isinstance(d, Dev.VirtualEthernetCard)
                   and nic.mac and d.macAddress == nic.mac), None)
     connect = Dev.VirtualDevice.ConnectInfo(startConnected=nic.connected, allowGuestControl=True)
@@ -88,6 +86,14 @@ def _nic_change(nic: NicRecord, target: Target, existing: list[Any]) -> Any:
     if nic.mac:
         device.addressType, device.macAddress = "manual", nic.mac
     return Dev.VirtualDeviceSpec(operation="add", device=device)
+
+
+def nic_backing(name: str, network: Any, dvs_uuid: str | None, key: str | None) -> Any:
+    """Backing for a standard network, or (``dvs_uuid`` given) a distributed port group."""
+    if dvs_uuid is None:
+        return Dev.VirtualEthernetCard.NetworkBackingInfo(deviceName=name, network=network)
+    return Dev.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
+        port=vim.dvs.PortConnection(portgroupKey=key, switchUuid=dvs_uuid))
 
 
 def _disk_changes(disk: DiskRecord, record: VmRecord, target: Target, existing: list[Any],

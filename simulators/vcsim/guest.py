@@ -36,7 +36,7 @@ STOPPED = {
     "summary.guest.toolsStatus": "toolsNotRunning",
     "summary.quickStats.guestHeartbeatStatus": "gray",
 }
-PROPS = ["name", "runtime.powerState", "runtime.bootTime", "guest.toolsRunningStatus",
+PROPS = ["name", "runtime.powerState", "summary.runtime.bootTime", "guest.toolsRunningStatus",
          "config.extraConfig"]
 
 
@@ -90,7 +90,7 @@ def _state(obj: vmodl.query.PropertyCollector.ObjectContent) -> VmState:
     return VmState(
         ref=obj.obj, name=props.get("name", "?"),
         powered_on=props.get("runtime.powerState") == "poweredOn",
-        boot_time=props.get("runtime.bootTime"),
+        boot_time=props.get("summary.runtime.bootTime"),  # vcsim sets only this one
         tools_running=props.get("guest.toolsRunningStatus") == "guestToolsRunning",
         boot_delay=float(delay) if delay not in (None, "") else None,
     )
