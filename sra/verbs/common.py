@@ -28,10 +28,22 @@ def appliance(ctx: Context) -> Json:
     return cached(ctx, "appliance", ctx.array.appliance)
 
 
+def optional_feature(ctx: Context, fetch: Callable[[], list[Json]], what: str) -> list[Json]:
+    """An appliance without replication answers 404 for /peers and /replications: none."""
+    try:
+        return fetch()
+    except errors.SraError as exc:
+        if exc.name != "ArrayNotFound":
+            raise
+        ctx.log.warning("the appliance has no %s endpoint: treating as none", what)
+        return []
+
+
 def topology(ctx: Context) -> Topology:
     def load() -> Topology:
         local = appliance(ctx)["id"]
-        return Topology(local, [pair_from(r, local) for r in ctx.array.replications()])
+        records = optional_feature(ctx, ctx.array.replications, "replications")
+        return Topology(local, [pair_from(r, local) for r in records])
 
     return cached(ctx, "topology", load)
 
@@ -49,7 +61,8 @@ def lun(ctx: Context, lun_id: str) -> Json:
 
 def peer_ids(ctx: Context) -> list[str]:
     return cached(ctx, "peers", lambda: [
-        str(p.get("appliance_id") or p.get("peer_id") or p.get("id")) for p in ctx.array.peers()])
+        str(p.get("appliance_id") or p.get("peer_id") or p.get("id"))
+        for p in optional_feature(ctx, ctx.array.peers, "peers")])
 
 
 def check_peer(ctx: Context) -> str:
