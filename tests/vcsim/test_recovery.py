@@ -9,69 +9,15 @@ delay, clean up, and find the recovery site exactly as it was.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from orchestrator.vsphere.adapter import GuestCustomization, NicIp, Registration
 from orchestrator.vsphere.protection import ProtectionRecords, normalize_wwn
-from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter, for_vcsim
-from simulators.vcsim.seed import ProtectedVm, create_datastore, create_vm
-from simulators.vcsim.storage import NssDevices, seed_datastore
+from tests.vcsim.conftest import HOST, PAYLOAD, Lab
 
 pytestmark = pytest.mark.live
-MiB = 1 << 20
-PAYLOAD = b"drkit protected bytes\n" * 100
-HOST = "DC0_C0_H0"
-
-
-@dataclass
-class Lab:
-    nss: Any
-    protected: PyVmomiAdapter
-    recovery: PyVmomiAdapter
-    record: Any
-    ds_tv: dict[str, Any]
-    rdm_tv: dict[str, Any]
-    rdm_lun: dict[str, Any]
-    mount_root: Path
-
-
-def _present(nss: Any, lun: dict[str, Any], client_id: str) -> dict[str, Any]:
-    snap = nss.create_snapshot(lun["id"])
-    tv = nss.create_timeview(snap["id"], name=f"tv-{lun['name']}")
-    nss.present(tv["id"], client_id=client_id)
-    return tv
-
-
-@pytest.fixture
-def lab(site_factory, appliance_factory, tmp_path) -> Lab:
-    nss = appliance_factory("nss").client
-    site_a = site_factory("prot", guest=False)
-    site_b = site_factory("reco", boot_delay_s=0.2)
-    ds_lun = nss.create_lun("ds-prot", 8 * MiB)
-    rdm_lun = nss.create_lun("rdm-db", 1 * MiB)
-    # protected site: datastore dir + VM with a disk, an RDM, one NIC, a 1.5 s boot delay
-    protected = for_vcsim(site_a.url, site_a.user, site_a.password, NssDevices(nss),
-                          tmp_path / "mnt-a")
-    ds_dir = tmp_path / "prot-ds"
-    create_datastore(protected.si, HOST, "prot-ds", ds_dir)
-    vm = ProtectedVm("web01", cpus=2, memory_mb=512, rdm_wwns=[rdm_lun["wwn"]],
-                     boot_delay_s=1.5, disk_payload=PAYLOAD)
-    create_vm(protected.si, HOST, "prot-ds", vm, ds_dir)
-    record = protected.capture_vm("web01")
-    seed_datastore(nss, ds_lun, ds_dir)
-    nss.write(rdm_lun["id"], 0, b"R" * 512)
-    # recovery site: its host registered as a SAN client, TimeViews presented to it
-    recovery = for_vcsim(site_b.url, site_b.user, site_b.password, NssDevices(nss),
-                         tmp_path / "mnt-b")
-    host = recovery.inventory().host(HOST)
-    client = nss.create_client("reco-h0", [{"type": i.type, "id": i.id}
-                                           for i in host.initiators])
-    return Lab(nss, protected, recovery, record, _present(nss, ds_lun, client["id"]),
-               _present(nss, rdm_lun, client["id"]), rdm_lun, tmp_path / "mnt-b")
 
 
 def test_protection_record_round_trips(lab: Lab):
