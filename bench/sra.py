@@ -35,9 +35,10 @@ def fake_appliance(devices: int) -> dict[str, bytes]:
     luns = [{"id": f"lun-{i:05d}", "name": f"vm disk {i}", "wwn": f"6000{i:028x}",
              "size_bytes": 1 << 30, "sector_size": 512, "access": "read-write",
              "role": "primary", "replication_id": f"rep-{i:05d}"} for i in range(devices)]
-    reps = [{"id": f"rep-{i:05d}", "source": f"lun-{i:05d}", "kind": "lun", "role": "source",
-             "peer": PEER_ID, "replica": f"lun-r{i:05d}", "state": "active", "mode": "async"}
-            for i in range(devices)]
+    reps = [{"id": f"rep-{i:05d}", "direction": "outbound", "peer": PEER_ID,
+             "state": "replicating", "source_kind": "lun", "source": f"lun-{i:05d}",
+             "local_group": None, "devices": [{"local": f"lun-{i:05d}", "remote": f"lun-r{i:05d}"}],
+             "mode": "async", "microscan": True} for i in range(devices)]
     pages = {"/appliance": {"appliance": {"id": ARRAY_ID, "name": "bench", "model": "NSS-SIM",
                                           "version": "0.1.0", "serial": "bench"}},
              "/peers": {"peers": [{"id": PEER_ID, "appliance_id": PEER_ID}]},

@@ -8,7 +8,7 @@ the identities SRM sees. Identities (documented in sra/README.md):
   the replication record, the recovery site reads it off its own LUN: the same string at both
   sites, so it round-trips exactly;
 * ``ConsistencyGroup@id`` = the source group's id; ``TargetGroup@key`` = the replication's id
-  (a group replication has one id known to both appliances).
+  (both appliances keep a replication record under one id).
 """
 
 from __future__ import annotations
@@ -19,19 +19,6 @@ from typing import Any
 from sra import errors
 
 Json = dict[str, Any]
-
-
-def _pick(record: Json, *names: str, default: Any = "") -> Any:
-    for name in names:
-        value = record.get(name)
-        if value not in (None, ""):
-            return value
-    return default
-
-
-def _ref_id(value: Any) -> str:
-    """A reference may be an id or an object with an id."""
-    return str(value.get("id", "")) if isinstance(value, dict) else str(value or "")
 
 
 @dataclass(frozen=True)
@@ -62,28 +49,21 @@ class Pair:
         return [m.source if self.local_is_source else m.replica for m in self.members]
 
 
-def _members(rep: Json) -> tuple[Member, ...]:
-    listed = _pick(rep, "members", "pairs", "devices", default=[])
-    if listed:
-        return tuple(Member(_ref_id(_pick(m, "source", "source_lun")),
-                            _ref_id(_pick(m, "replica", "target", "replica_lun", "target_lun")))
-                     for m in listed)
-    return (Member(_ref_id(_pick(rep, "source_lun", "source")),
-                   _ref_id(_pick(rep, "replica_lun", "replica", "target"))),)
-
-
-def pair_from(rep: Json, local_id: str) -> Pair:
-    """Normalise one replication record (tolerant of the spellings the contract leaves open)."""
-    role = str(_pick(rep, "role", "direction", "local_role")).lower()
-    source_appliance = _pick(rep, "source_appliance", "source_array")
-    local_is_source = (role in ("source", "primary", "outgoing") if role
-                       else source_appliance == local_id if source_appliance else True)
-    kind = str(_pick(rep, "kind", "source_kind", "type")).lower()
-    source_ref = _pick(rep, "source_group", "group", "source")
-    return Pair(id=str(rep["id"]), local_is_source=local_is_source,
-                is_group=kind == "group" or bool(_pick(rep, "source_group", "group")),
-                source=_ref_id(source_ref), peer=_ref_id(_pick(rep, "peer_id", "peer")),
-                state=str(_pick(rep, "state")), members=_members(rep), raw=rep)
+def pair_from(rep: Json) -> Pair:
+    """One ``/replications`` record. Both appliances keep it under the same id; ``direction``
+    is ``outbound`` on the source, ``inbound`` on the replica side, and ``devices`` pairs each
+    local LUN (``local``) with the peer's (``remote``)."""
+    outbound = rep.get("direction") == "outbound"
+    members = tuple(Member(d["local"], d["remote"]) if outbound else Member(d["remote"], d["local"])
+                    for d in rep.get("devices", []))
+    if not members:
+        raise errors.ArrayInternal(f"replication {rep.get('id')!r} has no devices")
+    group = rep.get("source_kind") == "group"
+    source = (rep.get("source") or rep.get("local_group") or "") if outbound else ""
+    return Pair(id=str(rep["id"]), local_is_source=outbound, is_group=group,
+                source=str(source or (rep["id"] if group else members[0].source)),
+                peer=str(rep.get("peer", "")), state=str(rep.get("state", "")),
+                members=members, raw=rep)
 
 
 @dataclass

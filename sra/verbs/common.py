@@ -43,7 +43,7 @@ def topology(ctx: Context) -> Topology:
     def load() -> Topology:
         local = appliance(ctx)["id"]
         records = optional_feature(ctx, ctx.array.replications, "replications")
-        return Topology(local, [pair_from(r, local) for r in records])
+        return Topology(local, [pair_from(r) for r in records])
 
     return cached(ctx, "topology", load)
 

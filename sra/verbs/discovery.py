@@ -54,7 +54,9 @@ def _group_state(ctx: Context, lun_ids: list[str]) -> str:
 
 
 def _group_name(ctx: Context, pair: Pair) -> str:
-    return str(pair.raw.get("name") or pair.raw.get("group_name") or pair.source)
+    groups = common.cached(ctx, "groups", lambda: {g["id"]: g for g in ctx.array.groups()})
+    local = pair.raw.get("local_group") or pair.source
+    return str(groups.get(local, {}).get("name") or local)
 
 
 def _consistency_group(ctx: Context, pair: Pair) -> Element:
