@@ -101,9 +101,10 @@ class Topology:
         raise errors.UnknownGroup(f"TargetGroup {key!r} is not a replica group on this array")
 
     def device(self, lun_id: str) -> Pair:
-        """Any replicated device by its local LUN id (either role)."""
-        for pair in self.pairs:
-            if not pair.is_group and lun_id in pair.local_luns():
+        """Any replicated device by its local LUN id (either role; a group member gives the
+        group's pair, since a group changes roles as a whole)."""
+        for pair in sorted(self.pairs, key=lambda p: p.is_group):
+            if lun_id in pair.local_luns():
                 return pair
         raise errors.UnknownDevice(f"Device {lun_id!r} is not replicated on this array")
 

@@ -29,9 +29,9 @@ def _parse_time(stamp: str) -> datetime | None:
 
 def remaining_seconds(job: Json) -> int:
     """The appliance's estimate if it gives one, else a linear extrapolation of elapsed time."""
-    info = job.get("info") if isinstance(job.get("info"), dict) else {}
-    for source in (job, info):
-        for name in ("remaining_seconds", "eta_seconds", "remaining"):
+    infos = [job.get(k) for k in ("info", "result") if isinstance(job.get(k), dict)]
+    for source in (job, *infos):
+        for name in ("remaining_seconds", "eta_seconds", "eta", "remaining"):
             if isinstance(source.get(name), int | float):
                 return max(0, round(source[name]))
     progress, started = int(job.get("progress") or 0), _parse_time(str(job.get("created", "")))
