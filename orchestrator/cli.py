@@ -13,6 +13,7 @@ import click
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "nss": ("simulators.nss.cli:nss", "Run and drive an NSS appliance simulator."),
+    "sim": ("simulators.vcsim.lab:sim", "Two-site lab: appliances + vcsim (up|status|down)."),
 }
 
 

@@ -80,6 +80,10 @@ class VcsimSite:
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs if p.poll() is None]
 
+    def processes(self) -> list[tuple[str, int]]:
+        """(role, pid) of every process of the site: "vcsim", then "guest" if emulated."""
+        return list(zip(("vcsim", "guest"), (p.pid for p in self._procs), strict=False))
+
     def start(self, timeout: float = 30.0) -> VcsimSite:
         (self.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         binary = vcsim_binary()

@@ -1,0 +1,101 @@
+"""``drkit sim up|status|down``: a complete two-site lab on loopback (see labstate.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from simulators.vcsim.labstate import (
+    LabError,
+    LabOptions,
+    default_dir,
+    lab_status,
+    read_lab,
+    start_lab,
+    stop_lab,
+)
+
+DIR_OPTION = click.option(
+    "--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=default_dir,
+    show_default="$DRKIT_LAB_DIR or ~/.local/state/drkit/lab", help="Lab directory.")
+
+
+@click.group()
+def sim() -> None:
+    """Run a two-site lab: two NSS appliances and two vcsim sites."""
+
+
+@sim.command()
+@DIR_OPTION
+@click.option("--vms", default=2, show_default=True, help="Protected VMs to seed at site a.")
+@click.option("--hosts", default=2, show_default=True, help="Hosts per cluster at each site.")
+@click.option("--boot-delay", default=2.0, show_default=True, help="Guest boot delay (s).")
+@click.option("--method-delay", multiple=True, metavar="METHOD=MS",
+              help="vCenter method latency, e.g. PowerOnVM_Task=500 (repeatable).")
+def up(root: Path, vms: int, hosts: int, boot_delay: float, method_delay: tuple[str, ...]) -> None:
+    """Start the lab in the background and write its lab.json."""
+    delays = {}
+    for item in method_delay:
+        name, _, ms = item.partition("=")
+        if not ms.isdigit():
+            raise click.BadParameter(f"{item!r} is not METHOD=MS", param_hint="--method-delay")
+        delays[name] = int(ms)
+    try:
+        with Console(stderr=True).status("starting appliances and vcsim sites..."):
+            start_lab(root, LabOptions(vms=vms, hosts=hosts, boot_delay_s=boot_delay,
+                                       method_delay_ms=delays))
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"lab up: {root / 'lab.json'}")
+
+
+@sim.command()
+@DIR_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(root: Path, as_json: bool) -> None:
+    """Every URL, credential file and process of the lab."""
+    try:
+        lab = read_lab(root)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = lab_status(lab)
+    if as_json:
+        click.echo(json.dumps({**lab, "processes": rows}, indent=2, sort_keys=True))
+        return
+    _print_table(lab, rows)
+
+
+def _print_table(lab: dict, rows: list[dict]) -> None:
+    console = Console()
+    sites = Table(title="drkit lab sites")
+    for column in ("site", "role", "vCenter", "user", "credential file", "appliance",
+                   "token file"):
+        sites.add_column(column)
+    for name, site in sorted(lab["sites"].items()):
+        vc, app = site["vcenter"], site["appliance"]
+        sites.add_row(name, site["role"], vc["url"], vc["user"], vc["credential_file"],
+                      app["url"], app["token_file"])
+    procs = Table(title="processes")
+    for column in ("name", "pid", "alive", "answers"):
+        procs.add_column(column)
+    for row in rows:
+        answers = "-" if row["answers"] is None else ("yes" if row["answers"] else "NO")
+        procs.add_row(row["name"], str(row["pid"]), "yes" if row["alive"] else "NO", answers)
+    console.print(sites)
+    console.print(procs)
+    console.print(f"replication: {lab.get('replication', {}).get('state', '?')}")
+
+
+@sim.command()
+@DIR_OPTION
+def down(root: Path) -> None:
+    """Stop every process of the lab and forget it (data stays in the lab directory)."""
+    try:
+        stopped = stop_lab(root)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"stopped: {', '.join(stopped)}")

@@ -1,0 +1,96 @@
+"""``drkit sim up|status|down`` as a user runs it: a real CLI process, real background processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.vsphere.connection import connect, disconnect
+from orchestrator.vsphere.datastores import VmfsMounter
+from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter
+from simulators.nss.client import NssClient
+
+pytestmark = pytest.mark.live
+
+
+def _drkit(lab_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DRKIT_LAB_DIR": str(lab_dir), "COLUMNS": "200"}
+    cmd = [sys.executable, "-c", "from orchestrator.cli import main; main()", "sim", *args]
+    return subprocess.run(cmd, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path, vcsim_bin: Path):
+    root = tmp_path / "lab"
+    yield root
+    if (root / "lab.json").exists():
+        _drkit(root, "down")
+
+
+def _secrets(lab: dict) -> list[str]:
+    found = []
+    for site in lab["sites"].values():
+        found.append(json.loads(Path(site["vcenter"]["credential_file"]).read_text())["password"])
+        found.append(Path(site["appliance"]["token_file"]).read_text().strip())
+    return found
+
+
+def test_sim_up_status_down(lab_dir: Path):
+    done = _drkit(lab_dir, "up", "--vms", "2", "--boot-delay", "0.5")
+    assert done.returncode == 0, done.stderr
+    lab = json.loads((lab_dir / "lab.json").read_text())
+    status = _drkit(lab_dir, "status", "--json")
+    table = _drkit(lab_dir, "status")
+    for secret in _secrets(lab):
+        assert secret not in status.stdout + table.stdout + (lab_dir / "lab.json").read_text()
+    for site in lab["sites"].values():
+        creds = Path(site["vcenter"]["credential_file"])
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        assert stat.S_IMODE(Path(site["appliance"]["token_file"]).stat().st_mode) == 0o600
+    rows = json.loads(status.stdout)["processes"]
+    assert len(rows) == 6 and all(r["alive"] for r in rows)
+    assert all(r["answers"] for r in rows if r["role"] != "guest")
+    assert "vcsim-b" in table.stdout and "not-paired" in table.stdout
+    _check_sites(lab)
+
+    assert _drkit(lab_dir, "up").returncode != 0  # one lab per directory
+    down = _drkit(lab_dir, "down")
+    assert down.returncode == 0, down.stderr
+    for row in rows:
+        assert not Path(f"/proc/{row['pid']}").exists() or _zombie(row["pid"])
+    assert "no lab" in _drkit(lab_dir, "status").stderr
+
+
+def _check_sites(lab: dict) -> None:
+    """Protected VMs exist at site a; every host of both sites is a client of its appliance."""
+    for name, site in lab["sites"].items():
+        vc = site["vcenter"]
+        password = json.loads(Path(vc["credential_file"]).read_text())["password"]
+        si = connect(vc["url"], vc["user"], password)
+        try:
+            inventory = PyVmomiAdapter(si, VmfsMounter()).inventory()
+        finally:
+            disconnect(si)
+        app = site["appliance"]
+        client = NssClient(app["url"], Path(app["token_file"]).read_text().strip())
+        clients = {c["name"] for c in client.list_clients()}
+        assert clients == {f"{name}-{h.name}" for h in inventory.hosts}
+        if name == "a":
+            assert {"vm01", "vm02"} <= {v.name for v in inventory.vms}
+            luns = {lun["name"] for lun in client.list_luns()}
+            assert {"ds-a-1", "rdm-a-1"} <= luns
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
