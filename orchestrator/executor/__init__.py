@@ -1,0 +1,1 @@
+"""Running workflow DAGs: the journal and the executor."""

@@ -1,0 +1,165 @@
+"""``drkit run`` (real execution) and ``drkit runs list|resume``."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.executor.journal import Journal, read_events, runs_dir, utcnow
+from orchestrator.executor.run import Executor, RunResult, missing_ports
+from orchestrator.graph import build_workflow
+from orchestrator.plan.errors import PlanError, PortsNotWired, RunNotFound
+from orchestrator.plan.load import load_plan
+from orchestrator.plan.model import Plan
+from orchestrator.steps.base import RunContext
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def live_ports(plan: Plan) -> tuple[dict, dict]:
+    """Storage and vSphere ports per site for a real run. Not wired yet: the SRA (sra/) and the
+    vSphere adapter (orchestrator/vsphere/) still need StoragePort/VspherePort bridges, so this
+    returns none and a run whose steps need them stops with PortsNotWired before acting."""
+    return {}, {}
+
+
+def _prompt(message: str, timeout: float) -> bool:
+    return click.confirm(f"\n{message}\nDone?", default=False)
+
+
+def make_context(plan: Plan, mode: str, run_id: str, workdir: Path) -> RunContext:
+    storage, vsphere = live_ports(plan)
+    return RunContext(plan, mode, run_id, storage, vsphere, workdir=workdir,
+                      prompt=_prompt if sys.stdin.isatty() else None)
+
+
+def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], root: Path,
+              as_json: bool) -> int:
+    """Check the ports, open a journal and execute; returns the exit code."""
+    graph = build_workflow(plan, mode)
+    run_id = new_run_id()
+    ctx = make_context(plan, mode, run_id, Path.cwd())
+    missing = missing_ports(graph, ctx)
+    if missing:
+        raise PortsNotWired(f"cannot run workflow '{mode}' for real yet: {missing}. The SRA "
+                            f"and vSphere adapters are not wired into 'drkit run'; use "
+                            f"--dry-run. No journal was created and nothing was changed.")
+    journal = Journal(root / run_id / "journal.jsonl")
+    journal.write({"event": "run", "run": run_id, "status": "started", "ts": utcnow(),
+                   "plan": str(Path(plan_path).resolve()), "workflow": mode,
+                   "vars": variables, "workdir": str(ctx.workdir)})
+    return _execute(graph, ctx, journal, {}, as_json)
+
+
+def _execute(graph, ctx: RunContext, journal: Journal, prior: dict, as_json: bool) -> int:
+    console = Console(stderr=as_json)
+    console.print(f"run {ctx.run_id}: {ctx.workflow} of plan '{ctx.plan.name}'")
+    result = Executor(graph, ctx, journal, prior, on_event=_progress(console)).run()
+    journal.write({"event": "run", "run": ctx.run_id, "status": result.status, "ts": utcnow()})
+    journal.close()
+    if as_json:
+        click.echo(json.dumps(_result_json(result), indent=2))
+    else:
+        _print_result(console, result)
+    return 0 if result.status == "ok" else 1
+
+
+def _progress(console: Console):
+    def show(record: dict) -> None:
+        if record["status"] != "running":
+            colour = {"ok": "green", "failed": "red"}.get(record["status"], "yellow")
+            err = f" — {record['error']}" if record.get("error") else ""
+            console.print(f"  [{colour}]{record['status']:>9}[/{colour}] {record['step']}{err}",
+                          highlight=False)
+    return show
+
+
+def _result_json(result: RunResult) -> dict:
+    return {"run": result.run_id, "workflow": result.workflow, "status": result.status,
+            "steps": {k: {"status": str(o.status), "start": o.start, "end": o.end,
+                          "error": o.error} for k, o in result.outcomes.items()
+                      if not k.startswith("phase:")}}
+
+
+def _print_result(console: Console, result: RunResult) -> None:
+    table = Table(title=f"run {result.run_id}: {result.status}")
+    for col in ("step", "status", "error"):
+        table.add_column(col)
+    for node, outcome in result.outcomes.items():
+        if not node.startswith("phase:"):
+            table.add_row(node, str(outcome.status), outcome.error or "")
+    console.print(table)
+
+
+@click.group()
+def runs() -> None:
+    """List and resume recovery-plan runs (journals)."""
+
+
+@runs.command()
+@click.argument("run_id")
+@click.option("--runs-dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def resume(run_id: str, runs_dir: str | None, as_json: bool) -> None:
+    """Finish run RUN_ID: steps already done are not run again."""
+    try:
+        sys.exit(resume_run(run_id, _root(runs_dir), as_json))
+    except PlanError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _root(explicit: str | None) -> Path:
+    return runs_dir(explicit)
+
+
+def resume_run(run_id: str, root: Path, as_json: bool) -> int:
+    path = root / run_id / "journal.jsonl"
+    if not path.is_file():
+        raise RunNotFound(f"no run '{run_id}' in {root}")
+    events = list(read_events(path))
+    header = next((e for e in events if e.get("event") == "run"), None)
+    if header is None:
+        raise RunNotFound(f"run '{run_id}': journal has no header")
+    prior = {e["step"]: e for e in events if e.get("event") == "step"}
+    plan = load_plan(header["plan"], header.get("vars") or {})
+    graph = build_workflow(plan, header["workflow"])
+    ctx = make_context(plan, header["workflow"], run_id, Path(header.get("workdir") or "."))
+    journal = Journal(path)
+    journal.write({"event": "run", "run": run_id, "status": "resumed", "ts": utcnow(),
+                   "pid": os.getpid()})
+    return _execute(graph, ctx, journal, prior, as_json)
+
+
+@runs.command(name="list")
+@click.option("--runs-dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def list_runs(runs_dir: str | None, as_json: bool) -> None:
+    """Runs in the runs directory, newest first."""
+    rows = []
+    for path in sorted(_root(runs_dir).glob("*/journal.jsonl"), reverse=True):
+        runs_ = [e for e in read_events(path) if e.get("event") == "run"]
+        if runs_:
+            rows.append({"run": path.parent.name, "workflow": runs_[0].get("workflow"),
+                         "plan": runs_[0].get("plan"), "started": runs_[0].get("ts"),
+                         "status": runs_[-1].get("status")})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="runs")
+    for col in ("run", "workflow", "status", "started", "plan"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("run", "workflow", "status", "started", "plan")))
+    Console().print(table)

@@ -1,0 +1,117 @@
+"""``drkit plan validate`` and ``drkit run``: thin click wrappers; errors become exit codes here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+
+from orchestrator.plan.errors import PlanError, PlanInvalid
+from orchestrator.plan.live import StaticInventory
+from orchestrator.plan.load import check_file, parse_vars, read_vars_file
+from orchestrator.plan.model import WORKFLOWS
+
+
+def _variables(var: tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
+    values = read_vars_file(vars_file) if vars_file else {}
+    return {**values, **parse_vars(var)}
+
+
+def _inventory(path: str | None) -> StaticInventory | None:
+    if path is None:
+        return None
+    return StaticInventory(yaml.safe_load(Path(path).read_text()) or {})
+
+
+def _fail(message: str, as_json: bool, code: int = 2) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def plan_options(func):
+    """Options shared by every command that loads a plan."""
+    func = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+    func = click.option("--inventory", type=click.Path(exists=True, dir_okay=False),
+                        help="Snapshot of the live sites (YAML/JSON) to check drift against.")(
+        func)
+    func = click.option("--vars", "vars_file", type=click.Path(exists=True, dir_okay=False),
+                        help="YAML file of template variables.")(func)
+    func = click.option("--var", multiple=True, metavar="KEY=VALUE",
+                        help="Template variable (repeatable; wins over --vars).")(func)
+    return click.argument("plan_path", type=click.Path(exists=True, dir_okay=False))(func)
+
+
+@click.group()
+def plan() -> None:
+    """Validate recovery plans."""
+
+
+@plan.command()
+@plan_options
+def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
+             inventory: str | None, as_json: bool) -> None:
+    """Check PLAN: schema, references, cycles, priorities and (with --inventory) drift."""
+    from orchestrator.plan.show import checked_json, print_checked
+
+    try:
+        checked = check_file(plan_path, _variables(var, vars_file), _inventory(inventory))
+    except PlanError as exc:
+        _fail(str(exc), as_json)
+    if as_json:
+        click.echo(json.dumps(checked_json(plan_path, checked), indent=2))
+    else:
+        print_checked(Console(), plan_path, checked)
+    sys.exit(1 if checked.errors else 0)
+
+
+@click.command()
+@plan_options
+@click.option("--mode", type=click.Choice(WORKFLOWS), required=True, help="Workflow to run.")
+@click.option("--dry-run", is_flag=True, help="Print the schedule and predicted RTO; act on "
+                                              "nothing.")
+@click.option("--all", "show_all", is_flag=True, help="List every step and wave.")
+@click.option("--runs-dir", type=click.Path(file_okay=False),
+              help="Run journals (default $DRKIT_RUNS_DIR or ~/.local/state/drkit/runs).")
+def run(plan_path: str, var: tuple[str, ...], vars_file: str | None, inventory: str | None,
+        as_json: bool, mode: str, dry_run: bool, show_all: bool, runs_dir: str | None) -> None:
+    """Run workflow MODE of PLAN (test, cleanup, planned, disaster, reprotect, failback)."""
+    from orchestrator.executor.journal import runs_dir as default_runs_dir
+
+    variables = _variables(var, vars_file)
+    try:
+        live = _inventory(inventory)
+        from orchestrator.plan.load import load_plan
+
+        loaded = load_plan(plan_path, variables, live)
+        root = default_runs_dir(runs_dir)
+        if dry_run:
+            _dry_run(loaded, mode, live, root, as_json, show_all)
+            return
+        from orchestrator.executor.cli import start_run
+
+        sys.exit(start_run(plan_path, loaded, mode, variables, root, as_json))
+    except PlanInvalid as exc:
+        _fail(f"{plan_path} is invalid:\n{exc}", as_json, 1)
+    except PlanError as exc:
+        _fail(str(exc), as_json)
+
+
+def _dry_run(loaded, mode: str, live, root: Path, as_json: bool, show_all: bool) -> None:
+    from orchestrator.dryrun import dry_run
+    from orchestrator.plan.show import dryrun_json, print_dryrun
+    from orchestrator.timing import TimingModel
+
+    timing = TimingModel.from_runs(root)
+    result = dry_run(loaded, mode, timing, live)
+    if as_json:
+        click.echo(json.dumps(dryrun_json(result, timing), indent=2))
+    else:
+        print_dryrun(Console(width=160), result, timing, None if show_all else 60)

@@ -1,0 +1,91 @@
+"""What validation needs to know about the live sites, as a port.
+
+:class:`LiveInventory` is the protocol; the vSphere adapter and the SRA's discovery will provide a
+live implementation. :class:`StaticInventory` is a real in-memory implementation, built from a
+mapping (e.g. a YAML/JSON snapshot given to ``drkit plan validate --inventory FILE``)::
+
+    protected:
+      vms: {db1: {networks: [VM Network], datastores: [ds-app], cluster: A, cpus: 4,
+                  memory_mb: 8192}}
+      networks: [VM Network]
+      datastores: [ds-app]
+      devices: [naa.600...]          # device ids / WWNs / consistency groups the SRA discovers
+      clusters: [A]
+    recovery:
+      networks: [DR Network]
+      datastores: [ph-b]
+      clusters: [B]
+      capacity: {cpus: 64, memory_mb: 262144}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class LiveVm:
+    name: str
+    networks: tuple[str, ...] = ()
+    datastores: tuple[str, ...] = ()
+    cluster: str | None = None
+    cpus: int = 1
+    memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the recovery site can power on: total vCPUs and memory."""
+
+    cpus: int
+    memory_mb: int
+
+
+class LiveInventory(Protocol):
+    """Read-only view of one site (``site`` is ``"protected"`` or ``"recovery"``)."""
+
+    def vms(self, site: str) -> Mapping[str, LiveVm]: ...
+
+    def networks(self, site: str) -> Set[str]: ...
+
+    def datastores(self, site: str) -> Set[str]: ...
+
+    def devices(self, site: str) -> Set[str]: ...
+
+    def clusters(self, site: str) -> Set[str]: ...
+
+    def capacity(self, site: str) -> Capacity | None:
+        """``None`` when unknown (capacity checks are then skipped)."""
+        ...
+
+
+class StaticInventory:
+    """An in-memory :class:`LiveInventory` (a snapshot of both sites)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._sites = {role: dict(data.get(role) or {}) for role in ("protected", "recovery")}
+
+    def vms(self, site: str) -> Mapping[str, LiveVm]:
+        raw = self._sites[site].get("vms") or {}
+        return {name: LiveVm(name, tuple(v.get("networks", ())), tuple(v.get("datastores", ())),
+                             v.get("cluster"), int(v.get("cpus", 1)),
+                             int(v.get("memory_mb", 1024)))
+                for name, v in raw.items()}
+
+    def networks(self, site: str) -> Set[str]:
+        return frozenset(self._sites[site].get("networks") or ())
+
+    def datastores(self, site: str) -> Set[str]:
+        return frozenset(self._sites[site].get("datastores") or ())
+
+    def devices(self, site: str) -> Set[str]:
+        return frozenset(self._sites[site].get("devices") or ())
+
+    def clusters(self, site: str) -> Set[str]:
+        return frozenset(self._sites[site].get("clusters") or ())
+
+    def capacity(self, site: str) -> Capacity | None:
+        cap = self._sites[site].get("capacity")
+        return Capacity(int(cap["cpus"]), int(cap["memory_mb"])) if cap else None

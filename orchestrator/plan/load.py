@@ -1,0 +1,110 @@
+"""Load a plan: render with Jinja2 (StrictUndefined), parse YAML, build records, validate.
+
+Variables come from a vars file (YAML mapping), then ``--var k=v`` pairs (which win), and the
+environment under ``env`` (``{{ env.HOME }}``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from orchestrator.plan.errors import Issue, PlanInvalid, PlanRenderError
+from orchestrator.plan.live import LiveInventory
+from orchestrator.plan.model import Plan
+from orchestrator.plan.parse import parse_plan
+from orchestrator.plan.schema import Reader
+from orchestrator.plan.validate import check
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Checked:
+    """The outcome of checking a plan: the records (if they could be built) and every issue."""
+
+    plan: Plan | None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+
+def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
+    """``["k=v", ...]`` → dict; a pair without ``=`` is a PlanRenderError naming it."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise PlanRenderError(f"--var '{pair}': expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def read_vars_file(path: str | Path) -> dict[str, Any]:
+    data = yaml.load(Path(path).read_text(), Loader=_LOADER)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PlanRenderError(f"{path}: a vars file must hold a mapping")
+    return data
+
+
+def render(text: str, variables: Mapping[str, Any], source: str = "<plan>",
+           environ: Mapping[str, str] | None = None) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    context = {**variables, "env": dict(os.environ if environ is None else environ)}
+    try:
+        return env.from_string(text).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise PlanRenderError(f"{source}:{exc.lineno}: template syntax: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise PlanRenderError(f"{source}: template variable: {exc.message}") from None
+
+
+def check_text(text: str, variables: Mapping[str, Any] | None = None, source: str = "<plan>",
+               live: LiveInventory | None = None,
+               environ: Mapping[str, str] | None = None) -> Checked:
+    """Render, parse and validate; never raises PlanInvalid (issues are returned)."""
+    rendered = render(text, variables or {}, source, environ)
+    try:
+        data = yaml.load(rendered, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return Checked(None, [Issue("", f"YAML: {where}{getattr(exc, 'problem', exc)}")])
+    reader = Reader()
+    plan = parse_plan(data, reader, source)
+    if plan is not None and not reader.issues:
+        check(plan, reader, live)
+    elif plan is not None:
+        check(plan, reader, None)  # still report reference errors, but no drift on a broken plan
+    return Checked(plan, reader.issues)
+
+
+def check_file(path: str | Path, variables: Mapping[str, Any] | None = None,
+               live: LiveInventory | None = None,
+               environ: Mapping[str, str] | None = None) -> Checked:
+    return check_text(Path(path).read_text(), variables, str(path), live, environ)
+
+
+def load_plan(path: str | Path, variables: Mapping[str, Any] | None = None,
+              live: LiveInventory | None = None,
+              environ: Mapping[str, str] | None = None) -> Plan:
+    """A valid plan, or PlanInvalid carrying every issue."""
+    checked = check_file(path, variables, live, environ)
+    if checked.errors or checked.plan is None:
+        raise PlanInvalid(checked.issues)
+    return checked.plan

@@ -1,0 +1,131 @@
+"""The two ports through which steps act on the world. Nearly all docstring: this is the contract.
+
+One port instance serves one site. Every method may raise any
+:class:`orchestrator.plan.errors.PlanError`; adapters translate their own faults in one place and
+raise :class:`~orchestrator.plan.errors.TransientStepError` for faults worth retrying. **Every
+method must be safe to call again with the same arguments** (drkit re-runs a step that was
+interrupted before its completion was journalled): a repeated call returns the existing result
+instead of acting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.plan.model import Inventory, IpSetting, ProtectionGroup
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A device as recovery hosts will see it (``key`` is the SRA's opaque device/group key)."""
+
+    key: str
+    wwn: str | None = None
+    recovery_point: str | None = None  # UTC ISO 8601
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "wwn": self.wwn, "recovery_point": self.recovery_point}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> DeviceIdentity:
+        return cls(data["key"], data.get("wwn"), data.get("recovery_point"))
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    complete: bool
+    progress: int = 0  # 0 to 100
+
+
+class StoragePort(Protocol):
+    """The SRA verbs as SRM calls them, for one site. A group is a protection group (its
+    datastores, devices or consistency groups); the adapter maps it to SRA ids/keys."""
+
+    def discover(self) -> Sequence[DeviceIdentity]:
+        """discoverArrays + discoverDevices: the replicated devices this site sees."""
+        ...
+
+    def sync_once(self, group: ProtectionGroup) -> str:
+        """syncOnce (runs at the source): start one replication cycle; returns a sync handle.
+        A sync already running returns its handle."""
+        ...
+
+    def query_sync_status(self, group: ProtectionGroup, handle: str) -> SyncStatus:
+        """querySyncStatus for a handle from :meth:`sync_once`."""
+        ...
+
+    def test_failover_start(self, group: ProtectionGroup) -> Sequence[DeviceIdentity]:
+        """testFailoverStart (recovery site): writable snapshots presented to the recovery hosts.
+        Called again, returns the snapshots already made."""
+        ...
+
+    def test_failover_stop(self, group: ProtectionGroup) -> None:
+        """testFailoverStop: remove the test snapshots; nothing to remove is success."""
+        ...
+
+    def prepare_failover(self, group: ProtectionGroup) -> None:
+        """prepareFailover (protected site): make the sources read-only."""
+        ...
+
+    def failover(self, group: ProtectionGroup) -> Sequence[DeviceIdentity]:
+        """failover (recovery site): promote replicas read-write at their latest recovery point
+        and present them."""
+        ...
+
+    def prepare_reverse_replication(self, group: ProtectionGroup) -> None:
+        """prepareReverseReplication (old primary): demote local copies to replication targets."""
+        ...
+
+    def reverse_replication(self, group: ProtectionGroup) -> None:
+        """reverseReplication (new primary): replicate back towards the old primary."""
+        ...
+
+
+class VspherePort(Protocol):
+    """What steps need from one site's vCenter. ``vm`` is the VM's name in the plan.
+
+    Until ``orchestrator/vsphere/adapter.py`` exists this is drkit's own statement of the need;
+    the vSphere adapter is expected to satisfy it (or a thin wrapper around it)."""
+
+    def vm_state(self, vm: str) -> str | None:
+        """``"poweredOn"``, ``"poweredOff"``, ``"suspended"``, or ``None`` if not registered."""
+        ...
+
+    def shutdown_vm(self, vm: str, timeout: float) -> None:
+        """Guest shutdown; power off if the guest has not stopped within ``timeout``."""
+        ...
+
+    def power_off_vm(self, vm: str) -> None: ...
+
+    def unregister_vm(self, vm: str) -> None: ...
+
+    def rescan_and_mount(self, group: ProtectionGroup,
+                         devices: Sequence[DeviceIdentity]) -> Sequence[str]:
+        """Rescan HBAs, resignature/mount the datastores on ``devices``; returns their names."""
+        ...
+
+    def unmount(self, group: ProtectionGroup) -> None:
+        """Unmount and detach what :meth:`rescan_and_mount` mounted for ``group``."""
+        ...
+
+    def register_vm(self, vm: str, inventory: Inventory) -> None:
+        """Register the recovered VM, placed through the plan's inventory mappings."""
+        ...
+
+    def reconfigure_vm(self, vm: str, networks: Mapping[str, str],
+                       ip: Sequence[IpSetting]) -> None:
+        """Re-apply the protected configuration, connect NICs through ``networks``
+        (protected network → recovery network) and stage IP customization."""
+        ...
+
+    def power_on_vm(self, vm: str) -> None: ...
+
+    def wait_for_tools(self, vm: str, timeout: float) -> None:
+        """Return once VMware Tools report running; raise StepTimeout after ``timeout``."""
+        ...
+
+    def protect_vm(self, vm: str, inventory: Inventory) -> None:
+        """Create the VM's protection record/placeholder at this (the new recovery) site."""
+        ...
