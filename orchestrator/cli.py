@@ -13,6 +13,10 @@ import click
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "nss": ("simulators.nss.cli:nss", "Run and drive an NSS appliance simulator."),
+    "plan": ("orchestrator.plan.cli:plan", "Validate recovery plans."),
+    "run": ("orchestrator.plan.cli:run",
+            "Run a recovery plan (test, cleanup, planned, disaster, reprotect, failback)."),
+    "runs": ("orchestrator.executor.cli:runs", "List and resume recovery-plan runs."),
     "sim": ("simulators.vcsim.lab:sim", "Two-site lab: appliances + vcsim (up|status|down)."),
 }
 
