@@ -14,6 +14,8 @@ from .groups import Groups
 from .jobs import Jobs
 from .luns import Luns
 from .model import Snapshot
+from .replication.roles import Roles
+from .replication.service import ReplicationService
 from .san import San
 from .snapshots import Snapshots
 from .store import Store
@@ -38,8 +40,12 @@ class Appliance:
         self.groups = Groups(self.ctx, self.luns)
         self.jobs = Jobs(self.ctx)
         self.agents = Agents(self.ctx, self.luns)
+        self.identity: dict[str, Any] = {"id": self.id, "name": name}
+        self.replication = ReplicationService(self, self.identity)
+        self.roles = Roles(self.replication)
         self.jobs.recover()
         self._remove_orphan_files()
+        self.replication.recover()
 
     @property
     def id(self) -> str:

@@ -138,6 +138,47 @@ class NssClient:
         body = {"writable": writable, **({"name": name} if name else {})}
         return self._request("POST", f"/snapshots/{snap_id}/timeviews", json=body)["timeview"]
 
+    # ------------------------------------------------------------ peers & replication
+    def pair(self, url: str, token: str) -> dict[str, Any]:
+        return self._request("POST", "/peers", json={"url": url, "token": token})["peer"]
+
+    def list_peers(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/peers")["peers"]
+
+    def create_replication(self, source: str, peer: str, **options: Any) -> dict[str, Any]:
+        """Create a replication; answers ``{"replication": ..., "job": <initial sync>}``."""
+        body = {"source": source, "peer": peer, "options": options}
+        return self._request("POST", "/replications", json=body)
+
+    def list_replications(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/replications")["replications"]
+
+    def get_replication(self, rep_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/replications/{rep_id}")["replication"]
+
+    def delete_replication(self, rep_id: str) -> None:
+        self._request("DELETE", f"/replications/{rep_id}")
+
+    def sync(self, rep_id: str, quiesce: bool = False) -> dict[str, Any]:
+        """Start a cycle; answers the job (with ``warning`` if one was already running)."""
+        answer = self._request("POST", f"/replications/{rep_id}/sync",
+                               json={"quiesce": quiesce})
+        return {**answer["job"], **({"warning": answer["warning"]} if "warning" in answer
+                                    else {})}
+
+    def sync_wait(self, rep_id: str, quiesce: bool = False, timeout: float = 120) -> dict:
+        return self.wait_job(self.sync(rep_id, quiesce)["id"], timeout)
+
+    def role(self, rep_id: str, verb: str) -> dict[str, Any]:
+        """promote | demote | split | reverse | resume."""
+        return self._request("POST", f"/replications/{rep_id}/{verb}")
+
+    def replication_stats(self, rep_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/replications/{rep_id}/stats")["stats"]
+
+    def recovery_points(self, lun_id: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/luns/{lun_id}/recovery-points")["recovery_points"]
+
     # ------------------------------------------------------------ agents & jobs
     def register_agent(self, name: str, url: str, token: str, luns: list[str],
                        timeout_ms: int = 5000) -> dict[str, Any]:

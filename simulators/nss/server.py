@@ -36,7 +36,7 @@ def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | No
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     token = load_token(token_file)
     appliance = Appliance(data_dir, name, fsync=fsync)
-    app = create_app(appliance, token)
+    app = create_app(appliance, token, f"http://{host}:{port}")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

@@ -45,6 +45,21 @@ CREATE TABLE IF NOT EXISTS group_members(group_id TEXT NOT NULL, lun_id TEXT NOT
 CREATE TABLE IF NOT EXISTS jobs(
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, progress INTEGER NOT NULL,
     target TEXT, result TEXT, error TEXT, created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS peers(
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL, token TEXT NOT NULL,
+    key BLOB NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS replications(
+    id TEXT PRIMARY KEY, direction TEXT NOT NULL, peer_id TEXT NOT NULL, state TEXT NOT NULL,
+    source_kind TEXT NOT NULL, local_group TEXT, devices TEXT NOT NULL, sequence INTEGER NOT NULL,
+    last_rp TEXT, inflight TEXT, options TEXT NOT NULL, stats TEXT NOT NULL, error TEXT,
+    created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rpoints(
+    replication_id TEXT NOT NULL, rp_id TEXT NOT NULL, lun_id TEXT NOT NULL,
+    snapshot_id TEXT NOT NULL, sequence INTEGER NOT NULL, time TEXT NOT NULL,
+    consistency TEXT NOT NULL, PRIMARY KEY(replication_id, rp_id, lun_id));
+CREATE TABLE IF NOT EXISTS pending_commits(
+    replication_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, rp_id TEXT NOT NULL,
+    time TEXT NOT NULL, consistency TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS agents(
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, url TEXT NOT NULL, token TEXT NOT NULL,
     luns TEXT NOT NULL, timeout_ms INTEGER NOT NULL, created TEXT NOT NULL);

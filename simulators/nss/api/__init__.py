@@ -5,17 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from ..appliance import VERSION, Appliance
-from . import errors, san, storage, system
+from . import errors, replication, san, storage, system
 from .deps import require_token
 
 BASE = "/api/v1"
 
 
-def create_app(appliance: Appliance, token: str) -> FastAPI:
+def create_app(appliance: Appliance, token: str, public_url: str = "") -> FastAPI:
     app = FastAPI(title="NSS appliance simulator", version=VERSION,
                   openapi_url="/openapi.json", docs_url=f"{BASE}/docs", redoc_url=None)
     app.state.appliance = appliance
     app.state.token = token
+    appliance.identity.update(url=public_url, token=token)
     app.state.metrics = system.Metrics()
     errors.install(app)
 
@@ -28,6 +29,6 @@ def create_app(appliance: Appliance, token: str) -> FastAPI:
     app.include_router(open_router, prefix=BASE)
     app.include_router(open_router)
     secured = [Depends(require_token)]
-    for module in (storage, san, system):
+    for module in (storage, san, system, replication):
         app.include_router(module.router, prefix=BASE, dependencies=secured)
     return app

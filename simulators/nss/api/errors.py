@@ -5,6 +5,7 @@ Every error body is ``{"error": {"code", "message", "details"}}``; a client mist
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import NssError
+from ..replication_errors import ReplicationError
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +30,12 @@ def _field(loc: tuple) -> str:
     return ".".join(parts)
 
 
-async def _nss_error(_: Request, exc: NssError) -> JSONResponse:
+async def _nss_error(_: Request, exc: NssError | ReplicationError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+    if isinstance(exc, ReplicationError):
+        log.warning("replication refused: %s", exc.message)
+    details = json.loads(json.dumps(exc.details, default=str))
+    return error_response(exc.status, exc.code, exc.message, details, headers)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,6 +62,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(NssError, _nss_error)
+    app.add_exception_handler(ReplicationError, _nss_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

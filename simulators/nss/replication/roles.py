@@ -1,0 +1,147 @@
+"""Role changes for failover and reprotect. Each is idempotent: SRM repeats commands.
+
+- ``split``    stop replicating (either side); the peer is told when it answers.
+- ``promote``  (replica side) the replicas become read-write at their latest recovery point;
+               works with the source gone (disaster); refused while a delta is arriving.
+- ``demote``   (old source side, after a failover) the devices become read-only replicas.
+- ``reverse``  (promoted side) this side becomes the source; the peer's devices become its
+               replicas; the next cycle sends only what changed since the last common point.
+- ``resume``   (source side) a split replication replicates again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Conflict, InvalidRequest, NssError
+from .records import Replication
+from .service import ReplicationService
+
+
+class Roles:
+    def __init__(self, svc: ReplicationService) -> None:
+        self.svc = svc
+        self.app = svc.app
+
+    def split(self, rep_id: str) -> dict[str, Any]:
+        rep = self._idle(rep_id, "split")
+        if rep.state == "replicating":
+            rep = self.svc.records.update(rep_id, state="split")
+            self.svc._tell_peer(rep, {"event": "split"}, required=False)
+        return self._answer(rep_id)
+
+    def promote(self, rep_id: str) -> dict[str, Any]:
+        rep = self.svc.records.get(rep_id)
+        if rep.direction != "inbound":
+            raise Conflict(f"replication {rep_id!r} is the source here; promote runs at the "
+                           "replica", code="not-the-replica", id=rep_id)
+        if self._is_promoted(rep):
+            return self._answer(rep_id, "already promoted")
+        if self.svc.target.receiving(rep) or self._peer_syncing(rep):
+            raise Conflict(f"replication {rep_id!r} is receiving a delta; promote after the "
+                           "cycle ends (or split it at the source)", code="sync-in-progress",
+                           id=rep_id)
+        if not rep.last_rp:
+            raise Conflict(f"replication {rep_id!r} has no recovery point yet; nothing to "
+                           "promote", code="no-recovery-point", id=rep_id)
+        for lun_id in rep.local_luns:
+            self.app.luns.set_role(lun_id, "primary", "read-write")
+        rep = self.svc.records.update(rep_id, state="failed-over")
+        self.svc._tell_peer(rep, {"event": "promoted"}, required=False)
+        return self._answer(rep_id)
+
+    def demote(self, rep_id: str) -> dict[str, Any]:
+        rep = self._idle(rep_id, "demote")
+        if rep.direction == "outbound" and rep.state == "replicating":
+            raise Conflict(f"replication {rep_id!r} is replicating from here; demoting its "
+                           "source would stop protection: fail over or split first",
+                           code="replication-active", id=rep_id)
+        for lun_id in rep.local_luns:
+            self.app.luns.set_role(lun_id, "replica", "read-only")
+        if rep.state == "replicating":
+            self.svc.records.update(rep_id, state="split")
+        return self._answer(rep_id)
+
+    def reverse(self, rep_id: str) -> dict[str, Any]:
+        rep = self.svc.records.get(rep_id)
+        if rep.direction == "outbound" and rep.state == "replicating":
+            return self._answer(rep_id, "already replicating from here")
+        if not self._is_promoted(rep):
+            raise Conflict(f"replication {rep_id!r}: reverse runs where the devices are "
+                           "read-write primaries (promote first)", code="not-promoted",
+                           id=rep_id)
+        link = self.svc.peers.link(rep.peer_id)
+        answer = link.post(f"/replications/{rep_id}/peer-event",
+                           {"event": "reverse", "points": self.svc.records.rp_ids(rep_id)})
+        self.svc.records.update(rep_id, direction="outbound", state="replicating",
+                                options={**rep.options, "allow_resync": True},
+                                sequence=max(rep.sequence, int(answer.get("sequence", 0))))
+        job = self.svc.sync(rep_id)
+        return {**self._answer(rep_id), "job": job}
+
+    def resume(self, rep_id: str) -> dict[str, Any]:
+        rep = self.svc.records.get(rep_id)
+        if rep.direction != "outbound":
+            raise Conflict(f"replication {rep_id!r} is inbound here; resume runs at the "
+                           f"source appliance {rep.peer_id!r}", code="not-the-source",
+                           id=rep_id)
+        if rep.state == "replicating":
+            return self._answer(rep_id, "nothing to resume: already replicating")
+        if rep.state == "failed-over":
+            raise Conflict(f"replication {rep_id!r} failed over; demote this side and reverse "
+                           "from the promoted side instead", code="replication-failed-over",
+                           id=rep_id)
+        self.svc.records.update(rep_id, state="replicating")
+        return {**self._answer(rep_id), "job": self.svc.sync(rep_id)}
+
+    # ---------------------------------------------------------------- peer events
+    def on_peer_event(self, rep_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        event = body.get("event")
+        rep = self.svc.records.get(rep_id)
+        if event == "split" and rep.state == "replicating":
+            self.svc.records.update(rep_id, state="split")
+        elif event == "promoted":
+            self.svc.records.update(rep_id, state="failed-over")
+        elif event == "deleted":
+            self.svc.delete(rep_id, from_peer=True)
+            return {"deleted": rep_id}
+        elif event == "reverse":
+            return self._become_replica(rep, [str(p) for p in body.get("points", [])])
+        elif event not in ("split",):
+            raise InvalidRequest(f"event {event!r} is not a replication event", field="event")
+        return self._answer(rep_id)
+
+    def _become_replica(self, rep: Replication, peer_points: list[str]) -> dict[str, Any]:
+        if rep.inflight and rep.inflight["rp"] in peer_points:
+            self.svc.acknowledge(rep.id, rep.inflight["sequence"], rep.inflight["rp"])
+        elif rep.inflight:
+            self.svc._drop_inflight(rep)
+        for lun_id in rep.local_luns:
+            self.app.luns.set_role(lun_id, "replica", "read-only")
+        rep = self.svc.records.update(rep.id, direction="inbound", state="replicating")
+        return {**self._answer(rep.id), "sequence": rep.sequence}
+
+    # ---------------------------------------------------------------- helpers
+    def _idle(self, rep_id: str, verb: str) -> Replication:
+        rep = self.svc.records.get(rep_id)
+        if self.app.jobs.active("sync", rep_id):
+            raise Conflict(f"replication {rep_id!r} is syncing; {verb} after the cycle ends",
+                           code="sync-in-progress", id=rep_id)
+        return rep
+
+    def _is_promoted(self, rep: Replication) -> bool:
+        return all(self.app.luns.get(x).role == "primary" for x in rep.local_luns) and \
+            rep.state == "failed-over"
+
+    def _peer_syncing(self, rep: Replication) -> bool:
+        try:
+            peer = self.svc.peers.link(rep.peer_id, attempts=1, timeout=5)
+            return bool(peer.get(f"/replications/{rep.id}")["replication"].get("syncing"))
+        except NssError:
+            return False  # the source is gone: a disaster failover must not wait for it
+
+    def _answer(self, rep_id: str, warning: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"replication": self.svc.records.get(rep_id).to_dict()}
+        if warning:
+            out["warning"] = warning
+        return out
