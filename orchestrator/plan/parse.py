@@ -40,6 +40,10 @@ def parse_plan(data: Any, reader: Reader, source: str = "<plan>") -> Plan | None
     top = reader.mapping(data, "", TOP_KEYS, required=("name", "sites", "vms"))
     if top is None:
         return None
+    name = reader.string(top, "name", "") or "unnamed"
+    description = reader.string(top, "description", "", default="") or ""
+    sites = _sites(reader, top.get("sites"))
+    inventory = _inventory(reader, top.get("inventory") or {})
     groups = tuple(_group(reader, g, f"protection_groups[{i}]")
                    for i, g in enumerate(reader.items(top.get("protection_groups"),
                                                       "protection_groups")))
@@ -49,10 +53,10 @@ def parse_plan(data: Any, reader: Reader, source: str = "<plan>") -> Plan | None
     steps = tuple(_custom_step(reader, s, f"steps[{i}]", i)
                   for i, s in enumerate(reader.items(top.get("steps"), "steps")))
     return Plan(
-        name=reader.string(top, "name", "") or "unnamed",
-        description=reader.string(top, "description", "", default="") or "",
-        sites=_sites(reader, top.get("sites")),
-        inventory=_inventory(reader, top.get("inventory") or {}),
+        name=name,
+        description=description,
+        sites=sites,
+        inventory=inventory,
         protection_groups=tuple(g for g in groups if g),
         vms=tuple(v for v in vms if v),
         steps=tuple(s for s in steps if s),
@@ -70,7 +74,7 @@ def credential(reader: Reader, value: Any, path: str) -> CredentialRef:
                                               "'env: VARIABLE' or 'file: PATH'")
     allowed = ("username", "env", "file", *(k for k in SECRET_KEYS if isinstance(value, dict)
                                             and k in value))
-    data = reader.mapping(value, path, allowed)
+    data = reader.mapping(value, path, allowed, nullable=True)
     if data is None:
         return CredentialRef()
     ref = CredentialRef(reader.string(data, "username", path, None),
@@ -82,11 +86,11 @@ def credential(reader: Reader, value: Any, path: str) -> CredentialRef:
 
 
 def _sites(reader: Reader, value: Any) -> dict[str, Site]:
-    data = reader.mapping(value, "sites", SITE_ROLES, required=SITE_ROLES)
+    data = reader.mapping(value, "sites", SITE_ROLES, required=SITE_ROLES, nullable=True)
     if data is None:
         return {}
     return {role: _site(reader, data[role], f"sites.{role}", role)
-            for role in SITE_ROLES if role in data}
+            for role in SITE_ROLES if data.get(role) is not None}
 
 
 def _site(reader: Reader, value: Any, path: str, role: str) -> Site:
@@ -99,7 +103,7 @@ def _site(reader: Reader, value: Any, path: str, role: str) -> Site:
 
 def _vcenter(reader: Reader, value: Any, path: str) -> VCenter:
     data = reader.mapping(value, path, ("url", "credentials", "insecure"),
-                          ("url", "credentials")) or {}
+                          ("url", "credentials"), nullable=True) or {}
     url = reader.string(data, "url", path, "") or ""
     if url and not url.startswith(("http://", "https://")):
         reader.error(join(path, "url"), f"expected an http(s) URL, got '{url}'")
@@ -109,14 +113,14 @@ def _vcenter(reader: Reader, value: Any, path: str) -> VCenter:
 
 def _sra(reader: Reader, value: Any, path: str) -> Sra:
     data = reader.mapping(value, path, ("command", "connection", "array_id", "peer_array_id"),
-                          ("command", "connection")) or {}
+                          ("command", "connection"), nullable=True) or {}
     command = data.get("command")
     argv = tuple(shlex.split(command)) if isinstance(command, str) else reader.strings(
         data, "command", path)
     conn_path = join(path, "connection")
     conn = reader.mapping(data.get("connection"), conn_path,
                           ("addresses", "credentials", "opaques"),
-                          ("addresses", "credentials")) or {}
+                          ("addresses", "credentials"), nullable=True) or {}
     connection = SraConnection(reader.string_map(conn, "addresses", conn_path),
                                credential(reader, conn.get("credentials"),
                                           join(conn_path, "credentials")),

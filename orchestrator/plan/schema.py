@@ -43,8 +43,12 @@ class Reader:
         self.issues.append(Issue(path, message, "warning"))
 
     def mapping(self, value: Any, path: str, allowed: Iterable[str],
-                required: Iterable[str] = ()) -> dict | None:
-        """Check ``value`` is a mapping with only ``allowed`` keys and every ``required`` key."""
+                required: Iterable[str] = (), nullable: bool = False) -> dict | None:
+        """Check ``value`` is a mapping with only ``allowed`` keys and every ``required`` key
+        (a key set to nothing counts as missing). ``nullable``: ``None`` was already reported
+        (as a missing required key) and is passed over silently."""
+        if value is None and nullable:
+            return None
         if not isinstance(value, dict):
             self.error(path, f"expected a mapping, got {kind_of(value)}")
             return None
@@ -54,7 +58,7 @@ class Reader:
                 hint = did_you_mean(str(key), allowed)
                 self.error(join(path, str(key)), f"unknown key{hint}")
         for key in required:
-            if key not in value:
+            if value.get(key) is None:
                 self.error(join(path, key), "required")
         return value
 

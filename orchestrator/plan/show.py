@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.dryrun import DryRun
@@ -34,9 +35,11 @@ def checked_json(path: str, checked: Checked) -> dict[str, Any]:
 
 def print_checked(console: Console, path: str, checked: Checked) -> None:
     for issue in checked.errors:
-        console.print(f"[red]error[/red]   {issue}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error[/red]   {escape(str(issue))}", highlight=False,
+                      soft_wrap=True)
     for issue in checked.warnings:
-        console.print(f"[yellow]warning[/yellow] {issue}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning[/yellow] {escape(str(issue))}", highlight=False,
+                      soft_wrap=True)
     if checked.errors:
         console.print(f"{path}: {len(checked.errors)} error(s), "
                       f"{len(checked.warnings)} warning(s)", soft_wrap=True)

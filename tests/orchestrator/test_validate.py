@@ -1,0 +1,84 @@
+"""Semantic validation: priorities vs dependencies, and drift against a live inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.plan.live import StaticInventory
+from orchestrator.plan.load import check_text
+from orchestrator.plan.validate import effective_priorities
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "plans" / "sample-app.yaml").read_text()
+
+
+def site_snapshot(**changes) -> dict:
+    """A live inventory in which the sample plan is fully consistent; ``changes`` override."""
+    vm = {"networks": ["VM Network"], "datastores": ["ds-app"], "cluster": "cluster-a",
+          "cpus": 4, "memory_mb": 8192}
+    data = {
+        "protected": {"vms": {"db1": vm, "app1": vm, "app2": vm}, "networks": ["VM Network"],
+                      "datastores": ["ds-app"], "clusters": ["cluster-a"]},
+        "recovery": {"networks": ["DR Network", "Test Bubble"], "datastores": ["ph-app"],
+                     "clusters": ["cluster-b"], "capacity": {"cpus": 16, "memory_mb": 65536}},
+    }
+    for dotted, value in changes.items():
+        site, key = dotted.split("__")
+        data[site][key] = value
+    return data
+
+
+def errors(text: str, live: StaticInventory | None = None) -> list[str]:
+    return [str(i) for i in check_text(text, live=live, environ={}).errors]
+
+
+def test_consistent_live_inventory_gives_no_issue():
+    assert check_text(SAMPLE, live=StaticInventory(site_snapshot()), environ={}).issues == []
+
+
+def test_drift_names_every_missing_object():
+    live = StaticInventory(site_snapshot(
+        protected__vms={"db1": {"networks": ["VM Network", "Backup"], "cluster": "cluster-x",
+                                "datastores": ["ds-app"]},
+                        "app2": {"networks": ["VM Network"], "datastores": ["ds-app"]}},
+        protected__datastores=[], recovery__networks=["DR Network"],
+        recovery__datastores=[]))
+    assert errors(SAMPLE, live) == [
+        "vms[0]: VM 'db1' uses network 'Backup', which has no mapping in inventory.networks",
+        "vms[0]: VM 'db1' is in cluster 'cluster-x', which has no mapping in inventory.clusters",
+        "vms[1].name: VM 'app1' not found at the protected site (did you mean 'app2'?)",
+        "protection_groups[0].datastores: 'ds-app' not found at the protected site",
+        "inventory.test_networks.VM Network: 'Test Bubble' not found at the recovery site",
+        "inventory.placeholder_datastores.ds-app: 'ph-app' not found at the recovery site",
+    ]
+
+
+def test_devices_are_checked_for_device_protection_groups():
+    text = SAMPLE.replace("datastores: [ds-app]", "devices: [naa.6001, naa.6002]")
+    live = StaticInventory(site_snapshot(protected__devices=["naa.6001"]))
+    assert errors(text, live) == [
+        "protection_groups[0].devices: 'naa.6002' not found at the protected site"]
+
+
+def test_short_recovery_capacity_is_an_error():
+    live = StaticInventory(site_snapshot(recovery__capacity={"cpus": 8, "memory_mb": 65536}))
+    assert errors(SAMPLE, live) == [
+        "vms: recovery capacity short: powering on 3 VMs needs 12 vCPUs and 24576 MiB, the "
+        "recovery site has 8 vCPUs and 65536 MiB"]
+
+
+def test_dependency_on_a_later_priority_warns_and_is_honoured():
+    text = SAMPLE.replace("  - name: db1\n    priority: 1", "  - name: db1\n    priority: 4")
+    checked = check_text(text, environ={})
+    assert not checked.errors
+    assert [str(w) for w in checked.warnings] == [
+        "vms[1].depends_on: 'app1' (priority 2) depends on 'db1' (priority 4); drkit honours "
+        "the dependency, so 'app1' powers on in priority group 4, after 'db1'",
+        "vms[2].depends_on: 'app2' (priority 2) depends on 'db1' (priority 4); drkit honours "
+        "the dependency, so 'app2' powers on in priority group 4, after 'db1'"]
+    assert effective_priorities(checked.plan) == {"db1": 4, "app1": 4, "app2": 4}
+
+
+def test_dependency_on_a_vm_left_off_warns():
+    text = SAMPLE.replace("    priority: 1\n", "    priority: 1\n    startup: leave-off\n")
+    warnings = [str(w) for w in check_text(text, environ={}).warnings]
+    assert "vms[1].depends_on: 'app1' depends on 'db1', which is left powered off" in warnings
