@@ -151,10 +151,11 @@ class ArrayClient:
         return self._request("GET", f"/replications/{rep_id}")["replication"]
 
     def sync(self, rep_id: str) -> Json:
-        return self._request("POST", f"/replications/{rep_id}/sync")["job"]
+        """``{"job": {...}}``, plus ``"warning"`` when a cycle was already running."""
+        return self._request("POST", f"/replications/{rep_id}/sync", json={})
 
     def role_change(self, rep_id: str, action: str) -> Json:
-        """promote | demote | split | reverse | resume: a job, or the replication itself."""
+        """promote | demote | split | reverse | resume: ``{"replication", "warning"?, "job"?}``."""
         return self._request("POST", f"/replications/{rep_id}/{action}")
 
     def job(self, job_id: str) -> Json:

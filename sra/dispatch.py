@@ -172,10 +172,13 @@ def execute(ctx: Context) -> bytes:
     try:
         verb = ctx.verb = _verb(ctx)
         ctx.log.info("command %s (handler %s)", ctx.request.name, verb.func.__name__)
+        ctx.log.debug("parameters: %r", ctx.params)
         _check_array(ctx, verb)
         body = verb.func(ctx)
         ctx.progress(100)
-        return xmlio.response(*(body if isinstance(body, tuple | list) else (body,)))
+        answer = xmlio.response(*(body if isinstance(body, tuple | list) else (body,)))
+        ctx.log.debug("response:\n%s", answer.decode())
+        return answer
     except errors.SraError as exc:
         ctx.log.error("%s (code %d): %s", exc.name, exc.code, exc.message)
         return xmlio.response(error_element(exc))

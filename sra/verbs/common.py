@@ -108,13 +108,14 @@ def per_item(ctx: Context, items: Sequence[Item], tag: str, attr: str,
     return section(tag + "s", done)
 
 
-def change_role(ctx: Context, pair: Pair, action: str) -> Json:
-    """POST a role change; wait for it when the appliance answers with a job."""
+def change_role(ctx: Context, pair: Pair, action: str) -> list[str]:
+    """POST a role change (the appliance makes each idempotent); answer warning names."""
     ctx.log.info("replication %s: %s", pair.id, action)
-    body = ctx.array.role_change(pair.id, action)
-    if "job" in body:
-        return ctx.array.wait(body["job"])
-    return body
+    answer = ctx.array.role_change(pair.id, action)
+    if answer.get("warning"):
+        ctx.log.info("replication %s: %s", pair.id, answer["warning"])
+        return ["AlreadyDone"]
+    return []
 
 
 def iso_seconds(stamp: str) -> str:

@@ -47,48 +47,41 @@ def check_failover(ctx: Context) -> Element:
                         lambda i: testfailover._check(ctx, i, False)))
 
 
-def _promoted(ctx: Context, replica_id: str) -> bool:
-    lun = ctx.array.lun(replica_id)
-    return lun.get("access") == "read-write" and lun.get("role") != "replica"
-
-
 def _latest_point(ctx: Context, replica_id: str) -> Element | None:
     points = ctx.array.recovery_points(replica_id)
-    newest = max(points, key=lambda p: str(p.get("time", "")), default=None)
+    newest = max(points, key=lambda p: (p.get("sequence", 0), str(p.get("time", ""))),
+                 default=None)
     return testfailover.recovery_point_element(newest) if newest else None
 
 
 def _promote(ctx: Context, item: Item, group: bool) -> tuple[list[str], list[str], str]:
-    """Promote the pair unless already done; answer (replicas, access groups, pair id)."""
+    """Promote the pair (idempotent on the appliance) and present its devices; answer
+    (replica LUN ids, warnings, pair id)."""
     pair = common.pair_of(ctx, item, group=group, source=False)
     replicas = [m.replica for m in pair.members]
-    points = {r: _latest_point(ctx, r) for r in replicas}
-    if not all(_promoted(ctx, r) for r in replicas):
-        common.change_role(ctx, pair, "promote")
+    warns = common.change_role(ctx, pair, "promote")
     groups = present.access_groups_of(ctx, [item, *item.devices])
     for replica in replicas:
         if groups:
             present.present(ctx, replica, groups)
-    ctx.cache.setdefault("points", {}).update(points)
-    return replicas, groups, pair.id
+    return replicas, warns, pair.id
 
 
 def _device_body(ctx: Context, replica_id: str) -> list[Element | None]:
     lun = ctx.array.lun(replica_id)
-    point = ctx.cache.get("points", {}).get(replica_id)
-    return [el("Identity", None, el("Wwn", lun.get("wwn", ""))), point]
+    return [el("Identity", None, el("Wwn", lun.get("wwn", ""))), _latest_point(ctx, replica_id)]
 
 
 def _failover_device(ctx: Context, item: Item) -> common.Body:
-    replicas, _, _ = _promote(ctx, item, group=False)
-    return _device_body(ctx, replicas[0]), [], {"id": replicas[0], "state": "read-write"}
+    replicas, warns, _ = _promote(ctx, item, group=False)
+    return _device_body(ctx, replicas[0]), warns, {"id": replicas[0], "state": "read-write"}
 
 
 def _failover_group(ctx: Context, item: Item) -> common.Body:
-    replicas, _, pair_id = _promote(ctx, item, group=True)
+    replicas, warns, pair_id = _promote(ctx, item, group=True)
     devices = [el("TargetDevice", None, *_device_body(ctx, r), key=r, id=r, state="read-write")
                for r in replicas]
-    return [el("TargetDevices", None, *devices)], [], {"id": pair_id, "state": "read-write"}
+    return [el("TargetDevices", None, *devices)], warns, {"id": pair_id, "state": "read-write"}
 
 
 @command("failover", location="target")

@@ -14,36 +14,33 @@ from sra.xmlio import Element, Item
 if TYPE_CHECKING:
     from sra.dispatch import Context
 
-SPLIT_STATES = ("split", "paused", "stopped", "promoted", "failed-over")
-
-
 def _pair(ctx: Context, item: Item, group: bool) -> Pair:
     topo = common.topology(ctx)
     return topo.group(item.id) if group else topo.device(item.id)
 
 
 def _demote(ctx: Context, item: Item, group: bool) -> common.Body:
+    """Old primary: its devices become replicas. After a disaster the appliance may never have
+    heard of the failover (still ``replicating`` outbound): split first, then demote."""
     pair = _pair(ctx, item, group)
-    if all(common.lun(ctx, lun).get("role") == "replica" for lun in pair.local_luns()):
-        return common.success("AlreadyDone")
-    common.change_role(ctx, pair, "demote")
-    return common.success()
+    if pair.local_is_source and pair.state == "replicating":
+        ctx.log.warning("replication %s still replicating from here: splitting before demote",
+                        pair.id)
+        common.change_role(ctx, pair, "split")
+    return common.success(*common.change_role(ctx, pair, "demote"))
 
 
 def _reverse(ctx: Context, item: Item, group: bool) -> common.Body:
+    """New primary: replicate from here back to the old primary."""
     pair = _pair(ctx, item, group)
-    if pair.local_is_source:
-        return common.success("AlreadyDone")
-    common.change_role(ctx, pair, "reverse")
-    return common.success()
+    return common.success(*common.change_role(ctx, pair, "reverse"))
 
 
 def _restore(ctx: Context, item: Item, group: bool) -> common.Body:
     pair = _pair(ctx, item, group)
-    if pair.state.lower() not in SPLIT_STATES:
+    if pair.state != "split":
         return common.success("NothingToRestore")
-    common.change_role(ctx, pair, "resume")
-    return common.success()
+    return common.success(*common.change_role(ctx, pair, "resume"))
 
 
 def _both(ctx: Context, work: Callable[[Context, Item, bool], common.Body]) -> Element:

@@ -52,21 +52,13 @@ def device_sync(job: Json) -> Element:
               id=str(job["id"]), status="inProgress")
 
 
-def _running_job(exc: errors.SraError) -> str:
-    details = exc.details.get("details") or {}
-    return str(details.get("job_id") or details.get("job") or "")
-
-
 def _start(ctx: Context, item: Item, group: bool) -> common.Body:
     pair = common.pair_of(ctx, item, group, source=True)
-    try:
-        return [device_sync(ctx.array.sync(pair.id))], []
-    except errors.SraError as exc:
-        job_id = _running_job(exc) if exc.name == "ArrayConflict" else ""
-        if not job_id:
-            raise
-        ctx.log.info("replication %s already syncing: job %s", pair.id, job_id)
-        return [device_sync(ctx.array.job(job_id))], ["SyncAlreadyRunning"]
+    answer = ctx.array.sync(pair.id)
+    if answer.get("warning"):
+        ctx.log.info("replication %s: %s", pair.id, answer["warning"])
+        return [device_sync(answer["job"])], ["SyncAlreadyRunning"]
+    return [device_sync(answer["job"])], []
 
 
 @command("syncOnce", location="source")

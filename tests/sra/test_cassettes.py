@@ -20,7 +20,7 @@ import vcr
 
 from sra import errors
 from sra.dispatch import respond
-from tests.sra.sra_runner import NS, command, connection
+from tests.sra.sra_runner import NS, command, connection, rewrite
 
 HERE = Path(__file__).parent / "cassettes"
 RECORD = bool(os.environ.get("SRA_RECORD"))
@@ -39,7 +39,7 @@ def _q(tag: str) -> str:
 
 
 def replay(name: str, appliance_factory: Callable, build: Callable[[dict], str],
-           setup: Callable | None = None) -> ET.Element:
+           workdir: Path, setup: Callable | None = None) -> ET.Element:
     """Run scenario ``name``: live and recorded with SRA_RECORD=1, else from its cassette."""
     meta_file = HERE / f"{name}.json"
     if RECORD:
@@ -51,21 +51,21 @@ def replay(name: str, appliance_factory: Callable, build: Callable[[dict], str],
         meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "token"}))
     else:
         meta = {**json.loads(meta_file.read_text()), "token": TOKEN_IN_PLAYBACK}
-    request = build(meta).replace("C:\\Windows\\TEMP\\vmware-SYSTEM\\sra-output-1-0", "out.xml")
+    request = rewrite(build(meta), workdir)
     with _recorder().use_cassette(f"{name}.yaml"):
         outcome = respond(request.encode())
     assert outcome.exit_code == 0
     return ET.fromstring(outcome.body)
 
 
-def test_discover_arrays(appliance_factory: Callable) -> None:
+def test_discover_arrays(appliance_factory: Callable, tmp_path: Path) -> None:
     root = replay("discover_arrays", appliance_factory, lambda m: command(
-        "discoverArrays", "", connection=connection(m["url"], m["token"])))
+        "discoverArrays", "", connection=connection(m["url"], m["token"])), tmp_path)
     meta = json.loads((HERE / "discover_arrays.json").read_text())
     assert root.find(f"{_q('Arrays')}/{_q('Array')}").get("id") == meta["array_id"]
 
 
-def test_per_item_errors(appliance_factory: Callable) -> None:
+def test_per_item_errors(appliance_factory: Callable, tmp_path: Path) -> None:
     def build(m: dict) -> str:
         params = (f"<TestFailoverStopParameters><ArrayId>{m['array_id']}</ArrayId>"
                   '<TargetDevices><TargetDevice key="async-LUN 11"/></TargetDevices>'
@@ -73,7 +73,7 @@ def test_per_item_errors(appliance_factory: Callable) -> None:
         return command("testFailoverStop", params,
                        connection=connection(m["url"], m["token"]))
 
-    root = replay("stop_unknown_device", appliance_factory, build)
+    root = replay("stop_unknown_device", appliance_factory, build, tmp_path)
     device = root.find(f".//{_q('TargetDevice')}")
     assert device.get("key") == "async-LUN 11"
     assert device.find(_q("Error")).get("code") == str(CODE["UnknownDevice"])

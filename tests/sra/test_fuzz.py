@@ -1,5 +1,8 @@
 """Fuzz the in-process XML entry point: whatever the bytes, no exception escapes, the answer is
-well-formed XML in the SRA namespace, and a Response is always produced."""
+well-formed XML in the SRA namespace, and a Response is always produced.
+
+(StatusFile/LogDirectory are left out of the generated elements: the SRA would honour them and
+write files wherever the fuzzer pointed.)"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from sra.registry import load
 from sra.xmlio import NS
 
 NAMES = [*sorted(load()), "", "bogus", "queryStrings "]
-TAGS = ["Name", "OutputFile", "StatusFile", "LogLevel", "Connections", "Connection",
+TAGS = ["Name", "OutputFile", "LogLevel", "Connections", "Connection",
         "Password", "Addresses", "ArrayId", "PeerArrayId", "Locale", "QueryStringsParameters",
         "AccessGroups",
         "AccessGroup", "Initiator", "TargetDevices", "TargetDevice", "SourceDevices", "X"]
