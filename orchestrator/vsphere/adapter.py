@@ -143,6 +143,10 @@ class VSphereAdapter(Protocol):
     def unmount_datastore(self, name: str) -> None:
         """Unmount a datastore mounted by mount_datastore. Refuses while VMs are registered."""
 
+    def sync_datastore(self, name: str) -> None:
+        """Make the device hold what the datastore holds now (vcsim stand-in: write the tar
+        back; VMFS: nothing to do). Run before failback so recovery-site changes travel back."""
+
     def register_vm(self, registration: Registration) -> str:
         """Register the VM and re-apply its recorded configuration; returns the VM name.
         On any failure the half-registered VM is unregistered again."""

@@ -5,6 +5,8 @@
 * :class:`TarMounter` - vcsim: the device is visible when the storage port says it is presented to
   the host's initiators; mounting extracts the tar stand-in (standin.py) into a directory under
   ``root`` and calls ``CreateLocalDatastore``; unmounting destroys the datastore and the directory.
+  ``sync`` writes the directory back onto its device (what VMFS writes do by themselves), so
+  changes made at the recovery site can travel back on failback.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from pyVmomi import vim
 
 from orchestrator.errors import VSphereError
 from orchestrator.vsphere.faults import vsphere_call
-from orchestrator.vsphere.standin import DeviceReader, extract_device
+from orchestrator.vsphere.standin import (
+    DeviceReader,
+    DeviceWriter,
+    StandInError,
+    extract_device,
+    write_archive,
+)
 from orchestrator.vsphere.tasks import wait_for_task
 
 Initiators = Sequence[tuple[str, str]]
@@ -32,13 +40,20 @@ class DatastoreMounter(Protocol):
 
     def unmount(self, datastore: Any, name: str) -> None: ...
 
+    def sync(self, datastore: Any, name: str) -> None: ...
+
 
 class TarMounter:
-    """vcsim: the tar stand-in read through a DeviceReader."""
+    """vcsim: the tar stand-in read through a DeviceReader (and written back through a writer)."""
 
-    def __init__(self, reader: DeviceReader, root: Path) -> None:
+    def __init__(self, reader: DeviceReader, root: Path,
+                 writer: DeviceWriter | None = None) -> None:
         self.reader = reader
+        self.writer = writer
         self.root = Path(root).resolve()
+
+    def _marker(self, directory: Path) -> Path:
+        return directory.with_name(directory.name + ".device")
 
     def device_visible(self, host: Any, initiators: Initiators, wwn: str) -> bool:
         return self.reader.visible(wwn, initiators)
@@ -47,11 +62,13 @@ class TarMounter:
         directory = self.root / f"{name}-{wwn[-12:]}-{uuid.uuid4().hex[:6]}"
         try:
             extract_device(self.reader, wwn, directory)
+            self._marker(directory).write_text(wwn)
             with vsphere_call(f"datastore {name!r} on host {host.name!r}"):
                 return host.configManager.datastoreSystem.CreateLocalDatastore(
                     name=name, path=str(directory))
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
+            self._marker(directory).unlink(missing_ok=True)
             raise
 
     def unmount(self, datastore: Any, name: str) -> None:
@@ -61,6 +78,17 @@ class TarMounter:
         directory = Path(url).resolve()
         if directory.parent == self.root:
             shutil.rmtree(directory, ignore_errors=True)
+            self._marker(directory).unlink(missing_ok=True)
+
+    def sync(self, datastore: Any, name: str) -> None:
+        with vsphere_call(f"datastore {name!r}"):
+            directory = Path(datastore.info.url).resolve()
+        marker = self._marker(directory)
+        if directory.parent != self.root or not marker.exists():
+            raise StandInError(f"datastore {name!r} was not mounted from a device", name)
+        if self.writer is None:
+            raise StandInError(f"datastore {name!r}: no device writer configured", name)
+        write_archive(self.writer, marker.read_text().strip(), directory)
 
 
 class VmfsMounter:
@@ -89,6 +117,9 @@ class VmfsMounter:
         datastore = result.result
         wait_for_task(datastore.Rename_Task(name), f"datastore {name!r}")
         return datastore
+
+    def sync(self, datastore: Any, name: str) -> None:
+        """Nothing to do: VMFS writes reach the device by themselves."""
 
     def unmount(self, datastore: Any, name: str) -> None:
         with vsphere_call(f"datastore {name!r}"):

@@ -38,7 +38,7 @@ from orchestrator.vsphere.protection import (
     normalize_wwn,
     record_from_config,
 )
-from orchestrator.vsphere.standin import DeviceReader
+from orchestrator.vsphere.standin import DeviceReader, DeviceWriter
 from orchestrator.vsphere.tasks import wait_for_task
 from orchestrator.vsphere.vmspec import Target, config_spec, customization_spec, nic_backing
 
@@ -140,6 +140,9 @@ class PyVmomiAdapter:
             raise VSphereInvalidState(
                 f"datastore {name!r} still holds registered VMs: {', '.join(users)}", name)
         self.mounter.unmount(ref, name)
+
+    def sync_datastore(self, name: str) -> None:
+        self.mounter.sync(self._datastore(name), name)
 
     # -- VMs ---------------------------------------------------------------------------------
     def register_vm(self, registration: Registration) -> str:
@@ -314,4 +317,6 @@ def for_vcsim(url: str, user: str, password: str, devices: DeviceReader,
     """vcsim: the tar stand-in for VMFS (read through ``devices``) and stand-in RDMs."""
     Path(mount_root).mkdir(parents=True, exist_ok=True)
     si = connect(url, user, password)
-    return PyVmomiAdapter(si, TarMounter(devices, Path(mount_root)), rdm_style="standin")
+    writer = devices if isinstance(devices, DeviceWriter) else None
+    mounter = TarMounter(devices, Path(mount_root), writer)
+    return PyVmomiAdapter(si, mounter, rdm_style="standin")

@@ -15,6 +15,8 @@ import pytest
 
 from orchestrator.vsphere.adapter import GuestCustomization, NicIp, Registration
 from orchestrator.vsphere.protection import ProtectionRecords, normalize_wwn
+from orchestrator.vsphere.standin import extract_device
+from simulators.vcsim.storage import NssDevices
 from tests.vcsim.conftest import HOST, PAYLOAD, Lab
 
 pytestmark = pytest.mark.live
@@ -33,7 +35,7 @@ def test_protection_record_round_trips(lab: Lab):
     json.loads(records.to_json())  # plain JSON
 
 
-def test_recover_vm_end_to_end(lab: Lab):
+def test_recover_vm_end_to_end(lab: Lab, tmp_path: Path):
     adapter = lab.recovery
     before = adapter.inventory().names()
     ds_wwn, rdm_wwn = lab.ds_tv["wwn"], lab.rdm_tv["wwn"]
@@ -62,6 +64,13 @@ def test_recover_vm_end_to_end(lab: Lab):
     assert (info.ip_address, info.hostname, info.heartbeat) == ("10.20.0.5", "web01-dr", "green")
 
     adapter.shutdown_guest(name, timeout_s=10)
+    # what the recovered VM wrote travels back to the (writable TimeView) device on sync
+    extent = Path(ds.url) / "web01" / "web01-flat.vmdk"
+    extent.write_bytes(PAYLOAD + b"written at the recovery site\n")
+    adapter.sync_datastore("snap-prot-ds")
+    extract_device(NssDevices(lab.nss), ds_wwn, tmp_path / "check")
+    assert (tmp_path / "check" / "web01" / "web01-flat.vmdk").read_bytes() == extent.read_bytes()
+
     adapter.unregister_vm(name)
     adapter.unmount_datastore("snap-prot-ds")
     assert adapter.inventory().names() == before
