@@ -109,7 +109,8 @@ class Topology:
         raise errors.UnknownDevice(f"Device {lun_id!r} is not replicated on this array")
 
     def group(self, group_id: str) -> Pair:
+        """A replicated group by replication id, source group id or this side's group id."""
         for pair in self.pairs:
-            if pair.is_group and group_id in (pair.id, pair.source):
+            if pair.is_group and group_id in (pair.id, pair.source, pair.raw.get("local_group")):
                 return pair
         raise errors.UnknownGroup(f"ConsistencyGroup {group_id!r} is not replicated here")

@@ -1,0 +1,261 @@
+"""The whole SRM cycle through the real command.pl against two real appliance processes:
+
+discover -> sync -> test start/stop -> prepareFailover -> failover -> prepareReverse -> reverse
+-> sync back -> failover back, with one single device and one two-device consistency group,
+every state-changing verb run twice (SRM re-runs after partial failures).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from sra import errors
+from tests.sra.sra_runner import NS, SraRun, command, connection, run_sra
+
+pytestmark = pytest.mark.live
+
+MiB = 1 << 20
+CODE = {d.name: d.code for d in (*errors.ERRORS, *errors.WARNINGS)}
+WWPN = "21:00:00:00:11:22:AB:CD"
+IQN = "iqn.1998-01.com.vmware:esx-01-5a2b"
+ACCESS = (f'<AccessGroups><AccessGroup id="domain-c36"><Initiator id="{WWPN}" type="FC"/>'
+          f'<Initiator id="{IQN}" type="iSCSI"/></AccessGroup></AccessGroups>')
+
+
+def q(path: str) -> str:
+    """'A/B' -> '{ns}A/{ns}B'."""
+    return "/".join(f"{{{NS}}}{p}" if p and p[0].isupper() else p for p in path.split("/"))
+
+
+@dataclass
+class Site:
+    ap: object
+    workdir: Path
+    counter: itertools.count = field(default_factory=itertools.count)
+
+    @property
+    def id(self) -> str:
+        return self.ap.client.appliance()["id"]
+
+    def run(self, name: str, body: str = "", *, array: bool = True) -> SraRun:
+        tag = name[:1].upper() + name[1:] + "Parameters"
+        array_id = f"<ArrayId>{self.id}</ArrayId>" if array else ""
+        params = f"<{tag}>{array_id}{body}</{tag}>"
+        work = self.workdir / f"{next(self.counter):03d}-{name}"
+        work.mkdir(parents=True)
+        run = run_sra(command(name, params, connection=connection(self.ap.url, self.ap.token)),
+                      work)
+        assert run.returncode == 0 and run.stderr == "", run.stderr
+        return run
+
+
+def no_errors(run: SraRun) -> ET.Element:
+    assert run.error_codes() == [], run.response.decode()
+    return run.root
+
+
+def warnings(run: SraRun) -> list[int]:
+    return [int(w.get("code")) for w in run.root.iter(f"{{{NS}}}Warning")]
+
+
+@pytest.fixture
+def sites(appliance_factory: Callable, tmp_path: Path) -> dict:
+    a, b = appliance_factory("site-a"), appliance_factory("site-b")
+    peer = a.client.pair(b.url, b.token)
+    lun = a.client.create_lun("vm disk 1", MiB)
+    a.client.write(lun["id"], 0, b"A" * 4096)
+    members = [a.client.create_lun(f"db disk {i}", MiB) for i in range(2)]
+    group = a.client.create_group("db group", [m["id"] for m in members])
+    reps = [a.client.create_replication(x, peer["id"]) for x in (lun["id"], group["id"])]
+    for rep in reps:
+        a.client.wait_job(rep["job"]["id"])
+    return {"a": Site(a, tmp_path / "a"), "b": Site(b, tmp_path / "b"), "lun": lun["id"],
+            "group": group["id"], "members": [m["id"] for m in members],
+            "reps": [r["replication"] for r in reps]}
+
+
+def wait_sync(site: Site, params: str) -> None:
+    """querySyncStatus until every DeviceSync is complete."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        root = no_errors(site.run("querySyncStatus", params))
+        if all(d.get("status") == "complete" for d in root.iter(q("DeviceSync"))):
+            return
+        time.sleep(0.1)
+    raise AssertionError("sync did not complete")
+
+
+def sync(site: Site, source_lun: str, group_id: str) -> None:
+    root = no_errors(site.run("syncOnce", f'<ConsistencyGroups><ConsistencyGroup id="{group_id}"/>'
+                              f'</ConsistencyGroups><SourceDevices><SourceDevice id="{source_lun}"'
+                              "/></SourceDevices>"))
+    handles = {e.get("id"): e.find(q("DeviceSync")).get("id")
+               for e in root.iter() if e.find(q("DeviceSync")) is not None}
+    assert set(handles) == {group_id, source_lun}
+    wait_sync(site, f'<ConsistencyGroups><ConsistencyGroup id="{group_id}" '
+              f'syncId="{handles[group_id]}"/></ConsistencyGroups><SourceDevices><SourceDevice '
+              f'id="{source_lun}" syncId="{handles[source_lun]}"/></SourceDevices>')
+
+
+def discover(site: Site, peer: Site) -> ET.Element:
+    return no_errors(site.run("discoverDevices", f"<PeerArrayId>{peer.id}</PeerArrayId>"))
+
+
+def test_full_cycle(sites: dict) -> None:
+    a, b = sites["a"], sites["b"]
+    # discoverArrays: each appliance names the other as its peer
+    for site, peer in ((a, b), (b, a)):
+        root = no_errors(site.run("discoverArrays", array=False))
+        assert root.find(q("Arrays/Array")).get("id") == site.id
+        assert [p.get("id") for p in root.iter(q("PeerArray"))] == [peer.id]
+
+    # discoverDevices: the source's TargetDevice@key is the recovery site's TargetDevice@key
+    src, dst = discover(a, b), discover(b, a)
+    source_dev = src.find(q("ReplicatedDevices/SourceDevices/SourceDevice"))
+    assert source_dev.get("id") == sites["lun"] and source_dev.get("state") == "read-write"
+    key = source_dev.find(q("TargetDevice")).get("key")
+    target_dev = dst.find(q("ReplicatedDevices/TargetDevices/TargetDevice"))
+    assert target_dev.get("key") == key and target_dev.get("state") == "read-only"
+    cg = src.find(q("ReplicatedDevices/ConsistencyGroups/ConsistencyGroup"))
+    assert cg.get("id") == sites["group"] and cg.findtext(q("Name")) == "db group"
+    assert [d.get("id") for d in cg.iter(q("SourceDevice"))] == sites["members"]
+    group_key = cg.find(q("TargetGroup")).get("key")
+    tg = dst.find(q("ReplicatedDevices/TargetGroups/TargetGroup"))
+    assert tg.get("key") == group_key
+    member_keys = [d.get("key") for d in tg.iter(q("TargetDevice"))]
+    assert member_keys == [d.find(q("TargetDevice")).get("key") for d in cg.iter(q("SourceDevice"))]
+    assert src.find(q("ReplicatedDevices/TargetDevices")) is None or \
+        len(src.find(q("ReplicatedDevices/TargetDevices"))) == 0
+
+    # syncOnce + querySyncStatus at the source
+    a.ap.client.write(sites["lun"], 4096, b"B" * 512)
+    sync(a, sites["lun"], sites["group"])
+
+    # test failover at the recovery site: writable TimeViews presented to domain-c36
+    targets = (f'{ACCESS}<TargetGroups><TargetGroup key="{group_key}"><TargetDevices>'
+               + "".join(f'<TargetDevice key="{k}"><AccessGroups><AccessGroup id="domain-c36"/>'
+                         "</AccessGroups></TargetDevice>" for k in member_keys)
+               + f'</TargetDevices></TargetGroup></TargetGroups><TargetDevices><TargetDevice '
+               f'key="{key}"><AccessGroups><AccessGroup id="domain-c36"/></AccessGroups>'
+               "</TargetDevice></TargetDevices>")
+    no_errors(b.run("checkTestFailoverStart", targets))
+    first = no_errors(b.run("testFailoverStart", targets))
+    again = no_errors(b.run("testFailoverStart", targets))
+    snap = first.find(q("TestFailoverStartResults/TargetDevices/TargetDevice/Snapshot"))
+    assert snap.get("id") == again.find(
+        q("TestFailoverStartResults/TargetDevices/TargetDevice/Snapshot")).get("id")
+    wwn = snap.findtext(q("Identity/Wwn"))
+    view = next(x for x in b.ap.client.list_luns() if x["wwn"] == wwn)
+    assert view["role"] == "timeview" and view["access"] == "read-write"
+    assert b.ap.client.read(view["id"], 0, 4608) == b"A" * 4096 + b"B" * 512
+    assert len(snap.findtext(q("RecoveryPoint/Time"))) == 19
+    group_views = first.findall(q("TestFailoverStartResults/TargetGroups/TargetGroup/"
+                                  "TargetDevices/TargetDevice/Snapshot"))
+    assert len(group_views) == 2
+    points = {v.find(q("RecoveryPoint")).get("id") for v in group_views}
+    assert len(points) == 1, "a group is tested at one consistent point"
+    client = next(c for c in b.ap.client.list_clients() if c["name"] == "domain-c36")
+    assert {i["id"] for i in client["initiators"]} == {WWPN.lower(), IQN}
+    assert [p["client_id"] for p in b.ap.client.list_presentations(view["id"])] == [client["id"]]
+
+    no_errors(b.run("testFailoverStop", targets))
+    no_errors(b.run("testFailoverStop", targets))
+    assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
+
+    # planned migration: prepareFailover at A, final sync, failover at B
+    sources = (f'<ConsistencyGroups><ConsistencyGroup id="{sites["group"]}"/></ConsistencyGroups>'
+               f'<SourceDevices><SourceDevice id="{sites["lun"]}"/></SourceDevices>')
+    no_errors(a.run("prepareFailover", sources))
+    assert warnings(a.run("prepareFailover", sources)) == [CODE["AlreadyDone"]] * 2
+    assert a.ap.client.get_lun(sites["lun"])["access"] == "read-only"
+    sync(a, sites["lun"], sites["group"])
+    no_errors(b.run("checkFailover", targets))
+    done = no_errors(b.run("failover", targets))
+    no_errors(b.run("failover", targets))
+    device = done.find(q("FailoverResults/TargetDevices/TargetDevice"))
+    assert device.get("state") == "read-write" and device.get("key") == key
+    assert b.ap.client.get_lun(key)["access"] == "read-write"
+    assert b.ap.client.read(key, 0, 4608) == b"A" * 4096 + b"B" * 512
+    assert b.ap.client.list_presentations(key)
+
+    # reprotect: prepareReverse at the old primary A, reverse at B, sync back B -> A
+    devices = (f'<ConsistencyGroups><ConsistencyGroup id="{sites["group"]}"/>'
+               f'</ConsistencyGroups><Devices><Device id="{sites["lun"]}"/></Devices>')
+    no_errors(a.run("prepareReverseReplication", f"<PeerArrayId>{b.id}</PeerArrayId>{devices}"))
+    no_errors(a.run("prepareReverseReplication", f"<PeerArrayId>{b.id}</PeerArrayId>{devices}"))
+    new_devices = (f'<ConsistencyGroups><ConsistencyGroup id="{group_key}"/>'
+                   f'</ConsistencyGroups><Devices><Device id="{key}"/></Devices>')
+    no_errors(b.run("reverseReplication", f"<PeerArrayId>{a.id}</PeerArrayId>{new_devices}"))
+    assert warnings(b.run("reverseReplication", f"<PeerArrayId>{a.id}</PeerArrayId>"
+                          f"{new_devices}")) == [CODE["AlreadyDone"]] * 2
+    b_src = discover(b, a)
+    back = b_src.find(q("ReplicatedDevices/SourceDevices/SourceDevice"))
+    assert back.get("id") == key and back.find(q("TargetDevice")).get("key") == sites["lun"]
+    b_group = b_src.find(q("ReplicatedDevices/ConsistencyGroups/ConsistencyGroup")).get("id")
+    b.ap.client.write(key, 8192, b"C" * 512)
+    wait_idle(b, key)
+    sync(b, key, b_group)
+    assert a.ap.client.read(sites["lun"], 8192, 512) == b"C" * 512
+
+    # failover back: prepareFailover at B, failover at A, reprotect to the original direction
+    no_errors(b.run("prepareFailover", f'<ConsistencyGroups><ConsistencyGroup id="{b_group}"/>'
+                    f'</ConsistencyGroups><SourceDevices><SourceDevice id="{key}"/>'
+                    "</SourceDevices>"))
+    back_targets = targets.replace(f'key="{key}"', f'key="{sites["lun"]}"')
+    for old, new in zip(member_keys, sites["members"], strict=True):
+        back_targets = back_targets.replace(f'key="{old}"', f'key="{new}"')
+    no_errors(a.run("failover", back_targets))
+    assert a.ap.client.get_lun(sites["lun"])["access"] == "read-write"
+    no_errors(b.run("prepareReverseReplication", f"<PeerArrayId>{a.id}</PeerArrayId>"
+                    f'<ConsistencyGroups><ConsistencyGroup id="{b_group}"/></ConsistencyGroups>'
+                    f'<Devices><Device id="{key}"/></Devices>'))
+    no_errors(a.run("reverseReplication", f"<PeerArrayId>{b.id}</PeerArrayId>{devices}"))
+    final = discover(a, b)
+    assert final.find(q("ReplicatedDevices/SourceDevices/SourceDevice")).get("id") == sites["lun"]
+
+
+def wait_idle(site: Site, lun: str) -> None:
+    """Reverse starts a cycle on its own; wait for it so syncOnce starts a fresh one."""
+    rep = next(r for r in site.ap.client.list_replications()
+               if lun in [d["local"] for d in r["devices"]])
+    for other in site.ap.client.list_replications():
+        if other.get("job"):
+            site.ap.client.wait_job(other["job"]["id"])
+    assert rep["direction"] == "outbound"
+
+
+def test_one_bad_device_does_not_fail_the_others(sites: dict) -> None:
+    a = sites["a"]
+    body = (f'<SourceDevices><SourceDevice id="{sites["lun"]}"/><SourceDevice id="no such lun"/>'
+            "</SourceDevices>")
+    root = a.run("syncOnce", body).root
+    good, bad = root.findall(q("SyncOnceResults/SourceDevices/SourceDevice"))
+    assert good.find(q("DeviceSync")) is not None
+    assert bad.get("id") == "no such lun"
+    assert bad.find(q("Error")).get("code") == str(CODE["UnknownDevice"])
+
+
+def test_sync_already_running_returns_its_handle_with_a_warning(sites: dict) -> None:
+    a = sites["a"]
+    a.ap.client.write(sites["lun"], 0, b"Z" * (256 * 1024))
+    body = f'<SourceDevices><SourceDevice id="{sites["lun"]}"/></SourceDevices>'
+    first, second = a.run("syncOnce", body), a.run("syncOnce", body)
+    ids = [r.root.find(f".//{q('DeviceSync')}").get("id") for r in (first, second)]
+    if warnings(second):  # the first cycle was still running: same handle
+        assert warnings(second) == [CODE["SyncAlreadyRunning"]] and ids[0] == ids[1]
+
+
+def test_test_failover_with_no_initiators_is_a_per_item_error(sites: dict) -> None:
+    b = sites["b"]
+    key = b.ap.client.list_replications()[0]["devices"][0]["local"]
+    body = (f'<AccessGroups><AccessGroup id="empty-cluster"/></AccessGroups><TargetDevices>'
+            f'<TargetDevice key="{key}"><AccessGroups><AccessGroup id="empty-cluster"/>'
+            "</AccessGroups></TargetDevice></TargetDevices>")
+    assert b.run("testFailoverStart", body).error_codes() == [CODE["NoInitiators"]]
