@@ -149,10 +149,7 @@ class PyVmomiAdapter:
         record, name = registration.record, registration.name or registration.record.name
         host, target = self._check_registration(registration, name)
         path = move_path(record.vmx_path, registration.datastore_map)
-        folder, pool = _folder_and_pool(host)
-        task = folder.RegisterVM_Task(path=path, name=name, asTemplate=False, pool=pool,
-                                      host=host)
-        vm = wait_for_task(task, f"VM {name!r} ({path})")
+        vm = self._register(host, path, name)
         try:
             with vsphere_call(f"VM {name!r}"):
                 existing = list(vm.config.hardware.device)
@@ -162,6 +159,23 @@ class PyVmomiAdapter:
             self._unregister_ref(vm, name)
             raise
         return name
+
+    def _register(self, host: Any, path: str, name: str) -> Any:
+        """RegisterVM_Task. vcsim opens '<name>.nvram', so there the VM is registered under its
+        .vmx file's name and renamed (a real vCenter takes the new name directly)."""
+        folder, pool = _folder_and_pool(host)
+        stem = path.rsplit("/", 1)[-1].removesuffix(".vmx")
+        first = stem if self.rdm_style == "standin" else name
+        task = folder.RegisterVM_Task(path=path, name=first, asTemplate=False, pool=pool,
+                                      host=host)
+        vm = wait_for_task(task, f"VM {name!r} ({path})")
+        if first != name:
+            try:
+                wait_for_task(vm.Rename_Task(name), f"VM {name!r}")
+            except BaseException:
+                self._unregister_ref(vm, first)
+                raise
+        return vm
 
     def _check_registration(self, reg: Registration, name: str) -> tuple[Any, Target]:
         """Validate every name before anything changes; returns the host and the target."""
@@ -254,10 +268,7 @@ class PyVmomiAdapter:
     def remove_network(self, name: str) -> None:
         self._find(vim.Network, name, NetworkNotFound)
         for host in inv.names(self.si, vim.HostSystem).values():
-            with vsphere_call(f"network {name!r} on host {host.name!r}"):
-                netsys = host.configManager.networkSystem
-                if any(pg.spec.name == name for pg in netsys.networkInfo.portgroup or []):
-                    netsys.RemovePortGroup(pgName=name)
+            _remove_isolated_portgroup(host, name)
 
 
 def _add_isolated_portgroup(host: Any, name: str, *, first: bool) -> None:
@@ -278,6 +289,17 @@ def _add_isolated_portgroup(host: Any, name: str, *, first: bool) -> None:
         except vim.fault.DuplicateName:
             if first:  # vcsim keeps one Network per datacenter: later hosts see it already
                 raise
+
+
+def _remove_isolated_portgroup(host: Any, name: str) -> None:
+    """Remove the port group where the host has it, and drkit's vSwitch once it is empty."""
+    with vsphere_call(f"network {name!r} on host {host.name!r}"):
+        netsys = host.configManager.networkSystem
+        if any(pg.spec.name == name for pg in netsys.networkInfo.portgroup or []):
+            netsys.RemovePortGroup(pgName=name)
+        for switch in netsys.networkInfo.vswitch or []:
+            if switch.name == ISOLATED_SWITCH and not switch.portgroup:
+                netsys.RemoveVirtualSwitch(vswitchName=ISOLATED_SWITCH)
 
 
 def _in_vm_folder(files: list[str], vmx_path: str) -> list[str]:

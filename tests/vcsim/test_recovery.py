@@ -75,3 +75,24 @@ def test_recover_vm_end_to_end(lab: Lab, tmp_path: Path):
     adapter.unmount_datastore("snap-prot-ds")
     assert adapter.inventory().names() == before
     assert list(lab.mount_root.iterdir()) == []
+
+
+def test_test_recovery_in_an_isolated_network(lab: Lab):
+    """Test failover: the VM lands on a port group with no uplink, removed afterwards."""
+    adapter = lab.recovery
+    before = adapter.inventory().names()
+    adapter.create_isolated_network("drkit-test-bubble")
+    assert "drkit-test-bubble" in adapter.inventory().networks
+    adapter.wait_for_device(HOST, lab.ds_tv["wwn"], timeout_s=5)
+    adapter.mount_datastore(HOST, lab.ds_tv["wwn"], "prot-ds")
+    name = adapter.register_vm(Registration(
+        lab.record, HOST, network_map={"VM Network": "drkit-test-bubble"},
+        device_map={lab.rdm_lun["wwn"]: lab.rdm_tv["wwn"]}, name="web01-test"))
+    assert adapter.vm_info(name).networks == ("drkit-test-bubble",)
+    adapter.power_on(name)
+    adapter.power_on(name)  # idempotent
+    adapter.power_off(name)
+    adapter.unregister_vm(name)
+    adapter.unmount_datastore("prot-ds")
+    adapter.remove_network("drkit-test-bubble")
+    assert adapter.inventory().names() == before

@@ -190,3 +190,27 @@ def test_translate_names_the_object(fault, error):
     err = translate(fault, "VM 'db1'")
     assert isinstance(err, error)
     assert "db1" in str(err)
+
+
+def test_only_transient_errors_are_retried():
+    from orchestrator.vsphere.faults import retry_transient
+
+    calls = []
+
+    @retry_transient
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise VSphereTransientError("busy", "VM 'x'")
+        return "ok"
+
+    @retry_transient
+    def broken() -> None:
+        calls.append(1)
+        raise VSphereNotFound("x")
+
+    assert flaky() == "ok" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(VSphereNotFound):
+        broken()
+    assert len(calls) == 1
