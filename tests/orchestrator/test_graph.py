@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import networkx as nx
@@ -42,7 +43,7 @@ def test_planned_follows_srm_order(plan):
     chain = ["presync:app-pg", "shutdown:db1", "prepare-migration:db1", "sync:app-pg",
              "prepare-failover:app-pg", "failover:app-pg", "mount:app-pg", "register:db1",
              "reconfigure:db1", "power-on:db1", "wait-tools:db1", "post-callout:db1:0"]
-    assert all(before(g, a, b) for a, b in zip(chain, chain[1:], strict=False))
+    assert all(before(g, a, b) for a, b in itertools.pairwise(chain))
     # protected VMs shut down in reverse priority: app (2) before db (1)
     assert before(g, "shutdown:app1", "shutdown:db1")
     assert g.nodes["failover:app-pg"]["step"].site == "recovery"
