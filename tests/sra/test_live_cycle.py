@@ -259,3 +259,34 @@ def test_test_failover_with_no_initiators_is_a_per_item_error(sites: dict) -> No
             f'<TargetDevice key="{key}"><AccessGroups><AccessGroup id="empty-cluster"/>'
             "</AccessGroups></TargetDevice></TargetDevices>")
     assert b.run("testFailoverStart", body).error_codes() == [CODE["NoInitiators"]]
+
+
+def test_restore_replication_after_split(sites: dict) -> None:
+    a, rep = sites["a"], sites["reps"][0]
+    body = f'<Devices><Device id="{sites["lun"]}"/></Devices>'
+    assert warnings(a.run("restoreReplication", body)) == [CODE["NothingToRestore"]]
+    a.ap.client.role(rep["id"], "split")
+    no_errors(a.run("restoreReplication", body))
+    assert a.ap.client.get_replication(rep["id"])["state"] == "replicating"
+    settings = no_errors(a.run("queryReplicationSettings", ""))
+    names = {s.get("name"): s.text for s in settings.iter(q("Setting"))}
+    assert names["mode"] == "async" and names["microscan"] == "true"
+
+
+def test_disaster_failover_and_reprotect(sites: dict) -> None:
+    a, b = sites["a"], sites["b"]
+    key = b.ap.client.list_replications()[0]["devices"][0]["local"]
+    a.ap.kill9()  # the protected site is gone
+    targets = f'{ACCESS}<TargetDevices><TargetDevice key="{key}"/></TargetDevices>'
+    done = no_errors(b.run("failover", targets))
+    assert done.find(q("FailoverResults/TargetDevices/TargetDevice")).get("state") == "read-write"
+    assert b.ap.client.get_lun(key)["access"] == "read-write"
+    a.ap.start()  # back: A still believes it replicates to B
+    body = (f'<PeerArrayId>{b.id}</PeerArrayId><Devices><Device id="{sites["lun"]}"/>'
+            "</Devices>")
+    no_errors(a.run("prepareReverseReplication", body))
+    assert a.ap.client.get_lun(sites["lun"])["access"] == "read-only"
+    no_errors(b.run("reverseReplication", f'<PeerArrayId>{a.id}</PeerArrayId><Devices><Device '
+                    f'id="{key}"/></Devices>'))
+    back = discover(b, a).find(q("ReplicatedDevices/SourceDevices/SourceDevice"))
+    assert back.get("id") == key
