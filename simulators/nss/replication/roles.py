@@ -52,14 +52,16 @@ class Roles:
 
     def demote(self, rep_id: str) -> dict[str, Any]:
         rep = self._idle(rep_id, "demote")
-        if rep.direction == "outbound" and rep.state == "replicating":
+        if rep.direction == "outbound" and rep.state == "replicating" and \
+                not self._peer_promoted(rep):
             raise Conflict(f"replication {rep_id!r} is replicating from here; demoting its "
                            "source would stop protection: fail over or split first",
                            code="replication-active", id=rep_id)
         for lun_id in rep.local_luns:
             self.app.luns.set_role(lun_id, "replica", "read-only")
         if rep.state == "replicating":
-            self.svc.records.update(rep_id, state="split")
+            self.svc.records.update(rep_id, state="failed-over" if rep.direction == "outbound"
+                                    else "split")
         return self._answer(rep_id)
 
     def reverse(self, rep_id: str) -> dict[str, Any]:
@@ -130,8 +132,16 @@ class Roles:
         return rep
 
     def _is_promoted(self, rep: Replication) -> bool:
-        return all(self.app.luns.get(x).role == "primary" for x in rep.local_luns) and \
-            rep.state == "failed-over"
+        return rep.direction == "inbound" and rep.state == "failed-over" and \
+            all(self.app.luns.get(x).role == "primary" for x in rep.local_luns)
+
+    def _peer_promoted(self, rep: Replication) -> bool:
+        """Whether the peer failed over while this side could not be told (a disaster)."""
+        try:
+            peer = self.svc.peers.link(rep.peer_id, attempts=2, timeout=10)
+            return peer.get(f"/replications/{rep.id}")["replication"]["state"] == "failed-over"
+        except NssError:
+            return False
 
     def _peer_syncing(self, rep: Replication) -> bool:
         try:
