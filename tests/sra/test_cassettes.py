@@ -46,7 +46,7 @@ def replay(name: str, appliance_factory: Callable, build: Callable[[dict], str],
         ap = appliance_factory(name)
         meta = {"url": ap.url, "array_id": ap.client.appliance()["id"], "token": ap.token}
         if setup:
-            meta.update(setup(ap))
+            meta = setup(appliance_factory, meta)
         HERE.mkdir(exist_ok=True)
         meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "token"}))
     else:
@@ -77,6 +77,58 @@ def test_per_item_errors(appliance_factory: Callable, tmp_path: Path) -> None:
     device = root.find(f".//{_q('TargetDevice')}")
     assert device.get("key") == "async-LUN 11"
     assert device.find(_q("Error")).get("code") == str(CODE["UnknownDevice"])
+
+
+def replicated(factory: Callable, meta: dict) -> dict:
+    """Record-time set-up: a peer appliance, one replicated LUN and one replicated group, then
+    run the SRA against the *recovery* appliance (the one holding the replicas)."""
+    from simulators.nss.client import NssClient
+
+    source = NssClient(meta["url"], meta["token"])
+    target = factory("recovery")
+    peer = source.pair(target.url, target.token)
+    lun = source.create_lun("vm disk", 1 << 20)
+    source.write(lun["id"], 0, b"R" * 4096)
+    members = [source.create_lun(f"db {i}", 1 << 20)["id"] for i in range(2)]
+    group = source.create_group("db group", members)
+    for ref in (lun["id"], group["id"]):
+        source.wait_job(source.create_replication(ref, peer["id"])["job"]["id"])
+    reps = target.client.list_replications()
+    return {"url": target.url, "token": target.token, "peer_id": source.appliance()["id"],
+            "array_id": target.client.appliance()["id"],
+            "key": next(r for r in reps if r["source_kind"] == "lun")["devices"][0]["local"]}
+
+
+def test_discover_devices_at_the_recovery_site(appliance_factory: Callable,
+                                               tmp_path: Path) -> None:
+    def build(m: dict) -> str:
+        params = (f"<DiscoverDevicesParameters><ArrayId>{m['array_id']}</ArrayId><PeerArrayId>"
+                  f"{m['peer_id']}</PeerArrayId></DiscoverDevicesParameters>")
+        return command("discoverDevices", params, connection=connection(m["url"], m["token"]))
+
+    root = replay("discover_devices_recovery", appliance_factory, build, tmp_path, replicated)
+    meta = json.loads((HERE / "discover_devices_recovery.json").read_text())
+    devices = root.find(f"{_q('ReplicatedDevices')}/{_q('TargetDevices')}")
+    assert [d.get("key") for d in devices] == [meta["key"]]
+    assert devices[0].get("state") == "read-only"
+    groups = root.find(f"{_q('ReplicatedDevices')}/{_q('TargetGroups')}")
+    assert len(groups) == 1 and len(groups[0].find(_q("TargetDevices"))) == 2
+
+
+def test_test_failover_start(appliance_factory: Callable, tmp_path: Path) -> None:
+    def build(verb: str) -> Callable[[dict], str]:
+        tag = verb[:1].upper() + verb[1:] + "Parameters"
+        return lambda m: command(verb, (
+            f"<{tag}><ArrayId>{m['array_id']}</ArrayId><AccessGroups><AccessGroup id='c1'>"
+            "<Initiator id='21:00:00:00:11:22:AB:CD' type='FC'/></AccessGroup></AccessGroups>"
+            f"<TargetDevices><TargetDevice key='{m['key']}'/></TargetDevices></{tag}>"),
+            connection=connection(m["url"], m["token"]))
+
+    started = replay("test_failover", appliance_factory, build("testFailoverStart"), tmp_path,
+                     replicated)
+    snapshot = started.find(f".//{_q('TargetDevice')}/{_q('Snapshot')}")
+    assert snapshot.findtext(f"{_q('Identity')}/{_q('Wwn')}")
+    assert len(snapshot.findtext(f"{_q('RecoveryPoint')}/{_q('Time')}")) == 19
 
 
 @pytest.mark.parametrize("path", sorted(HERE.glob("*.yaml")), ids=lambda p: p.stem)
