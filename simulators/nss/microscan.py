@@ -130,8 +130,10 @@ def _check_chunk_size(chunk_size: int, block_sizes: Sequence[int] = ()) -> None:
 
 def _batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iterator[_Batch]:
     rows = rows or max(1, BATCH_BYTES // chunk_size)
-    b = _Batch(np.zeros(rows, np.int64), np.zeros((rows, chunk_size), np.uint8),
-               np.zeros((rows, chunk_size), np.uint8), np.zeros(rows, bool),
+    if isinstance(chunks, Sequence):
+        rows = max(1, min(rows, len(chunks)))  # small diffs allocate small batches
+    b = _Batch(np.zeros(rows, np.int64), np.empty((rows, chunk_size), np.uint8),
+               np.empty((rows, chunk_size), np.uint8), np.zeros(rows, bool),
                np.zeros(rows, np.int64))
     last = -1
     for index, base, head in chunks:
@@ -170,7 +172,8 @@ def _mask(b: _Batch) -> np.ndarray:
     n, spc = b.n, b.head.shape[1] // SECTOR
     old = b.base[:n].view(np.uint64).reshape(n * spc, _WORDS)
     new = b.head[:n].view(np.uint64).reshape(n * spc, _WORDS)
-    mask = (old != new).any(axis=1).reshape(n, spc)
+    # 64 bools per sector viewed as 8 words: reducing 8 words is ~2x faster than 64 bools
+    mask = (old != new).view(np.uint64).any(axis=1).reshape(n, spc)
     mask[~b.known[:n]] = True
     mask &= np.arange(spc) < b.nsec[:n, None]
     return mask
@@ -287,7 +290,7 @@ def diff_initial(heads: Iterable[tuple[int, Any]], **options: Any) -> list[Exten
 
 
 def image_chunks(base: Any, head: Any, dirty_chunks: Iterable[int] | None = None,
-                 chunk_size: int = CHUNK_SIZE) -> Iterator[Chunk]:
+                 chunk_size: int = CHUNK_SIZE) -> list[Chunk]:
     """``(index, base, head)`` views of two equal-sized images (bytes, ndarray or memmap)."""
     old, new = _image(base, "base"), _image(head, "head")
     if old.size != new.size:
@@ -301,9 +304,8 @@ def image_chunks(base: Any, head: Any, dirty_chunks: Iterable[int] | None = None
         if bad:
             raise DiffInputError(f"dirty chunk {bad[0]} outside the device's {count} chunks",
                                  chunk=bad[0], field="dirty_chunks")
-    for i in wanted:
-        sl = slice(i * chunk_size, (i + 1) * chunk_size)
-        yield i, old[sl], new[sl]
+    return [(i, old[i * chunk_size : (i + 1) * chunk_size], new[i * chunk_size : (i + 1) *
+             chunk_size]) for i in wanted]
 
 
 def _image(buf: Any, what: str) -> np.ndarray:
