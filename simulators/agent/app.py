@@ -285,6 +285,8 @@ class Store:
                 self.thaw()
                 raise
             with self._cond:
+                if not self._gate_closed:  # thaw() was called meanwhile: the caller gave up
+                    raise QuiesceTimeout("freeze aborted by thaw", stage="aborted")
                 self._frozen = True
             return (time.monotonic() - start) * 1000
         finally:
@@ -313,7 +315,11 @@ class Store:
             raise QuiesceTimeout("flushing buffered writes took too long", stage="flush")
 
     def thaw(self) -> float:
-        """Reopen the gate; return how long new transactions were held back (ms), 0 if not."""
+        """Reopen the gate; return how long new transactions were held back (ms), 0 if not.
+
+        Also aborts a freeze still in progress (its flush completes in the background, and the
+        freeze then raises QuiesceTimeout): the application resumes at once.
+        """
         with self._cond:
             if not self._gate_closed:
                 return 0.0
