@@ -29,6 +29,7 @@ from orchestrator.errors import (
 )
 from orchestrator.vsphere import inventory as inv
 from orchestrator.vsphere.adapter import GuestCustomization, Inventory, Registration, VmInfo
+from orchestrator.vsphere.checks import Names, check_registration
 from orchestrator.vsphere.connection import connect
 from orchestrator.vsphere.datastores import DatastoreMounter, TarMounter, VmfsMounter
 from orchestrator.vsphere.faults import retry_transient, vsphere_call
@@ -179,28 +180,17 @@ class PyVmomiAdapter:
 
     def _check_registration(self, reg: Registration, name: str) -> tuple[Any, Target]:
         """Validate every name before anything changes; returns the host and the target."""
-        host = self._host(reg.host)
-        record = reg.record
-        datastore = reg.datastore_map.get(record.datastore, record.datastore)
-        self._datastore(datastore)
-        if name in inv.names(self.si, vim.VirtualMachine):
-            raise VSphereAlreadyExists(f"VM {name!r} is already registered", name)
         networks = inv.names(self.si, vim.Network)
-        for nic in record.nics:
-            mapped = reg.network_map.get(nic.network, nic.network)
-            if mapped not in networks:
-                raise NetworkNotFound(mapped, f"recovery site (NIC {nic.label!r} of VM {name!r})")
-        mapped_wwns = {normalize_wwn(k) for k in reg.device_map}
-        for disk in record.disks:
-            if disk.rdm_wwn and normalize_wwn(disk.rdm_wwn) not in mapped_wwns:
-                raise VSphereError(f"VM {name!r}: RDM {disk.label!r} maps device "
-                                   f"{disk.rdm_wwn}, which has no recovered device", disk.rdm_wwn)
-        used = {reg.network_map.get(n.network, n.network) for n in record.nics}
+        check_registration(reg, Names(
+            hosts=inv.names(self.si, vim.HostSystem), networks=networks,
+            datastores=inv.names(self.si, vim.Datastore),
+            vms=inv.names(self.si, vim.VirtualMachine)))
+        used = {reg.network_map.get(n.network, n.network) for n in reg.record.nics}
         target = Target(vm_name=name, datastore_map=reg.datastore_map,
                         network_map=reg.network_map, device_map=reg.device_map,
                         backings={n: _backing(n, networks[n]) for n in used},
                         rdm_style=self.rdm_style)
-        return host, target
+        return self._host(reg.host), target
 
     def customize_guest(self, vm: str, spec: GuestCustomization) -> None:
         ref = self._vm(vm)
