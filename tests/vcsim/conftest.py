@@ -83,17 +83,12 @@ def _present(nss: Any, lun: dict[str, Any], client_id: str) -> dict[str, Any]:
     return tv
 
 
-@pytest.fixture
-def lab(site_factory, appliance_factory, tmp_path) -> Lab:
-    nss = appliance_factory("nss").client
-    site_a = site_factory("prot", guest=False)
-    site_b = site_factory("reco", boot_delay_s=0.2)
+def _seed(site_a: VcsimSite, nss: Any, mount: Path, ds_dir: Path) -> tuple[Any, Any, Any, Any]:
+    """Protected site: datastore dir + VM web01 (disk, RDM, one NIC, 1.5 s boot delay), its
+    protection record, and the tar stand-in seeded onto a datastore LUN of ``nss``."""
     ds_lun = nss.create_lun("ds-prot", 8 * MiB)
     rdm_lun = nss.create_lun("rdm-db", 1 * MiB)
-    # protected site: datastore dir + VM with a disk, an RDM, one NIC, a 1.5 s boot delay
-    protected = for_vcsim(site_a.url, site_a.user, site_a.password, NssDevices(nss),
-                          tmp_path / "mnt-a")
-    ds_dir = tmp_path / "prot-ds"
+    protected = for_vcsim(site_a.url, site_a.user, site_a.password, NssDevices(nss), mount)
     create_datastore(protected.si, HOST, "prot-ds", ds_dir)
     vm = ProtectedVm("web01", cpus=2, memory_mb=512, rdm_wwns=[rdm_lun["wwn"]],
                      boot_delay_s=1.5, disk_payload=PAYLOAD)
@@ -101,11 +96,53 @@ def lab(site_factory, appliance_factory, tmp_path) -> Lab:
     record = protected.capture_vm("web01")
     seed_datastore(nss, ds_lun, ds_dir)
     nss.write(rdm_lun["id"], 0, b"R" * 512)
-    # recovery site: its host registered as a SAN client, TimeViews presented to it
-    recovery = for_vcsim(site_b.url, site_b.user, site_b.password, NssDevices(nss),
-                         tmp_path / "mnt-b")
+    return protected, record, ds_lun, rdm_lun
+
+
+def _recovery(site_b: VcsimSite, nss: Any, mount: Path) -> tuple[PyVmomiAdapter, str]:
+    """Recovery adapter reading devices from ``nss``; its host registered as a SAN client."""
+    recovery = for_vcsim(site_b.url, site_b.user, site_b.password, NssDevices(nss), mount)
     host = recovery.inventory().host(HOST)
     client = nss.create_client("reco-h0", [{"type": i.type, "id": i.id}
                                            for i in host.initiators])
-    return Lab(nss, protected, recovery, record, _present(nss, ds_lun, client["id"]),
-               _present(nss, rdm_lun, client["id"]), rdm_lun, tmp_path / "mnt-b")
+    return recovery, client["id"]
+
+
+@pytest.fixture
+def lab(site_factory, appliance_factory, tmp_path) -> Lab:
+    """One appliance: TimeViews of the protected LUNs' snapshots stand in for replicas."""
+    nss = appliance_factory("nss").client
+    site_a = site_factory("prot", guest=False)
+    site_b = site_factory("reco", boot_delay_s=0.2)
+    protected, record, ds_lun, rdm_lun = _seed(site_a, nss, tmp_path / "mnt-a",
+                                               tmp_path / "prot-ds")
+    recovery, client_id = _recovery(site_b, nss, tmp_path / "mnt-b")
+    return Lab(nss, protected, recovery, record, _present(nss, ds_lun, client_id),
+               _present(nss, rdm_lun, client_id), rdm_lun, tmp_path / "mnt-b")
+
+
+@pytest.fixture
+def replicated_lab(site_factory, appliance_factory, tmp_path) -> Lab:
+    """Two paired appliances: the protected LUNs replicate (one consistency group) to the
+    recovery appliance, whose latest recovery point is presented as TimeViews."""
+    nss_a, nss_b = appliance_factory("nss-a"), appliance_factory("nss-b")
+    site_a = site_factory("prot", guest=False)
+    site_b = site_factory("reco", boot_delay_s=0.2)
+    ca, cb = nss_a.client, nss_b.client
+    protected, record, ds_lun, rdm_lun = _seed(site_a, ca, tmp_path / "mnt-a",
+                                               tmp_path / "prot-ds")
+    peer = ca.pair(nss_b.url, nss_b.token)
+    group = ca.create_group("cg-web01", [ds_lun["id"], rdm_lun["id"]])
+    created = ca.create_replication(group["id"], peer["id"])
+    ca.wait_job(created["job"]["id"])
+    remote = {d["local"]: d["remote"] for d in created["replication"]["devices"]}
+    recovery, client_id = _recovery(site_b, cb, tmp_path / "mnt-b")
+    tvs = [_present_recovery_point(cb, remote[lun["id"]], client_id) for lun in (ds_lun, rdm_lun)]
+    return Lab(cb, protected, recovery, record, tvs[0], tvs[1], rdm_lun, tmp_path / "mnt-b")
+
+
+def _present_recovery_point(nss: Any, replica_id: str, client_id: str) -> dict[str, Any]:
+    point = nss.recovery_points(replica_id)[-1]
+    tv = nss.create_timeview(point["snapshot_id"], name=f"tv-{replica_id}")
+    nss.present(tv["id"], client_id=client_id)
+    return tv

@@ -37,6 +37,17 @@ def test_protection_record_round_trips(lab: Lab):
 
 
 def test_recover_vm_end_to_end(lab: Lab, tmp_path: Path):
+    _recover_and_clean_up(lab, tmp_path)
+
+
+def test_recover_vm_from_a_replica(replicated_lab: Lab, tmp_path: Path):
+    """The same recovery, from a TimeView of the recovery appliance's latest recovery point."""
+    replica_tv = replicated_lab.nss.get_lun(replicated_lab.ds_tv["id"])
+    assert replica_tv["role"] == "timeview"
+    _recover_and_clean_up(replicated_lab, tmp_path)
+
+
+def _recover_and_clean_up(lab: Lab, tmp_path: Path) -> None:
     adapter = lab.recovery
     before = adapter.inventory().names()
     ds_wwn, rdm_wwn = lab.ds_tv["wwn"], lab.rdm_tv["wwn"]
