@@ -65,7 +65,8 @@ class QuiesceStats:
     def to_dict(self) -> dict[str, Any]:
         return {"quiesces": self.quiesces, "failures": self.failures,
                 "self_thaws": self.self_thaws, "unknown_thaws": self.unknown_thaws,
-                "pause_ms": summary(self.pauses_ms), "freeze_ms": summary(self.freezes_ms)}
+                "pause_ms": summary(self.pauses_ms), "freeze_ms": summary(self.freezes_ms),
+                "last_pause_ms": round(self.pauses_ms[-1], 3) if self.pauses_ms else None}
 
 
 def summary(values: list[float]) -> dict[str, float | int | None]:

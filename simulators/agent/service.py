@@ -11,7 +11,7 @@ guest.
 Routes (all JSON; every route but ``/healthz`` needs ``Authorization: Bearer <agent token>``)::
 
     GET  /healthz   {"status": "ok"}
-    GET  /status    state, current holds, pause/freeze statistics
+    GET  /status    state, current holds, pause/freeze statistics, application counters
     POST /quiesce   {"request_id": str, "luns": [str], "timeout_ms": int}
                     200 {"state": "frozen", "request_id", "freeze_ms"}
                     504 quiesce-timeout | 409 agent-busy | 503 device-io-error | 400 | 401
@@ -28,6 +28,7 @@ import hmac
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -80,7 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._dispatch({"/healthz": lambda _: {"status": "ok"},
-                        "/status": lambda _: self.server.quiescer.status()})
+                        "/status": lambda _: {**self.server.quiescer.status(),
+                                              **self.server.info()}})
 
     def do_POST(self) -> None:
         q = self.server.quiescer
@@ -143,12 +145,13 @@ class AgentServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, quiescer: Quiescer, token: str, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, info: Callable[[], dict[str, Any]] = dict) -> None:
         if not token:
             raise InvalidField("token", "must not be empty")
         super().__init__((host, port), _Handler)
         self.quiescer = quiescer
         self.token = token
+        self.info = info  # extra fields for GET /status (the application's own counters)
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:

@@ -1,0 +1,3 @@
+from simulators.agent.cli import agent_main
+
+agent_main()
