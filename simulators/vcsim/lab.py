@@ -71,23 +71,29 @@ def status(root: Path, as_json: bool) -> None:
 
 def _print_table(lab: dict, rows: list[dict]) -> None:
     console = Console()
-    sites = Table(title="drkit lab sites")
-    for column in ("site", "role", "vCenter", "user", "credential file", "appliance",
-                   "token file"):
-        sites.add_column(column)
     for name, site in sorted(lab["sites"].items()):
+        table = Table(title=f"site {name} ({site['role']})", show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
         vc, app = site["vcenter"], site["appliance"]
-        sites.add_row(name, site["role"], vc["url"], vc["user"], vc["credential_file"],
-                      app["url"], app["token_file"])
+        for key, value in (("vCenter", vc["url"]), ("user", vc["user"]),
+                           ("credential file", vc["credential_file"]),
+                           ("appliance", f"{app['name']} {app['url']}"),
+                           ("token file", app["token_file"]),
+                           ("hosts", ", ".join(h["name"] for h in site["hosts"]))):
+            table.add_row(key, value)
+        console.print(table)
     procs = Table(title="processes")
-    for column in ("name", "pid", "alive", "answers"):
+    for column in ("name", "pid", "alive", "answers", "url"):
         procs.add_column(column)
     for row in rows:
         answers = "-" if row["answers"] is None else ("yes" if row["answers"] else "NO")
-        procs.add_row(row["name"], str(row["pid"]), "yes" if row["alive"] else "NO", answers)
-    console.print(sites)
+        procs.add_row(row["name"], str(row["pid"]), "yes" if row["alive"] else "NO", answers,
+                      row["url"] or "")
     console.print(procs)
-    console.print(f"replication: {lab.get('replication', {}).get('state', '?')}")
+    rep = lab.get("replication", {})
+    devices = ", ".join(f"{d['name']} -> {d['replica_lun']}" for d in rep.get("devices", []))
+    console.print(f"replication: {rep.get('state', '?')} {devices}")
 
 
 @sim.command()

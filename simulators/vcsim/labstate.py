@@ -3,7 +3,8 @@
 ``start_lab`` starts, in the background (each in its own session, so they outlive the CLI): one
 NSS appliance and one vcsim site (with guest emulation) per site, registers every host's
 initiators as SAN clients of its site's appliance, seeds the protected site (datastore LUN holding
-the tar stand-in of VMs, RDM LUNs), pairs the appliances (:func:`pair_appliances`) and writes
+the tar stand-in of VMs, RDM LUNs), pairs the appliances and replicates the protected LUNs
+(:func:`pair_appliances`) and writes
 ``lab.json``: every URL, user, credential *file* and process. Secrets live only in the
 credential files (mode 0600), never in lab.json or on screen.
 """
@@ -139,14 +140,21 @@ def seed_protected_site(root: Path, site: dict[str, Any], options: LabOptions) -
 
 
 def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any]) -> dict[str, Any]:
-    """Where appliance pairing and replication setup plug in (lands with the replication work).
-
-    Should: POST /peers on both appliances, then POST /replications for every protected LUN
-    (protected["protected"]["luns"]) and run a first sync. Until then the lab reports it as
-    not paired, and recovery tests present TimeViews of the protected appliance's snapshots.
-    """
-    return {"state": "not-paired", "pairs": [],
-            "note": "appliance pairing is not implemented in the lab yet"}
+    """Pair site a's appliance with site b's and replicate the protected LUNs (one consistency
+    group) to it; waits for the initial sync. Returns what lab.json records about it."""
+    source, target = _client(protected), recovery["appliance"]
+    peer = source.pair(target["url"], Path(target["token_file"]).read_text().strip())
+    luns = protected.get("protected", {}).get("luns", [])
+    if not luns:
+        return {"state": "paired", "peer_id": peer["id"], "devices": []}
+    group = source.create_group("cg-protected", [lun["id"] for lun in luns])
+    created = source.create_replication(group["id"], peer["id"])
+    source.wait_job(created["job"]["id"], timeout=120)
+    names = {lun["id"]: lun["name"] for lun in luns}
+    devices = [{"name": names.get(d["local"], d["local"]), "protected_lun": d["local"],
+                "replica_lun": d["remote"]} for d in created["replication"]["devices"]]
+    return {"state": "replicating", "peer_id": peer["id"], "group_id": group["id"],
+            "replication_id": created["replication"]["id"], "devices": devices}
 
 
 def _client(site: dict[str, Any]) -> Any:

@@ -58,7 +58,7 @@ def test_sim_up_status_down(lab_dir: Path):
     rows = json.loads(status.stdout)["processes"]
     assert len(rows) == 6 and all(r["alive"] for r in rows)
     assert all(r["answers"] for r in rows if r["role"] != "guest")
-    assert "vcsim-b" in table.stdout and "not-paired" in table.stdout
+    assert "vcsim-b" in table.stdout and "replicating" in table.stdout
     _check_sites(lab)
 
     assert _drkit(lab_dir, "up").returncode != 0  # one lab per directory
@@ -87,6 +87,10 @@ def _check_sites(lab: dict) -> None:
             assert {"vm01", "vm02"} <= {v.name for v in inventory.vms}
             luns = {lun["name"] for lun in client.list_luns()}
             assert {"ds-a-1", "rdm-a-1"} <= luns
+        else:  # the recovery appliance holds replicas of both protected LUNs
+            replicas = {d["replica_lun"] for d in lab["replication"]["devices"]}
+            roles = {lun["id"]: lun["role"] for lun in client.list_luns()}
+            assert len(replicas) == 2 and all(roles[r] == "replica" for r in replicas)
 
 
 def _zombie(pid: int) -> bool:
