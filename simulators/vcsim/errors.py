@@ -4,8 +4,10 @@
 
     VcsimError
     ├── VcsimBinaryError     permanent: no vcsim binary and it cannot be built (names the packages)
-    ├── VcsimStartError      a vcsim process did not come up (stderr tail attached)
-    └── DeviceError          permanent: no device with that WWN on the appliance
+    └── VcsimStartError      a vcsim process did not come up (stderr tail attached)
+
+Errors of the storage port (storage.py) are the orchestrator's: ``StandInError`` (permanent) and
+``VSphereTransientError`` (appliance unreachable or failing), so recovery code sees one tree.
 """
 
 from __future__ import annotations
@@ -21,11 +23,3 @@ class VcsimBinaryError(VcsimError):
 
 class VcsimStartError(VcsimError):
     """A vcsim process exited or did not answer in time."""
-
-
-class DeviceError(VcsimError):
-    """A device (LUN by WWN) does not exist on the appliance."""
-
-    def __init__(self, wwn: str, message: str) -> None:
-        super().__init__(f"device {wwn}: {message}")
-        self.wwn = wwn

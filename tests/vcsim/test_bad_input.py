@@ -143,3 +143,15 @@ def test_datastore_name_taken(lab: Lab):
     with pytest.raises(VSphereAlreadyExists, match="LocalDS_0"):
         lab.recovery.mount_datastore(HOST, lab.ds_tv["wwn"], "LocalDS_0")
     assert not isinstance(VSphereNotFound("x"), TransientError)
+
+
+def test_appliance_down_during_mount_is_transient(lab: Lab):
+    """The storage port translates appliance errors: unreachable is transient, names the WWN."""
+    from simulators.nss.client import NssClient
+    from simulators.vcsim.storage import NssDevices
+
+    dead = NssDevices(NssClient(f"http://127.0.0.1:{_free_port()}", "token"))
+    with pytest.raises(TransientError, match=lab.ds_tv["wwn"]):
+        dead.visible(lab.ds_tv["wwn"], [("FC", "21:00:00:00:00:00:00:01")])
+    with pytest.raises(StandInError, match="no such device"):
+        NssDevices(lab.nss).size("600a0b80000000000000000000000bad")
