@@ -115,13 +115,9 @@ class Builder:
     def register(self, site: str, source: str, test: bool = False) -> None:
         nets = self.networks(source, test)
         for vm in self.plan.vms:
-            reg = self.add(vsphere.RegisterVm, f"register:{vm.name}", site=site, vm=vm.name,
-                           spec=vm, host=self.host(vm, site), timeout=self.opts.step_timeout,
-                           inventory=self.plan.inventory)
-            conf = self.add(vsphere.ReconfigureVm, f"reconfigure:{vm.name}", site=site,
-                            vm=vm.name, spec=vm, host=self.host(vm, site),
-                            timeout=self.opts.step_timeout, networks=nets)
-            self.chain([reg, conf])
+            reg = self.step(vsphere.RegisterVm, f"register:{vm.name}", site=site, vm=vm.name,
+                            spec=vm, host=self.host(vm, site), timeout=self.opts.step_timeout,
+                            inventory=self.plan.inventory, networks=nets)
             self.edges.append((f"mount:{vm.protection_group}", reg))
         self.phase("vms-registered")
 
@@ -133,7 +129,7 @@ class Builder:
             for vm in vms:
                 if vm.startup == "power-on":
                     ends[vm.name] = self.vm_chain(vm, site)
-                    self.edges.append((f"reconfigure:{vm.name}", ends[vm.name][0]))
+                    self.edges.append((f"register:{vm.name}", ends[vm.name][0]))
             for vm in vms:
                 for dep in vm.depends_on:
                     if dep in ends and vm.name in ends:

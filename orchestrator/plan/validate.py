@@ -33,14 +33,19 @@ def check(plan: Plan, reader: Reader, live: LiveInventory | None = None) -> None
 def effective_priorities(plan: Plan) -> dict[str, int]:
     """The power-on group each VM really starts in: its own priority, or later when it depends
     on a VM of a later group (drkit honours the dependency). Needs an acyclic plan."""
-    graph = nx.DiGraph()
-    graph.add_nodes_from(vm.name for vm in plan.vms)
-    graph.add_edges_from((dep, vm.name) for vm in plan.vms for dep in vm.depends_on
-                         if dep in plan.vm_by_name)
+    vms = plan.vm_by_name
     eff: dict[str, int] = {}
-    for name in nx.topological_sort(graph):
-        preds = [eff[p] for p in graph.predecessors(name)]
-        eff[name] = max([plan.vm_by_name[name].priority, *preds])
+    for vm in plan.vms:
+        stack = [vm.name]
+        while stack:  # iterative depth-first: dependencies before dependents
+            name = stack[-1]
+            todo = [d for d in vms[name].depends_on if d in vms and d not in eff]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            deps = [eff[d] for d in vms[name].depends_on if d in vms]
+            eff[name] = max([vms[name].priority, *deps])
     return eff
 
 

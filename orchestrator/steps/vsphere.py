@@ -72,28 +72,18 @@ class PrepareVmMigration(UnregisterVm):
 
 @step_type
 class RegisterVm(VmStep):
+    """SRM's register/reconfigure: register the VM unless it already is, then re-apply its
+    configuration, map its networks (``args['networks']``) and stage re-IP (idempotent)."""
+
     type = "register-vm"
-    action = "register"
-    __slots__ = ()
-
-    def already_done(self, ctx: RunContext) -> bool:
-        return self.state(ctx) is not None
-
-    def run(self, ctx: RunContext) -> None:
-        if not self.already_done(ctx):
-            ctx.vsphere_at(self.site).register_vm(self.vm, self.args["inventory"])
-
-
-@step_type
-class ReconfigureVm(VmStep):
-    """Re-apply configuration, map networks (``args['networks']``) and stage re-IP."""
-
-    type = "reconfigure-vm"
-    action = "reconfigure (networks, IP customization)"
+    action = "register and reconfigure (networks, IP customization)"
     __slots__ = ()
 
     def run(self, ctx: RunContext) -> None:
-        ctx.vsphere_at(self.site).reconfigure_vm(self.vm, self.args["networks"], self.spec.ip)
+        port = ctx.vsphere_at(self.site)
+        if port.vm_state(self.vm) is None:
+            port.register_vm(self.vm, self.args["inventory"])
+        port.reconfigure_vm(self.vm, self.args["networks"], self.spec.ip)
 
 
 @step_type

@@ -139,13 +139,14 @@ def test_resume_does_not_repeat_done_or_already_applied_steps(tmp_path):
     prior = {e["step"]: e for e in events if e["event"] == "step"}
     # pretend the run died right after registering db1 but before journalling it
     prior["register:db1"] = {**prior["register:db1"], "status": "running"}
-    for later in ("reconfigure:db1", "power-on:db1"):
+    for later in ("power-on:db1", "wait-tools:db1"):
         del prior[later]
     lab.calls.clear()
     again, _ = execute(SAMPLE, "test", lab, tmp_path, prior)
     assert again.status == "ok"
     assert lab.calls[("recovery", "register", "db1")] == 0  # checked, not redone
-    assert lab.calls[("recovery", "reconfigure", "db1")] == 1
+    assert lab.calls[("recovery", "reconfigure", "db1")] == 1  # idempotent, so re-applied
+    assert lab.calls[("recovery", "powerOn", "db1")] == 0  # already on: checked, not redone
     assert lab.calls[("recovery", "testFailoverStart", "app-pg")] == 0
 
 

@@ -42,7 +42,7 @@ def test_planned_follows_srm_order(plan):
     g = build_workflow(plan, "planned")
     chain = ["presync:app-pg", "shutdown:db1", "prepare-migration:db1", "sync:app-pg",
              "prepare-failover:app-pg", "failover:app-pg", "mount:app-pg", "register:db1",
-             "reconfigure:db1", "power-on:db1", "wait-tools:db1", "post-callout:db1:0"]
+             "power-on:db1", "wait-tools:db1", "post-callout:db1:0"]
     assert all(before(g, a, b) for a, b in itertools.pairwise(chain))
     # protected VMs shut down in reverse priority: app (2) before db (1)
     assert before(g, "shutdown:app1", "shutdown:db1")
@@ -59,7 +59,7 @@ def test_power_on_by_priority_with_dependencies_and_callouts(plan):
     assert g.has_edge("post-callout:db1:0", "pre-callout:app1:0")  # the dependency itself
     assert {"test-failover-start", "sync-storage"} <= types(g)
     assert not {"failover", "shutdown-vm"} & types(g)
-    assert g.nodes["reconfigure:db1"]["step"].args["networks"] == {"VM Network": "Test Bubble"}
+    assert g.nodes["register:db1"]["step"].args["networks"] == {"VM Network": "Test Bubble"}
 
 
 def test_dependency_across_priority_groups_is_honoured():
@@ -89,7 +89,7 @@ def test_failback_runs_planned_in_reverse_then_reprotect(plan):
     g = build_workflow(plan, "failback")
     assert g.nodes["shutdown:db1"]["step"].site == "recovery"
     assert g.nodes["failover:app-pg"]["step"].site == "protected"
-    assert g.nodes["reconfigure:db1"]["step"].args["networks"] == {"DR Network": "VM Network"}
+    assert g.nodes["register:db1"]["step"].args["networks"] == {"DR Network": "VM Network"}
     assert before(g, "post-callout:app2:0", "prepare-reverse:app-pg")
     assert g.nodes["reverse:app-pg"]["step"].site == "protected"
 
