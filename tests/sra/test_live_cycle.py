@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -65,9 +65,9 @@ def warnings(run: SraRun) -> list[int]:
     return [int(w.get("code")) for w in run.root.iter(f"{{{NS}}}Warning")]
 
 
-@pytest.fixture
-def sites(appliance_factory: Callable, tmp_path: Path) -> dict:
-    a, b = appliance_factory("site-a"), appliance_factory("site-b")
+def make_sites(start: Callable[[str], object], workdir: Path) -> dict:
+    """Two paired appliances; one replicated LUN and one replicated two-LUN group, synced."""
+    a, b = start("site-a"), start("site-b")
     peer = a.client.pair(b.url, b.token)
     lun = a.client.create_lun("vm disk 1", MiB)
     a.client.write(lun["id"], 0, b"A" * 4096)
@@ -76,9 +76,34 @@ def sites(appliance_factory: Callable, tmp_path: Path) -> dict:
     reps = [a.client.create_replication(x, peer["id"]) for x in (lun["id"], group["id"])]
     for rep in reps:
         a.client.wait_job(rep["job"]["id"])
-    return {"a": Site(a, tmp_path / "a"), "b": Site(b, tmp_path / "b"), "lun": lun["id"],
+    return {"a": Site(a, workdir / "a"), "b": Site(b, workdir / "b"), "lun": lun["id"],
             "group": group["id"], "members": [m["id"] for m in members],
             "reps": [r["replication"] for r in reps]}
+
+
+@pytest.fixture
+def sites(appliance_factory: Callable, tmp_path: Path) -> dict:
+    """Fresh sites for tests that change roles."""
+    return make_sites(appliance_factory, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One pair of sites for the tests that leave roles as they found them."""
+    from simulators.nss.process import ApplianceProcess
+
+    root = tmp_path_factory.mktemp("shared")
+    started: list = []
+
+    def start(name: str) -> object:
+        started.append(ApplianceProcess(name, root / name).start())
+        return started[-1]
+
+    try:
+        yield make_sites(start, root)
+    finally:
+        for ap in started:
+            ap.kill9()
 
 
 def wait_sync(site: Site, params: str) -> None:
@@ -231,7 +256,8 @@ def wait_idle(site: Site, lun: str) -> None:
     assert rep["direction"] == "outbound"
 
 
-def test_one_bad_device_does_not_fail_the_others(sites: dict) -> None:
+def test_one_bad_device_does_not_fail_the_others(shared_sites: dict) -> None:
+    sites = shared_sites
     a = sites["a"]
     body = (f'<SourceDevices><SourceDevice id="{sites["lun"]}"/><SourceDevice id="no such lun"/>'
             "</SourceDevices>")
@@ -242,7 +268,8 @@ def test_one_bad_device_does_not_fail_the_others(sites: dict) -> None:
     assert bad.find(q("Error")).get("code") == str(CODE["UnknownDevice"])
 
 
-def test_sync_already_running_returns_its_handle_with_a_warning(sites: dict) -> None:
+def test_sync_already_running_returns_its_handle_with_a_warning(shared_sites: dict) -> None:
+    sites = shared_sites
     a = sites["a"]
     a.ap.client.write(sites["lun"], 0, b"Z" * (256 * 1024))
     body = f'<SourceDevices><SourceDevice id="{sites["lun"]}"/></SourceDevices>'
@@ -252,7 +279,8 @@ def test_sync_already_running_returns_its_handle_with_a_warning(sites: dict) -> 
         assert warnings(second) == [CODE["SyncAlreadyRunning"]] and ids[0] == ids[1]
 
 
-def test_test_failover_with_no_initiators_is_a_per_item_error(sites: dict) -> None:
+def test_test_failover_with_no_initiators_is_a_per_item_error(shared_sites: dict) -> None:
+    sites = shared_sites
     b = sites["b"]
     key = b.ap.client.list_replications()[0]["devices"][0]["local"]
     body = (f'<AccessGroups><AccessGroup id="empty-cluster"/></AccessGroups><TargetDevices>'
@@ -261,7 +289,8 @@ def test_test_failover_with_no_initiators_is_a_per_item_error(sites: dict) -> No
     assert b.run("testFailoverStart", body).error_codes() == [CODE["NoInitiators"]]
 
 
-def test_restore_replication_after_split(sites: dict) -> None:
+def test_restore_replication_after_split(shared_sites: dict) -> None:
+    sites = shared_sites
     a, rep = sites["a"], sites["reps"][0]
     body = f'<Devices><Device id="{sites["lun"]}"/></Devices>'
     assert warnings(a.run("restoreReplication", body)) == [CODE["NothingToRestore"]]

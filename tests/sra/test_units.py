@@ -81,3 +81,19 @@ def test_capabilities_come_from_the_registry() -> None:
     assert {"discoverLuns", "testFailover"} <= set(load())
     assert {"queryInfo", "syncOnce", "failover", "reverseReplication", "restoreReplication",
             "queryReplicationSettings", "checkTestFailoverStart"} <= names
+
+
+def test_status_file_only_increases(tmp_path) -> None:
+    import logging
+
+    from sra.dispatch import Progress
+
+    path = tmp_path / "status"
+    progress = Progress(str(path), logging.getLogger("test"))
+    seen = []
+    for value in (0, 10, 5, 50, 50, 120):
+        progress(value)
+        seen.append(path.read_text())
+    values = [int(t.split(">")[-2].split("<")[0]) for t in seen]
+    assert values == [0, 10, 10, 50, 50, 100]
+    assert all(t.startswith("<?xml") and "ProgressUpdate" in t for t in seen)
