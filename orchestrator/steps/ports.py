@@ -110,14 +110,16 @@ class VspherePort(Protocol):
         """Unmount and detach what :meth:`rescan_and_mount` mounted for ``group``."""
         ...
 
-    def register_vm(self, vm: str, inventory: Inventory) -> None:
-        """Register the recovered VM, placed through the plan's inventory mappings."""
+    def register_vm(self, vm: str, inventory: Inventory, networks: Mapping[str, str]) -> None:
+        """Register the recovered VM from its protection record, placed through the plan's
+        inventory mappings, its NICs connected through ``networks`` (protected network →
+        network at this site; test networks in a test recovery)."""
         ...
 
     def reconfigure_vm(self, vm: str, networks: Mapping[str, str],
                        ip: Sequence[IpSetting]) -> None:
-        """Re-apply the protected configuration, connect NICs through ``networks``
-        (protected network → recovery network) and stage IP customization."""
+        """Make sure NICs are connected through ``networks`` and stage IP customization
+        (applied at next power-on). Called after every :meth:`register_vm`."""
         ...
 
     def power_on_vm(self, vm: str) -> None: ...

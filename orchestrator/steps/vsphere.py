@@ -82,7 +82,7 @@ class RegisterVm(VmStep):
     def run(self, ctx: RunContext) -> None:
         port = ctx.vsphere_at(self.site)
         if port.vm_state(self.vm) is None:
-            port.register_vm(self.vm, self.args["inventory"])
+            port.register_vm(self.vm, self.args["inventory"], self.args["networks"])
         port.reconfigure_vm(self.vm, self.args["networks"], self.spec.ip)
 
 

@@ -111,7 +111,7 @@ class LabVsphere:
         self.lab.call(self.site, "unmount", group.name)
         self.mounted.pop(group.name, None)
 
-    def register_vm(self, vm: str, inventory: Inventory) -> None:
+    def register_vm(self, vm: str, inventory: Inventory, networks) -> None:
         self.lab.call(self.site, "register", vm)
         self.here[vm] = "poweredOff"
 
