@@ -37,10 +37,11 @@ class Roles:
                            "replica", code="not-the-replica", id=rep_id)
         if self._is_promoted(rep):
             return self._answer(rep_id, "already promoted")
-        if self.svc.target.receiving(rep) or self._peer_syncing(rep):
+        if self._peer_syncing(rep):
             raise Conflict(f"replication {rep_id!r} is receiving a delta; promote after the "
                            "cycle ends (or split it at the source)", code="sync-in-progress",
                            id=rep_id)
+        self.svc.target.drop_uncommitted(rep)  # parts of a cycle the source never committed
         if not rep.last_rp:
             raise Conflict(f"replication {rep_id!r} has no recovery point yet; nothing to "
                            "promote", code="no-recovery-point", id=rep_id)

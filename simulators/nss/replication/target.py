@@ -105,6 +105,12 @@ class Target:
         path = self.root / rep.id
         return path.exists() and any(path.iterdir())
 
+    def drop_uncommitted(self, rep: Replication) -> None:
+        """Staged parts without a pending commit were never committed: they go."""
+        if self.app.store.one("SELECT 1 FROM pending_commits WHERE replication_id=?", rep.id):
+            self.finish(rep.id)
+        shutil.rmtree(self.root / rep.id, ignore_errors=True)
+
     # ---------------------------------------------------------------- staging
     def stage(self, rep: Replication, seq: int, device: str, part: int, blob: bytes) -> None:
         if rep.direction != "inbound":
