@@ -5,9 +5,9 @@ from __future__ import annotations
 import networkx as nx
 
 from orchestrator.graph.build import Builder
-from orchestrator.plan.errors import GraphError
+from orchestrator.plan.errors import GraphError, Issue
 from orchestrator.plan.live import LiveInventory
-from orchestrator.plan.model import PHASES, Plan
+from orchestrator.plan.model import PHASES, WORKFLOWS, Plan
 from orchestrator.plan.schema import Reader
 from orchestrator.plan.validate import drift
 from orchestrator.steps import custom, storage, vsphere
@@ -105,6 +105,18 @@ def build_workflow(plan: Plan, workflow: str, live: LiveInventory | None = None)
     graph.graph["order"] = _topological_order(graph)
     graph.graph["workflow"] = workflow
     return graph
+
+
+def workflow_issues(plan: Plan) -> list[Issue]:
+    """Build every workflow once and report what only a built graph shows (e.g. a custom
+    step whose dependencies cross phases into a cycle)."""
+    issues = []
+    for workflow in WORKFLOWS:
+        try:
+            build_workflow(plan, workflow)
+        except GraphError as exc:
+            issues.append(Issue(f"workflow {workflow}", str(exc)))
+    return issues
 
 
 def _attach_custom(b: Builder) -> None:

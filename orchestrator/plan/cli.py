@@ -65,6 +65,10 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
         checked = check_file(plan_path, _variables(var, vars_file), _inventory(inventory))
     except PlanError as exc:
         _fail(str(exc), as_json)
+    if checked.plan is not None and not checked.errors:
+        from orchestrator.graph.workflows import workflow_issues
+
+        checked.issues.extend(workflow_issues(checked.plan))
     if as_json:
         click.echo(json.dumps(checked_json(plan_path, checked), indent=2))
     else:

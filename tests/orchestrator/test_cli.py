@@ -84,3 +84,17 @@ def test_runs_list_and_unknown_resume(tmp_path):
     assert [r["status"] for r in listing] == ["ok"] and listing[0]["workflow"] == "test"
     missing = drkit("runs", "resume", "nope", runs=tmp_path / "runs")
     assert missing.exit_code == 2 and "no run 'nope'" in missing.output
+
+
+def test_validate_builds_every_workflow(tmp_path):
+    plan = tmp_path / "p.yaml"
+    plan.write_text(Path(SAMPLE).read_text().replace("""    idempotent: true
+""", """    idempotent: true
+    depends_on: [late]
+  - {name: late, type: command, command: "true", after: end, workflows: [test]}
+"""))
+    result = drkit("plan", "validate", str(plan), "--json")
+    errors = json.loads(result.output)["errors"]
+    assert result.exit_code == 1
+    assert errors[0]["path"] == "workflow test"
+    assert errors[0]["message"].startswith("dependency cycle: ")

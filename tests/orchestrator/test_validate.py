@@ -82,3 +82,11 @@ def test_dependency_on_a_vm_left_off_warns():
     text = SAMPLE.replace("    priority: 1\n", "    priority: 1\n    startup: leave-off\n")
     warnings = [str(w) for w in check_text(text, environ={}).warnings]
     assert "vms[1].depends_on: 'app1' depends on 'db1', which is left powered off" in warnings
+
+
+def test_network_without_test_network_warns():
+    text = SAMPLE.replace("networks: {VM Network: DR Network}",
+                          "networks: {VM Network: DR Network, Backup: DR Backup}")
+    warnings = [str(w) for w in check_text(text, environ={}).warnings]
+    assert warnings == ["inventory.test_networks: no test network for 'Backup': test "
+                        "recoveries connect its VMs to 'DR Backup', the recovery network"]
