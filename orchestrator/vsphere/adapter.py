@@ -137,8 +137,9 @@ class VSphereAdapter(Protocol):
     def wait_for_device(self, host: str, wwn: str, timeout_s: float = 60.0) -> None:
         """Rescan until device ``wwn`` is visible on ``host``; raises DeviceNotFound."""
 
-    def mount_datastore(self, host: str, wwn: str, name: str) -> str:
-        """Mount the recovered device ``wwn`` on ``host`` as datastore ``name``; returns it."""
+    def mount_datastore(self, host: str, wwn: str, name: str | None = None) -> str:
+        """Mount the recovered device ``wwn`` on ``host`` as datastore ``name`` (None: the name
+        the device carries, i.e. the protected datastore's); returns the name used."""
 
     def unmount_datastore(self, name: str) -> None:
         """Unmount a datastore mounted by mount_datastore. Refuses while VMs are registered."""

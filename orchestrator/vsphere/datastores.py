@@ -26,6 +26,7 @@ from orchestrator.vsphere.standin import (
     DeviceWriter,
     StandInError,
     extract_device,
+    take_label,
     write_archive,
 )
 from orchestrator.vsphere.tasks import wait_for_task
@@ -36,7 +37,8 @@ Initiators = Sequence[tuple[str, str]]
 class DatastoreMounter(Protocol):
     def device_visible(self, host: Any, initiators: Initiators, wwn: str) -> bool: ...
 
-    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str) -> Any: ...
+    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str | None) -> str:
+        """Mount; ``name=None`` keeps the name the device carries. Returns the name used."""
 
     def unmount(self, datastore: Any, name: str) -> None: ...
 
@@ -58,14 +60,19 @@ class TarMounter:
     def device_visible(self, host: Any, initiators: Initiators, wwn: str) -> bool:
         return self.reader.visible(wwn, initiators)
 
-    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str) -> Any:
-        directory = self.root / f"{name}-{wwn[-12:]}-{uuid.uuid4().hex[:6]}"
+    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str | None) -> str:
+        directory = self.root / f"{name or 'ds'}-{wwn[-12:]}-{uuid.uuid4().hex[:6]}"
         try:
             extract_device(self.reader, wwn, directory)
+            label = take_label(directory)
+            name = name or label
+            if not name:
+                raise StandInError(f"device {wwn} carries no datastore name; give one", wwn)
             self._marker(directory).write_text(wwn)
             with vsphere_call(f"datastore {name!r} on host {host.name!r}"):
-                return host.configManager.datastoreSystem.CreateLocalDatastore(
+                host.configManager.datastoreSystem.CreateLocalDatastore(
                     name=name, path=str(directory))
+            return name
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             self._marker(directory).unlink(missing_ok=True)
@@ -88,7 +95,7 @@ class TarMounter:
             raise StandInError(f"datastore {name!r} was not mounted from a device", name)
         if self.writer is None:
             raise StandInError(f"datastore {name!r}: no device writer configured", name)
-        write_archive(self.writer, marker.read_text().strip(), directory)
+        write_archive(self.writer, marker.read_text().strip(), directory, label=name)
 
 
 class VmfsMounter:
@@ -102,21 +109,22 @@ class VmfsMounter:
             luns = host.config.storageDevice.scsiLun or []
         return any(getattr(lun, "canonicalName", "") == f"naa.{wwn}" for lun in luns)
 
-    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str) -> Any:
+    def mount(self, host: Any, initiators: Initiators, wwn: str, name: str | None) -> str:
         system = host.configManager.datastoreSystem
         with vsphere_call(f"host {host.name!r}"):
             volumes = system.QueryUnresolvedVmfsVolumes()
-        paths = [e.devicePath for v in volumes for e in v.extent
+        found = [(v.vmfsLabel, e.devicePath) for v in volumes for e in v.extent
                  if e.device.diskName == f"naa.{wwn}"]
+        paths = [path for _label, path in found]
         if not paths:
             raise VSphereError(f"no unresolved VMFS volume on device naa.{wwn} "
                                f"seen by host {host.name!r}", wwn)
         spec = vim.host.UnresolvedVmfsResignatureSpec(extentDevicePath=paths)
         result = wait_for_task(system.ResignatureUnresolvedVmfsVolume_Task(spec),
                                f"device naa.{wwn}")
-        datastore = result.result
-        wait_for_task(datastore.Rename_Task(name), f"datastore {name!r}")
-        return datastore
+        name = name or found[0][0]
+        wait_for_task(result.result.Rename_Task(name), f"datastore {name!r}")
+        return name
 
     def sync(self, datastore: Any, name: str) -> None:
         """Nothing to do: VMFS writes reach the device by themselves."""

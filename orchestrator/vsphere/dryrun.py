@@ -111,8 +111,9 @@ class DryRunAdapter:
         self._need("hosts", host, HostNotFound)
         self._plan("wait for device", f"naa.{normalize_wwn(wwn)}", host=host, timeout_s=timeout_s)
 
-    def mount_datastore(self, host: str, wwn: str, name: str) -> str:
+    def mount_datastore(self, host: str, wwn: str, name: str | None = None) -> str:
         self._need("hosts", host, HostNotFound)
+        name = name or f"<datastore on naa.{normalize_wwn(wwn)}>"
         if name in self._names().datastores:
             raise VSphereAlreadyExists(f"datastore {name!r} already exists", name)
         self._plan("mount datastore", name, host=host, device=f"naa.{normalize_wwn(wwn)}")

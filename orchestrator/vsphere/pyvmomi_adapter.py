@@ -124,15 +124,14 @@ class PyVmomiAdapter:
                 raise DeviceNotFound(wwn, host, time.monotonic() - start)
             time.sleep(min(1.0, max(POLL_S, timeout_s / 20)))
 
-    def mount_datastore(self, host: str, wwn: str, name: str) -> str:
+    def mount_datastore(self, host: str, wwn: str, name: str | None = None) -> str:
         wwn = normalize_wwn(wwn)
-        if name in inv.names(self.si, vim.Datastore):
+        if name is not None and name in inv.names(self.si, vim.Datastore):
             raise VSphereAlreadyExists(f"datastore {name!r} already exists", name)
         ref, initiators = self._host(host), self._initiators(host)
         if not self.mounter.device_visible(ref, initiators, wwn):
             raise DeviceNotFound(wwn, host, 0.0)
-        self.mounter.mount(ref, initiators, wwn, name)
-        return name
+        return self.mounter.mount(ref, initiators, wwn, name)
 
     def unmount_datastore(self, name: str) -> None:
         ref = self._datastore(name)

@@ -16,6 +16,7 @@ Devices are reached through two small ports, implemented by the lab over the NSS
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from orchestrator.errors import VSphereError
 SECTOR = 512
 READ_CHUNK = 1 << 20
 TAR_MAGIC_OFFSET = 257
+MANIFEST = ".drkit-datastore.json"
 
 
 class StandInError(VSphereError):
@@ -72,19 +74,27 @@ class DeviceStream(io.RawIOBase):
         return len(data)
 
 
-def pack_directory(directory: Path) -> bytes:
-    """A tar of ``directory``'s contents (relative names), padded to whole sectors."""
+def pack_directory(directory: Path, label: str | None = None) -> bytes:
+    """A tar of ``directory``'s contents (relative names), padded to whole sectors. With a
+    ``label`` (the datastore's name) a small manifest comes first, so the device says which
+    datastore it holds, as a VMFS volume label does."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if label is not None:
+            manifest = json.dumps({"datastore": label}).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(manifest)
+            tar.addfile(info, io.BytesIO(manifest))
         for path in sorted(Path(directory).iterdir()):
             tar.add(path, arcname=path.name)
     data = out.getvalue()
     return data + b"\0" * (-len(data) % SECTOR)
 
 
-def write_archive(writer: DeviceWriter, wwn: str, directory: Path) -> int:
-    """Pack ``directory`` onto device ``wwn``; returns the archive size in bytes."""
-    data = pack_directory(directory)
+def write_archive(writer: DeviceWriter, wwn: str, directory: Path,
+                  label: str | None = None) -> int:
+    """Pack ``directory`` (labelled ``label``) onto device ``wwn``; returns the archive size."""
+    data = pack_directory(directory, label)
     capacity = writer.size(wwn)
     if len(data) > capacity:
         raise StandInError(f"device {wwn}: archive of {directory} is {len(data)} bytes, "
@@ -107,3 +117,16 @@ def extract_device(reader: DeviceReader, wwn: str, target: Path) -> list[str]:
             tar.extract(member, target, filter="data")
             names.append(member.name)
     return names
+
+
+def take_label(target: Path) -> str | None:
+    """Read and remove the manifest an extracted archive carried; its datastore name or None."""
+    manifest = Path(target) / MANIFEST
+    if not manifest.exists():
+        return None
+    try:
+        label = json.loads(manifest.read_text()).get("datastore")
+    except (ValueError, AttributeError):
+        label = None
+    manifest.unlink()
+    return label if isinstance(label, str) and label else None

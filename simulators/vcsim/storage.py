@@ -72,6 +72,8 @@ class NssDevices:
             self.client.write(lun_id, offset, data)
 
 
-def seed_datastore(client: Any, lun: dict[str, Any], directory: Path) -> int:
-    """Write the tar stand-in of ``directory`` onto ``lun``; returns the archive size."""
-    return write_archive(NssDevices(client), lun["wwn"], directory)
+def seed_datastore(client: Any, lun: dict[str, Any], directory: Path,
+                   name: str | None = None) -> int:
+    """Write the tar stand-in of datastore ``name`` (default: the directory's name), held in
+    ``directory``, onto ``lun``; returns the archive size."""
+    return write_archive(NssDevices(client), lun["wwn"], directory, label=name or directory.name)

@@ -96,7 +96,7 @@ def test_test_recovery_in_an_isolated_network(lab: Lab):
     adapter.create_isolated_network("drkit-test-bubble")
     assert "drkit-test-bubble" in adapter.inventory().networks
     adapter.wait_for_device(HOST, lab.ds_tv["wwn"], timeout_s=5)
-    adapter.mount_datastore(HOST, lab.ds_tv["wwn"], "prot-ds")
+    assert adapter.mount_datastore(HOST, lab.ds_tv["wwn"]) == "prot-ds"  # the device's label
     name = adapter.register_vm(Registration(
         lab.record, HOST, network_map={"VM Network": "drkit-test-bubble"},
         device_map={lab.rdm_lun["wwn"]: lab.rdm_tv["wwn"]}, name="web01-test"))

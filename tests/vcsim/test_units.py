@@ -214,3 +214,17 @@ def test_only_transient_errors_are_retried():
     with pytest.raises(VSphereNotFound):
         broken()
     assert len(calls) == 1
+
+
+def test_archive_label_names_the_datastore(tmp_path: Path):
+    from orchestrator.vsphere.standin import take_label
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    dev = MemoryDevices(d=1 << 20)
+    dev.write("d", 0, pack_directory(src, label="prod-ds7"))
+    extract_device(dev, "d", tmp_path / "out")
+    assert take_label(tmp_path / "out") == "prod-ds7"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f"]
+    assert take_label(tmp_path / "out") is None
