@@ -2,9 +2,9 @@
 
 How it is built (no root, no mount):
 
-1. A directory holds ``db.sqlite`` (4 KiB pages: 50,000 accounts, 400,000 history rows with an
-   index; the oldest 10 % of history deleted, without secure_delete, so the freelist has
-   non-zero pages to reuse) and other files
+1. A directory holds ``db.sqlite`` (4 KiB pages; at 1 GiB 50,000 accounts and 400,000 history
+   rows with an index, proportionally fewer on smaller devices; the oldest 10 % of history
+   deleted without secure_delete, so the freelist has non-zero pages to reuse) and other files
    (logs, media, record files: 12 MiB per 128 MiB of device, at most 96 MiB) so the filesystem
    is not empty.
 2. ``mke2fs -t ext4 -b 4096 -d DIR`` builds the device image from the directory: the base.
@@ -34,11 +34,15 @@ import numpy as np
 from .wan_images import Content, MiB, Pattern, Writer, copy_sparse
 
 PAGE = 4096
-ACCOUNTS = 50_000
+ACCOUNTS = 50_000  # at 1 GiB; scaled down with the device, to 1/16 at most
 HISTORY = 400_000
 
 
-def _create_db(path: Path, content: Content) -> None:
+def _scaled(n: int, size: int) -> int:
+    return n * max(1 << 26, min(size, 1 << 30)) // (1 << 30)
+
+
+def _create_db(path: Path, content: Content, accounts: int, history: int) -> None:
     rng = content.rng
     con = sqlite3.connect(path)
     con.executescript("""
@@ -51,11 +55,11 @@ def _create_db(path: Path, content: Content) -> None:
     names = [bytes(content.text(20)).decode(errors="replace") for _ in range(1000)]
     con.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)",
                     ((i, names[i % 1000], int(rng.integers(0, 10**6)), _ts(i))
-                     for i in range(ACCOUNTS)))
+                     for i in range(accounts)))
     con.executemany("INSERT INTO history(account, amount, ts, memo) VALUES (?, ?, ?, ?)",
-                    ((int(rng.integers(0, ACCOUNTS)), int(rng.integers(-5000, 5000)), _ts(i),
-                      names[i % 997][:12]) for i in range(HISTORY)))
-    con.execute("DELETE FROM history WHERE id <= ?", (HISTORY // 10,))
+                    ((int(rng.integers(0, accounts)), int(rng.integers(-5000, 5000)), _ts(i),
+                      names[i % 997][:12]) for i in range(history)))
+    con.execute("DELETE FROM history WHERE id <= ?", (history // 10,))
     con.commit()
     con.close()
 
@@ -64,12 +68,12 @@ def _ts(i: int) -> str:
     return f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}Z"
 
 
-def _transactions(path: Path, rng: np.random.Generator, count: int) -> None:
+def _transactions(path: Path, rng: np.random.Generator, count: int, accounts: int) -> None:
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA synchronous=OFF")  # same final bytes, no fsync per commit
     for t in range(count):
-        a, b = (int(x) for x in rng.choice(ACCOUNTS, 2, replace=False))
-        amount, ts = int(rng.integers(1, 500)), _ts(HISTORY + t)
+        a, b = (int(x) for x in rng.choice(accounts, 2, replace=False))
+        amount, ts = int(rng.integers(1, 500)), _ts(t)
         con.execute("BEGIN")
         con.execute("UPDATE accounts SET balance = balance - ?, updated = ? WHERE id = ?",
                     (amount, ts, a))
@@ -119,7 +123,8 @@ def sqlite_in_ext4(workdir: Path, content: Content, size: int, transactions: int
     root = workdir / "fsroot"
     root.mkdir()
     db = root / "db.sqlite"
-    _create_db(db, content)
+    accounts = _scaled(ACCOUNTS, size)
+    _create_db(db, content, accounts, _scaled(HISTORY, size))
     _other_files(root, content, size)
     base = workdir / "ext4.base"
     _make_image(root, base, size)
@@ -128,7 +133,7 @@ def sqlite_in_ext4(workdir: Path, content: Content, size: int, transactions: int
     _check_placement(base, blocks, old)
     work = workdir / "db.work.sqlite"
     shutil.copyfile(db, work)
-    _transactions(work, content.rng, transactions)
+    _transactions(work, content.rng, transactions, accounts)
     new = np.fromfile(work, np.uint8)
     if new.size != old.size:
         raise RuntimeError(f"database grew from {old.size} to {new.size} bytes: no block for "
