@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from orchestrator.executor.journal import Journal, read_events, runs_dir, utcnow
@@ -63,9 +65,16 @@ def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], 
 
 
 def _execute(graph, ctx: RunContext, journal: Journal, prior: dict, as_json: bool) -> int:
-    console = Console(stderr=as_json)
-    console.print(f"run {ctx.run_id}: {ctx.workflow} of plan '{ctx.plan.name}'")
-    result = Executor(graph, ctx, journal, prior, on_event=_progress(console)).run()
+    console = Console(stderr=as_json, emoji=False)
+    console.print(f"run {ctx.run_id}: {ctx.workflow} of plan '{ctx.plan.name}' "
+                  f"(resume with: drkit runs resume {ctx.run_id})", highlight=False)
+    total = sum(1 for n in graph if not n.startswith("phase:"))
+    with Progress(console=console) as progress:
+        task = progress.add_task(ctx.workflow, total=total,
+                                 completed=sum(1 for r in prior.values()
+                                               if r.get("status") == "ok"))
+        result = Executor(graph, ctx, journal, prior,
+                          on_event=_progress(progress, task)).run()
     journal.write({"event": "run", "run": ctx.run_id, "status": result.status, "ts": utcnow()})
     journal.close()
     if as_json:
@@ -75,13 +84,19 @@ def _execute(graph, ctx: RunContext, journal: Journal, prior: dict, as_json: boo
     return 0 if result.status == "ok" else 1
 
 
-def _progress(console: Console):
+def _progress(progress: Progress, task: TaskID):
+    """Advance the bar per finished step; print failures and skips as they happen."""
     def show(record: dict) -> None:
-        if record["status"] != "running":
-            colour = {"ok": "green", "failed": "red"}.get(record["status"], "yellow")
-            err = f" — {record['error']}" if record.get("error") else ""
-            console.print(f"  [{colour}]{record['status']:>9}[/{colour}] {record['step']}{err}",
-                          highlight=False)
+        status = record["status"]
+        if status == "running":
+            progress.update(task, description=f"{record['step']}")
+            return
+        progress.advance(task)
+        if status != "ok":
+            colour = "red" if status == "failed" else "yellow"
+            error = (record.get("error") or "").removeprefix(f"{record['step']}: ")
+            progress.console.print(f"  [{colour}]{status}[/{colour}] {escape(record['step'])}: "
+                                   f"{escape(error)}", highlight=False)
     return show
 
 
@@ -162,4 +177,4 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
         table.add_column(col)
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("run", "workflow", "status", "started", "plan")))
-    Console().print(table)
+    Console(emoji=False).print(table)

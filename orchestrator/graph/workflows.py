@@ -10,7 +10,8 @@ from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import PHASES, WORKFLOWS, Plan
 from orchestrator.plan.schema import Reader
 from orchestrator.plan.validate import drift
-from orchestrator.steps import custom, storage, vsphere
+from orchestrator.steps import storage, vsphere
+from orchestrator.steps.base import STEP_TYPES
 
 
 def recover(b: Builder, src: str, tgt: str) -> None:
@@ -123,8 +124,7 @@ def _attach_custom(b: Builder) -> None:
     phases = PHASES[b.workflow]
     mine = [s for s in b.plan.steps if b.workflow in s.workflows]
     for spec in mine:
-        cls = custom.CommandStep if spec.type == "command" else custom.PromptStep
-        node = b.add(cls, f"custom:{spec.name}", spec=spec,
+        node = b.add(STEP_TYPES[spec.type], f"custom:{spec.name}", spec=spec,
                      timeout=spec.timeout or b.opts.step_timeout)
         if spec.after not in phases:
             raise GraphError(f"steps[{spec.index}].after: unknown phase '{spec.after}'")

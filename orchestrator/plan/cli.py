@@ -72,7 +72,7 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
     if as_json:
         click.echo(json.dumps(checked_json(plan_path, checked), indent=2))
     else:
-        print_checked(Console(), plan_path, checked)
+        print_checked(Console(emoji=False), plan_path, checked)
     sys.exit(1 if checked.errors else 0)
 
 
@@ -118,4 +118,4 @@ def _dry_run(loaded, mode: str, live, root: Path, as_json: bool, show_all: bool)
     if as_json:
         click.echo(json.dumps(dryrun_json(result, timing), indent=2))
     else:
-        print_dryrun(Console(width=160), result, timing, None if show_all else 60)
+        print_dryrun(Console(width=160, emoji=False), result, timing, None if show_all else 60)

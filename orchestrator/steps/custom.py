@@ -31,7 +31,8 @@ def run_command(step: Step, ctx: RunContext, text: str, timeout: float | None) -
         raise StepError(step.id, f"cannot run '{argv[0]}': {exc.strerror}") from None
     if proc.returncode:
         tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-        raise StepError(step.id, f"command '{argv[0]}' exited {proc.returncode}: {tail}")
+        detail = f": {tail}" if tail else ""
+        raise StepError(step.id, f"command '{argv[0]}' exited {proc.returncode}{detail}")
     return {"stdout": proc.stdout[-2000:]}
 
 
