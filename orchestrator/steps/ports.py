@@ -24,13 +24,16 @@ class DeviceIdentity:
     key: str
     wwn: str | None = None
     recovery_point: str | None = None  # UTC ISO 8601
+    consistency: str | None = None  # of the recovery point: "app", "crash" or None (unknown)
 
     def to_json(self) -> dict:
-        return {"key": self.key, "wwn": self.wwn, "recovery_point": self.recovery_point}
+        return {"key": self.key, "wwn": self.wwn, "recovery_point": self.recovery_point,
+                "consistency": self.consistency}
 
     @classmethod
     def from_json(cls, data: Mapping) -> DeviceIdentity:
-        return cls(data["key"], data.get("wwn"), data.get("recovery_point"))
+        return cls(data["key"], data.get("wwn"), data.get("recovery_point"),
+                   data.get("consistency"))
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,10 @@ class StoragePort(Protocol):
         """discoverArrays + discoverDevices: the replicated devices this site sees."""
         ...
 
-    def sync_once(self, group: ProtectionGroup) -> str:
+    def sync_once(self, group: ProtectionGroup, app_consistent: bool = False) -> str:
         """syncOnce (runs at the source): start one replication cycle; returns a sync handle.
-        A sync already running returns its handle."""
+        A sync already running returns its handle. ``app_consistent``: quiesce the
+        applications (Snapshot Agent) for the cycle's snapshot."""
         ...
 
     def query_sync_status(self, group: ProtectionGroup, handle: str) -> SyncStatus:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
-from orchestrator.plan.errors import StepTimeout
+from orchestrator.plan.errors import StepError, StepTimeout
 from orchestrator.steps.base import RunContext, Step, step_type
 from orchestrator.steps.ports import DeviceIdentity
 
@@ -18,6 +19,19 @@ class StorageStep(Step):
     def describe(self) -> str:
         return f"{self.verb} for protection group {self.spec.name} at the {self.site} site"
 
+    def presented(self, ctx: RunContext, devices: Sequence[DeviceIdentity]) -> dict:
+        """The step's output; with ``require_app_consistent`` a recovery point that is not
+        application-consistent fails the step (before any VM is registered on it)."""
+        if ctx.plan.options.require_app_consistent:
+            for dev in devices:
+                if dev.consistency != "app":
+                    kind = (f"only {dev.consistency}-consistent" if dev.consistency
+                            else "of unknown consistency")
+                    raise StepError(self.id, f"device {dev.key}: recovery point "
+                                    f"{dev.recovery_point or '?'} is {kind} and the plan "
+                                    f"requires application-consistent recovery points")
+        return {"devices": [d.to_json() for d in devices]}
+
 
 @step_type
 class SyncStorage(StorageStep):
@@ -29,7 +43,7 @@ class SyncStorage(StorageStep):
 
     def run(self, ctx: RunContext) -> dict:
         port = ctx.storage_at(self.site)
-        handle = port.sync_once(self.spec)
+        handle = port.sync_once(self.spec, ctx.plan.options.require_app_consistent)
         deadline = time.monotonic() + (self.timeout or ctx.plan.options.sra_timeout)
         while not (status := port.query_sync_status(self.spec, handle)).complete:
             if time.monotonic() > deadline:
@@ -55,8 +69,7 @@ class Failover(StorageStep):
     __slots__ = ()
 
     def run(self, ctx: RunContext) -> dict:
-        devices = ctx.storage_at(self.site).failover(self.spec)
-        return {"devices": [d.to_json() for d in devices]}
+        return self.presented(ctx, ctx.storage_at(self.site).failover(self.spec))
 
 
 @step_type
@@ -66,8 +79,7 @@ class TestFailoverStart(StorageStep):
     __slots__ = ()
 
     def run(self, ctx: RunContext) -> dict:
-        devices = ctx.storage_at(self.site).test_failover_start(self.spec)
-        return {"devices": [d.to_json() for d in devices]}
+        return self.presented(ctx, ctx.storage_at(self.site).test_failover_start(self.spec))
 
 
 @step_type

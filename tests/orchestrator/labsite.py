@@ -23,6 +23,7 @@ class Lab:
     log: list[tuple[str, str, str]] = field(default_factory=list)
     faults: dict[tuple[str, str, str], list[Exception]] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
+    quiesced: dict[str, bool] = field(default_factory=dict)  # group → last sync quiesced
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, site: str, verb: str, subject: str) -> None:
@@ -48,8 +49,9 @@ class LabStorage:
     def discover(self):
         return [DeviceIdentity(g) for g, s in self.lab.writable.items() if s == self.site]
 
-    def sync_once(self, group: ProtectionGroup) -> str:
+    def sync_once(self, group: ProtectionGroup, app_consistent: bool = False) -> str:
         self.lab.call(self.site, "syncOnce", group.name)
+        self.lab.quiesced[group.name] = app_consistent
         return f"sync-{group.name}"
 
     def query_sync_status(self, group: ProtectionGroup, handle: str) -> SyncStatus:
@@ -68,7 +70,9 @@ class LabStorage:
     def failover(self, group: ProtectionGroup):
         self.lab.call(self.site, "failover", group.name)
         self.lab.writable[group.name] = self.site
-        return [DeviceIdentity(m, f"wwn-{m}", "2026-01-01T00:00:00Z") for m in group.members]
+        consistency = "app" if self.lab.quiesced.get(group.name) else "crash"
+        return [DeviceIdentity(m, f"wwn-{m}", "2026-01-01T00:00:00Z", consistency)
+                for m in group.members]
 
     def prepare_reverse_replication(self, group: ProtectionGroup) -> None:
         self.lab.call(self.site, "prepareReverseReplication", group.name)

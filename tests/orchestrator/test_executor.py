@@ -164,3 +164,18 @@ def test_missing_ports_are_named_before_anything_runs(tmp_path):
     with pytest.raises(PortsNotWired, match="no storage port for the protected site"):
         Executor(build_workflow(plan, "planned"), ctx, journal).run()
     assert journal.path.read_text() == ""
+
+
+def test_require_app_consistent_quiesces_and_refuses_crash_consistent_points(tmp_path):
+    strict = SAMPLE.replace("  test_sync: true", "  test_sync: true\n  require_app_consistent: "
+                                                 "true")
+    lab = seeded()
+    result, _ = execute(strict, "planned", lab, tmp_path)
+    assert result.status == "ok" and lab.quiesced == {"app-pg": True}
+    lab = seeded()  # disaster: no sync at the protected site, the latest point is crash-only
+    lab.fail("protected", "syncOnce", "app-pg", times=10)
+    result, _ = execute(strict, "disaster", lab, tmp_path / "d")
+    outcome = result.outcomes["failover:app-pg"]
+    assert result.status == "failed" and outcome.status == Status.FAILED
+    assert "recovery point 2026-01-01T00:00:00Z is only crash-consistent" in outcome.error
+    assert lab.vms["recovery"] == {}  # no VM registered on crash-consistent storage
