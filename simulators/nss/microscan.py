@@ -101,12 +101,16 @@ class DiffStats:
 
 @dataclass
 class _Batch:
-    idx: np.ndarray
-    base: np.ndarray
-    head: np.ndarray
-    known: np.ndarray
-    nsec: np.ndarray
-    n: int = 0
+    """Up to ~16 MiB of dirty chunks, held as zero-copy views of the caller's buffers."""
+
+    spc: int  # sectors per chunk
+    idx: list[int] = field(default_factory=list)
+    base: list[np.ndarray | None] = field(default_factory=list)
+    head: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.idx)
 
 
 def _u8(buf: Any, what: str, index: int) -> np.ndarray:
@@ -130,12 +134,7 @@ def _check_chunk_size(chunk_size: int, block_sizes: Sequence[int] = ()) -> None:
 
 def _batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iterator[_Batch]:
     rows = rows or max(1, BATCH_BYTES // chunk_size)
-    if isinstance(chunks, Sequence):
-        rows = max(1, min(rows, len(chunks)))  # small diffs allocate small batches
-    b = _Batch(np.zeros(rows, np.int64), np.empty((rows, chunk_size), np.uint8),
-               np.empty((rows, chunk_size), np.uint8), np.zeros(rows, bool),
-               np.zeros(rows, np.int64))
-    last = -1
+    b, last = _Batch(chunk_size // SECTOR), -1
     for index, base, head in chunks:
         if not isinstance(index, int | np.integer) or index <= last:
             raise DiffInputError(f"chunk index {index!r} is not an integer above {last}: "
@@ -144,7 +143,7 @@ def _batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iter
         _put(b, last, base, head, chunk_size)
         if b.n == rows:
             yield b
-            b.n = 0
+            b = _Batch(chunk_size // SECTOR)
     if b.n:
         yield b
 
@@ -154,28 +153,26 @@ def _put(b: _Batch, index: int, base: Any, head: Any, chunk_size: int) -> None:
     if h.size > chunk_size:
         raise DiffInputError(f"chunk {index}: head has {h.size} bytes, more than chunk_size "
                              f"{chunk_size}", chunk=index, field="head")
-    row = b.n
-    b.head[row, : h.size] = h
-    b.known[row] = base is not None
-    if base is not None:
-        bb = _u8(base, "base", index)
-        if bb.size != h.size:
-            raise DiffInputError(f"chunk {index}: base has {bb.size} bytes, head {h.size}",
-                                 chunk=index, field="base")
-        b.base[row, : h.size] = bb
-    b.idx[row], b.nsec[row] = index, h.size // SECTOR
-    b.n += 1
+    o = None if base is None else _u8(base, "base", index)
+    if o is not None and o.size != h.size:
+        raise DiffInputError(f"chunk {index}: base has {o.size} bytes, head {h.size}",
+                             chunk=index, field="base")
+    b.idx.append(index)
+    b.base.append(o)
+    b.head.append(h)
 
 
 def _mask(b: _Batch) -> np.ndarray:
     """(n, sectors_per_chunk) bool: which sectors of the batch changed."""
-    n, spc = b.n, b.head.shape[1] // SECTOR
-    old = b.base[:n].view(np.uint64).reshape(n * spc, _WORDS)
-    new = b.head[:n].view(np.uint64).reshape(n * spc, _WORDS)
-    # 64 bools per sector viewed as 8 words: reducing 8 words is ~2x faster than 64 bools
-    mask = (old != new).view(np.uint64).any(axis=1).reshape(n, spc)
-    mask[~b.known[:n]] = True
-    mask &= np.arange(spc) < b.nsec[:n, None]
+    mask = np.zeros((b.n, b.spc), bool)
+    for row, (old, new) in enumerate(zip(b.base, b.head, strict=True)):
+        k = new.size // SECTOR
+        if old is None:
+            mask[row, :k] = True
+            continue
+        # 64 bools per sector viewed as 8 words: reducing 8 words is ~2x faster than 64 bools
+        ne = old.view(np.uint64) != new.view(np.uint64)
+        mask[row, :k] = ne.view(np.uint64).reshape(k, _WORDS // 8).any(axis=1)
     return mask
 
 
@@ -187,28 +184,40 @@ def _count_blocks(mask: np.ndarray, stats: DiffStats, block_sizes: Sequence[int]
         stats.block_changed[bs] = stats.block_changed.get(bs, 0) + changed
 
 
-def _kinds(b: _Batch, pos: np.ndarray, xor: bool, xor_max: int) -> tuple[np.ndarray, ...]:
+def _gather(arrays: list[np.ndarray | None], rows: np.ndarray, secs: np.ndarray) -> np.ndarray:
+    """The given sectors of the given rows as one (count, 512) array (zeros for None rows)."""
+    out = np.zeros((rows.size, SECTOR), np.uint8)
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    for a, z in zip(starts.tolist(), [*starts[1:].tolist(), rows.size], strict=True):
+        arr = arrays[int(rows[a])]
+        if arr is not None:
+            out[a:z] = arr.reshape(-1, SECTOR)[secs[a:z]]
+    return out
+
+
+def _kinds(b: _Batch, rows: np.ndarray, secs: np.ndarray, xor: bool,
+           xor_max: int) -> tuple[np.ndarray, ...]:
     """Kind per changed sector, plus the new sectors and (when xor) their XOR with the old."""
-    spc = b.head.shape[1] // SECTOR
-    new = b.head[: b.n].reshape(-1, SECTOR)[pos]
+    new = _gather(b.head, rows, secs)
     kind = np.where(new.view(np.uint64).any(axis=1), Kind.RAW, Kind.ZERO).astype(np.int8)
     if not xor:
         return kind, new, new
-    delta = np.bitwise_xor(new, b.base[: b.n].reshape(-1, SECTOR)[pos])
+    delta = np.bitwise_xor(new, _gather(b.base, rows, secs))
+    known = np.array([o is not None for o in b.base])[rows]
     n_delta = np.count_nonzero(delta, axis=1)
-    use = b.known[pos // spc] & (n_delta <= xor_max) & (n_delta < np.count_nonzero(new, axis=1))
+    use = known & (n_delta <= xor_max) & (n_delta < np.count_nonzero(new, axis=1))
     kind[use & (kind == Kind.RAW)] = Kind.XOR
     return kind, new, delta
 
 
 def _batch_extents(b: _Batch, mask: np.ndarray, xor: bool, xor_max: int,
                    stats: DiffStats) -> Iterator[Extent]:
-    spc = mask.shape[1]
     pos = np.flatnonzero(mask)
     if pos.size == 0:
         return
-    sector = b.idx[pos // spc] * spc + pos % spc
-    kind, new, delta = _kinds(b, pos, xor, xor_max)
+    rows, secs = pos // b.spc, pos % b.spc
+    sector = np.asarray(b.idx, np.int64)[rows] * b.spc + secs
+    kind, new, delta = _kinds(b, rows, secs, xor, xor_max)
     stats.sectors_changed += int(pos.size)
     for k in Kind:
         stats.sectors_by_kind[k.name] += int(np.count_nonzero(kind == k))
@@ -272,7 +281,7 @@ def _scan(chunks: Iterable[Chunk], chunk_size: int, xor: bool, xor_max: int, sta
     for b in _batches(chunks, chunk_size, batch_chunks):
         mask = _mask(b)
         stats.chunks_scanned += b.n
-        stats.bytes_scanned += int(b.nsec[: b.n].sum()) * SECTOR
+        stats.bytes_scanned += sum(h.size for h in b.head)
         _count_blocks(mask, stats, block_sizes)
         yield from _batch_extents(b, mask, xor, xor_max, stats)
 
