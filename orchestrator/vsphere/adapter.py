@@ -152,6 +152,10 @@ class VSphereAdapter(Protocol):
         """Register the VM and re-apply its recorded configuration; returns the VM name.
         On any failure the half-registered VM is unregistered again."""
 
+    def connect_networks(self, vm: str, network_map: Mapping[str, str]) -> None:
+        """Move the VM's NICs through ``network_map`` (current name -> new name; unmapped NICs
+        stay). Raises NetworkNotFound before changing anything."""
+
     def customize_guest(self, vm: str, spec: GuestCustomization) -> None:
         """Queue guest customization (IP, hostname) on a powered-off VM; applied at power-on."""
 

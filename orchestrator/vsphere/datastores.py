@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from pyVmomi import vim
 
-from orchestrator.errors import VSphereError
 from orchestrator.vsphere.faults import vsphere_call
 from orchestrator.vsphere.standin import (
     DeviceReader,
     DeviceWriter,
+    NoDatastoreOnDevice,
     StandInError,
     extract_device,
     take_label,
@@ -117,8 +117,8 @@ class VmfsMounter:
                  if e.device.diskName == f"naa.{wwn}"]
         paths = [path for _label, path in found]
         if not paths:
-            raise VSphereError(f"no unresolved VMFS volume on device naa.{wwn} "
-                               f"seen by host {host.name!r}", wwn)
+            raise NoDatastoreOnDevice(f"no unresolved VMFS volume on device naa.{wwn} "
+                                      f"seen by host {host.name!r}", wwn)
         spec = vim.host.UnresolvedVmfsResignatureSpec(extentDevicePath=paths)
         result = wait_for_task(system.ResignatureUnresolvedVmfsVolume_Task(spec),
                                f"device naa.{wwn}")

@@ -10,7 +10,7 @@ this adapter instead of sprinkling ``if dry_run:`` through them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,12 @@ class DryRunAdapter:
                    vmx=registration.record.vmx_path)
         self._overlay.add("vms", name)
         return name
+
+    def connect_networks(self, vm: str, network_map: Mapping[str, str]) -> None:
+        self._need("vms", vm, VMNotFound)
+        for name in network_map.values():
+            self._need("networks", name, NetworkNotFound)
+        self._plan("connect networks", vm, map=dict(network_map))
 
     def customize_guest(self, vm: str, spec: GuestCustomization) -> None:
         self._need("vms", vm, VMNotFound)

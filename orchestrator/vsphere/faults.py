@@ -60,7 +60,8 @@ def translate(exc: BaseException, obj: str) -> OrchestratorError:
         return VSphereNotFound(obj, "vCenter (it was removed or never existed)")
     if isinstance(exc, vim.fault.FileNotFound):
         return VSphereNotFound(exc.file or "file", f"the datastores of {obj}")
-    if isinstance(exc, vim.fault.InvalidPowerState | vim.fault.InvalidState):
+    if isinstance(exc, vim.fault.InvalidPowerState | vim.fault.InvalidState
+                  | vim.fault.CustomizationPending):
         return VSphereInvalidState(f"{obj}: invalid state ({name}): {fault_message(exc)}", obj)
     if isinstance(exc, vim.fault.AlreadyExists | vim.fault.DuplicateName
                   | vim.fault.FileAlreadyExists):

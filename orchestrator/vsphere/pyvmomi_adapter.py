@@ -10,7 +10,7 @@ when transient.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,13 @@ from orchestrator.vsphere.protection import (
 )
 from orchestrator.vsphere.standin import DeviceReader, DeviceWriter
 from orchestrator.vsphere.tasks import wait_for_task
-from orchestrator.vsphere.vmspec import Target, config_spec, customization_spec, nic_backing
+from orchestrator.vsphere.vmspec import (
+    Target,
+    config_spec,
+    customization_spec,
+    nic_backing,
+    nic_edits,
+)
 
 POLL_S = 0.1
 ISOLATED_SWITCH = "drkit-isolated"
@@ -190,6 +196,23 @@ class PyVmomiAdapter:
                         backings={n: _backing(n, networks[n]) for n in used},
                         rdm_style=self.rdm_style)
         return self._host(reg.host), target
+
+    def connect_networks(self, vm: str, network_map: Mapping[str, str]) -> None:
+        record = self.capture_vm(vm)
+        ref, networks = self._vm(vm), inv.names(self.si, vim.Network)
+        wanted = {network_map.get(n.network, n.network) for n in record.nics}
+        for name in sorted(wanted):
+            if name not in networks:
+                raise NetworkNotFound(name, f"this site (a NIC of VM {vm!r} maps to it)")
+        target = Target(vm_name=vm, datastore_map={}, network_map=network_map, device_map={},
+                        backings={n: _backing(n, networks[n]) for n in wanted},
+                        rdm_style=self.rdm_style)
+        with vsphere_call(f"VM {vm!r}"):
+            existing = list(ref.config.hardware.device)
+        edits = nic_edits(record.nics, target, existing)
+        if edits:
+            wait_for_task(ref.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=edits)),
+                          f"VM {vm!r}")
 
     def customize_guest(self, vm: str, spec: GuestCustomization) -> None:
         ref = self._vm(vm)

@@ -31,7 +31,11 @@ MANIFEST = ".drkit-datastore.json"
 
 
 class StandInError(VSphereError):
-    """The device holds no datastore archive, or the archive does not fit the device."""
+    """The device cannot be used as a stand-in datastore (names the device)."""
+
+
+class NoDatastoreOnDevice(StandInError):
+    """The device holds no datastore at all: a raw device (an RDM) or a blank one."""
 
 
 @runtime_checkable
@@ -108,7 +112,7 @@ def extract_device(reader: DeviceReader, wwn: str, target: Path) -> list[str]:
     """Extract the archive on device ``wwn`` into ``target``; returns the member names."""
     head = reader.read(wwn, 0, SECTOR)
     if head[TAR_MAGIC_OFFSET:TAR_MAGIC_OFFSET + 5] != b"ustar":
-        raise StandInError(f"device {wwn} holds no drkit datastore archive", wwn)
+        raise NoDatastoreOnDevice(f"device {wwn} holds no drkit datastore archive", wwn)
     target.mkdir(parents=True, exist_ok=True)
     names = []
     stream = io.BufferedReader(DeviceStream(reader, wwn), buffer_size=READ_CHUNK)

@@ -74,6 +74,12 @@ def _controllers(record: VmRecord, existing: list[Any], changes: list[Any]) -> d
     return keys
 
 
+def nic_edits(nics: tuple[NicRecord, ...], target: Target, existing: list[Any]) -> list[Any]:
+    """Specs that move existing NICs (matched by MAC) to their mapped networks."""
+    changes = [_nic_change(n, target, existing) for n in nics]
+    return [c for c in changes if c.operation == "edit"]
+
+
 def _nic_change(nic: NicRecord, target: Target, existing: list[Any]) -> Any:
     backing = target.backings[target.network_map.get(nic.network, nic.network)]
     found = next((d for d in existing if isinstance(d, Dev.VirtualEthernetCard)

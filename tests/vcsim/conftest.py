@@ -74,6 +74,7 @@ class Lab:
     rdm_tv: dict[str, Any]
     rdm_lun: dict[str, Any]
     mount_root: Path
+    ds_lun: dict[str, Any]
 
 
 def _present(nss: Any, lun: dict[str, Any], client_id: str) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def lab(site_factory, appliance_factory, tmp_path) -> Lab:
                                                tmp_path / "prot-ds")
     recovery, client_id = _recovery(site_b, nss, tmp_path / "mnt-b")
     return Lab(nss, protected, recovery, record, _present(nss, ds_lun, client_id),
-               _present(nss, rdm_lun, client_id), rdm_lun, tmp_path / "mnt-b")
+               _present(nss, rdm_lun, client_id), rdm_lun, tmp_path / "mnt-b", ds_lun)
 
 
 @pytest.fixture
@@ -138,7 +139,8 @@ def replicated_lab(site_factory, appliance_factory, tmp_path) -> Lab:
     remote = {d["local"]: d["remote"] for d in created["replication"]["devices"]}
     recovery, client_id = _recovery(site_b, cb, tmp_path / "mnt-b")
     tvs = [_present_recovery_point(cb, remote[lun["id"]], client_id) for lun in (ds_lun, rdm_lun)]
-    return Lab(cb, protected, recovery, record, tvs[0], tvs[1], rdm_lun, tmp_path / "mnt-b")
+    return Lab(cb, protected, recovery, record, tvs[0], tvs[1], rdm_lun, tmp_path / "mnt-b",
+               ds_lun)
 
 
 def _present_recovery_point(nss: Any, replica_id: str, client_id: str) -> dict[str, Any]:
