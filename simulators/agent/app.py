@@ -5,18 +5,20 @@ behaves like a database with buffered commits and no write barriers:
 
 1. ``transfer`` commits in memory: it appends a WAL record (after-images + checksum, LSN = txn id)
    to the log buffer and updates the in-memory account pages, marking them dirty.
-2. ``flush`` (every ``flush_interval_s`` from the flusher thread, and on ``freeze``) writes the
-   buffered WAL records, the dirty account pages **and** a checkpoint (WAL superblock: "everything
-   up to LSN c is in the data area") as one batch. The batch is cut into requests of random size at
-   sector granularity, shuffled across both devices and issued by several writer threads, like a
-   volatile disk cache reordering writes. A snapshot taken while a batch is in flight can therefore
+2. ``flush`` (every ``flush_interval_s`` from the flusher thread) writes the buffered WAL
+   records, the dirty account pages **and** a checkpoint (WAL superblock: "everything up to LSN c
+   is in the data area") as one batch. The batch is cut into requests at random sector boundaries,
+   shuffled across both devices and issued by several writer threads, like a volatile disk cache
+   reordering writes (see flushplan.py). A snapshot taken while a batch is in flight can therefore
    hold torn records, data ahead of the log, a checkpoint ahead of the data, half a transfer.
 3. Flushes never overlap: a batch is complete before the next starts, and a WAL slot is reused only
    once a *completed* flush has checkpointed the record it held.
 
 ``freeze`` is what the Snapshot Agent calls: close the gate to new transactions, wait for in-flight
-ones, flush, report frozen; ``thaw`` reopens the gate and returns the pause in milliseconds. A
-quiesced image is thus exactly a clean checkpoint and the checker finds nothing in it.
+ones, preempt a background flush (its unsent requests are dropped, its batch rebuffered), then
+flush everything *ordered*: WAL, barrier, data, barrier, checkpoint, in a few large requests.
+``thaw`` reopens the gate and returns the pause in milliseconds. A quiesced image is thus exactly
+a clean checkpoint and the checker finds nothing in it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from simulators.agent import flushplan as plan
 from simulators.agent import layout as L
 from simulators.agent.blockdev import BlockDevice
 from simulators.agent.errors import InvalidField, QuiesceTimeout, StoreFrozen
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class StoreConfig:
     io_threads: int = 4
-    flush_interval_s: float = 0.03
+    flush_interval_s: float = 0.1
     seed: int | None = None
 
 
@@ -50,7 +53,10 @@ class StoreStats:
     pauses_ms: list[float] = field(default_factory=list)
 
 
-Write = tuple[BlockDevice, int, bytes]
+
+
+class _Preempted(Exception):
+    """A background flush gave way to a freeze; its batch went back to the buffers."""
 
 
 class Store:
@@ -70,6 +76,7 @@ class Store:
         self._inflight = 0
         self._pause_started = 0.0
         self._flush_lock = threading.Lock()
+        self._preempt = threading.Event()
         self._freeze_lock = threading.Lock()
         self._rng = random.Random(self.config.seed)
         self._pool = ThreadPoolExecutor(self.config.io_threads, thread_name_prefix="store-io")
@@ -191,73 +198,63 @@ class Store:
         return lsn
 
     # ----------------------------------------------------------------- flushing
-    def flush(self, lock_timeout_s: float | None = None) -> int:
+    def flush(self, lock_timeout_s: float | None = None, ordered: bool = False) -> int:
         """Write the buffered batch (see module docstring); return the number of write requests.
 
-        ``lock_timeout_s`` bounds the wait for a flush already running (QuiesceTimeout after).
+        ``ordered`` is the freeze flush: barriers between WAL, data and checkpoint, few large
+        requests (see flushplan.py). ``lock_timeout_s`` bounds the wait for a background flush,
+        which a pending freeze preempts: its unsent requests are dropped and its batch rebuffered.
         """
         wait = -1 if lock_timeout_s is None else max(lock_timeout_s, 0)
+        if ordered:
+            self._preempt.set()
         if not self._flush_lock.acquire(timeout=wait):
             raise QuiesceTimeout("a background flush did not finish in time", stage="flush-wait")
         try:
-            return self._flush_locked()
+            if ordered:
+                self._preempt.clear()
+            return self._flush_locked(ordered)
         finally:
             self._flush_lock.release()
 
-    def _flush_locked(self) -> int:
+    def _flush_locked(self, ordered: bool) -> int:
         with self._cond:
             records, self._pending = self._pending, []
             dirty, self._dirty = sorted(self._dirty), set()
-            pages = [self._accounts[a] for a in dirty]
+            span = range(dirty[0], dirty[-1] + 1) if ordered and dirty else dirty
+            pages = [self._accounts[a] for a in span]  # ordered: whole span, one request
             checkpoint = self._lsn
         if checkpoint == self._durable_lsn and not records and not pages:
             return 0
-        writes = self._split(self._batch(records, pages, checkpoint))
+        parts = plan.batch(self.geometry, records, pages, checkpoint, pad_wal=True)
+        phases = plan.ordered(parts) if ordered else [plan.unordered(parts, self._rng)]
         try:
-            self._issue(writes)
-        except Exception:
+            for phase in phases:  # the barrier between phases of an ordered flush
+                self._issue(phase, preemptible=not ordered)
+        except Exception as exc:
             self._put_back(records, dirty)
+            if isinstance(exc, _Preempted):
+                return 0
             raise
         with self._cond:
             self._durable_lsn = checkpoint
             self.stats.flushes += 1
-            self.stats.write_requests += len(writes)
+            self.stats.write_requests += sum(len(p) for p in phases)
             self._cond.notify_all()
-        return len(writes)
+        return sum(len(p) for p in phases)
 
-    def _batch(self, records: list[L.WalRecord], pages: list[L.Account],
-               checkpoint: int) -> list[Write]:
-        g = self.geometry
-        batch: list[Write] = [(self.wal, g.slot_offset(r.lsn), L.encode_wal_record(r))
-                              for r in records]
-        batch += [(self.data, g.record_offset(p.account), L.encode_account(p, g.record_bytes))
-                  for p in pages]
-        batch.append((self.wal, 0, L.encode_wal_superblock(g, checkpoint)))
-        return batch
-
-    def _split(self, batch: list[Write]) -> list[Write]:
-        """Shuffle the batch into requests with no ordering at all.
-
-        Half of the records go out as one request; the other half are cut into requests of
-        1..n sectors (as a block layer splits I/O at page or segment boundaries).
-        """
-        pieces: list[Write] = []
-        for dev, offset, blob in batch:
-            whole = self._rng.random() < 0.5
-            pos = 0
-            while pos < len(blob):
-                n = len(blob) if whole else self._rng.randint(1, len(blob) // L.SECTOR) * L.SECTOR
-                pieces.append((dev, offset + pos, blob[pos:pos + n]))
-                pos += n
-        self._rng.shuffle(pieces)
-        return pieces
-
-    def _issue(self, writes: list[Write]) -> None:
-        futures = [self._pool.submit(dev.write, off, blob) for dev, off, blob in writes]
+    def _issue(self, writes: list[plan.Write], preemptible: bool) -> None:
+        futures = [self._pool.submit(self._write, dev, off, blob, preemptible)
+                   for dev, off, blob in writes]
         errors = [f.exception() for f in futures]
         first = next((e for e in errors if e is not None), None)
         if first is not None:
             raise first
+
+    def _write(self, dev: str, offset: int, blob: bytes, preemptible: bool) -> None:
+        if preemptible and self._preempt.is_set():
+            raise _Preempted()
+        (self.data if dev == "data" else self.wal).write(offset, blob)
 
     def _put_back(self, records: list[L.WalRecord], dirty: list[int]) -> None:
         with self._cond:
@@ -310,7 +307,7 @@ class Store:
                 self._cond.wait(left)
 
     def _flush_by(self, deadline: float) -> None:
-        self.flush(lock_timeout_s=deadline - time.monotonic())
+        self.flush(lock_timeout_s=deadline - time.monotonic(), ordered=True)
         if time.monotonic() > deadline:
             raise QuiesceTimeout("flushing buffered writes took too long", stage="flush")
 

@@ -70,12 +70,12 @@ def agent_main(log_level: str) -> None:
 @agent_main.command("run")
 @device_options
 @click.option("--name", default="guest", show_default=True)
-@click.option("--rate", "rate_tps", type=float, default=200.0, show_default=True)
+@click.option("--rate", "rate_tps", type=float, default=100.0, show_default=True)
 @click.option("--seed", type=int)
-@click.option("--accounts", "n_accounts", type=int, default=64, show_default=True)
-@click.option("--wal-slots", type=int, default=128, show_default=True)
+@click.option("--accounts", "n_accounts", type=int, default=32, show_default=True)
+@click.option("--wal-slots", type=int, default=256, show_default=True)
 @click.option("--record-bytes", type=int, default=2048, show_default=True)
-@click.option("--flush-interval", "flush_interval_s", type=float, default=0.03, show_default=True)
+@click.option("--flush-interval", "flush_interval_s", type=float, default=0.1, show_default=True)
 @click.option("--io-threads", type=int, default=4, show_default=True)
 @click.option("--hold-limit", "hold_limit_s", type=float, default=10.0, show_default=True)
 @click.option("--timeout-ms", type=int, default=5000, show_default=True)
@@ -143,3 +143,40 @@ def check_cmd(appliance_url: str | None, appliance_token_file: Path | None,
                    f"(checkpoint {report.checkpoint_lsn}, log end {report.log_end}, "
                    f"replayed {report.replayed})")
     sys.exit(0 if report.ok else 1)
+
+
+@click.command("trials")
+@click.option("--mode", type=click.Choice(["app", "crash", "both"]), default="both",
+              show_default=True)
+@click.option("--count", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="trials per mode")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rate", "rate_tps", type=float, default=100.0, show_default=True,
+              help="workload transactions per second")
+@click.option("--appliance-url", help="use this appliance instead of starting a private one")
+@click.option("--appliance-token-file", type=Path)
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def trials(mode: str, count: int, seed: int, rate_tps: float, appliance_url: str | None,
+           appliance_token_file: Path | None, as_json: bool) -> None:
+    """Run application-consistency trials: snapshot, recover, check; print violation counts.
+
+    Exits 1 when an application-consistent trial shows a violation or fails to snapshot.
+    """
+    from simulators.agent.trials import MODES, TrialConfig, format_table, run_trials
+
+    modes = list(MODES) if mode == "both" else [mode]
+    cfg = TrialConfig(count=count, seed=seed, rate_tps=rate_tps)
+    dots = None if as_json else (lambda r: click.echo("." if r.ok else "x", nl=False, err=True))
+    summaries = run_trials(modes, cfg, dots, appliance_url=appliance_url,
+                           token_file=appliance_token_file)
+    if as_json:
+        click.echo(json.dumps({"seed": seed, "count": count, "rate_tps": rate_tps,
+                               "modes": {m: s.to_dict() for m, s in summaries.items()}},
+                              indent=2))
+    else:
+        click.echo("", err=True)
+        click.echo(format_table(summaries))
+    app = summaries.get("app")
+    if app is not None:
+        d = app.to_dict()
+        sys.exit(1 if d["violations_total"] or d["snapshot_failures"] else 0)

@@ -35,12 +35,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class GuestConfig:
     name: str = "guest"
-    rate_tps: float = 200.0
+    rate_tps: float = 100.0
     seed: int | None = None
-    n_accounts: int = 64
-    wal_slots: int = 128
+    n_accounts: int = 32
+    wal_slots: int = 256
     record_bytes: int = 2048
-    flush_interval_s: float = 0.03
+    flush_interval_s: float = 0.1
     io_threads: int = 4
     hold_limit_s: float = 10.0
     timeout_ms: int = 5000

@@ -167,7 +167,7 @@ def test_freeze_times_out_on_a_slow_in_flight_transaction_and_reopens_the_gate()
 
 def test_freeze_times_out_when_the_disk_is_too_slow_to_flush() -> None:
     g = small_geometry()
-    slow = LatencyDevice(MemoryDevice(g.data_bytes), write_delay_s=0.05)
+    slow = LatencyDevice(MemoryDevice(g.data_bytes), write_delay_s=0.3)
     store = Store.format(slow, MemoryDevice(g.wal_bytes), g, StoreConfig(io_threads=1, seed=5))
     run_transfers(store, 10)
     with pytest.raises(QuiesceTimeout) as err:
