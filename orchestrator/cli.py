@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "Run a recovery plan (test, cleanup, planned, disaster, reprotect, failback)."),
     "runs": ("orchestrator.executor.cli:runs", "List and resume recovery-plan runs."),
     "sim": ("simulators.vcsim.lab:sim", "Two-site lab: appliances + vcsim (up|status|down)."),
+    "trials": ("simulators.agent.cli:trials", "Run application-consistency trials."),
 }
 
 
