@@ -11,8 +11,6 @@ Imported lazily (only array verbs need it) so that query verbs start fast.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -184,20 +182,3 @@ class ArrayClient:
 
     def unpresent(self, lun_id: str, presentation_id: str) -> None:
         self._request("DELETE", f"/luns/{lun_id}/presentations/{presentation_id}")
-
-    # -- helpers built on the endpoints ------------------------------------------------------
-
-    def wait(self, job: Json, *, timeout: float = 240.0,
-             on_progress: Callable[[int], None] | None = None) -> Json:
-        """Poll a job until it succeeds (returned) or fails (JobFailed)."""
-        deadline = time.monotonic() + timeout
-        while job.get("state") not in ("succeeded", "failed"):
-            if time.monotonic() > deadline:
-                raise errors.ArrayConflict(f"job {job.get('id')} still {job.get('state')}")
-            time.sleep(0.05)
-            job = self.job(job["id"])
-            if on_progress:
-                on_progress(int(job.get("progress") or 0))
-        if job["state"] == "failed":
-            raise errors.JobFailed(f"job {job.get('id')} failed: {job.get('error')}")
-        return job

@@ -209,11 +209,19 @@ def _params(node: ET.Element | None) -> Params:
 Element = ET.Element
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def clean(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (the answer must stay well-formed)."""
+    return _NOT_XML.sub("", text)
+
+
 def el(tag: str, text: str | None = None, *children: ET.Element | None,
        **attrs: str) -> ET.Element:
     """An element with attributes (in the given order), optional text and children."""
-    node = ET.Element(tag, {k: v for k, v in attrs.items() if v is not None})
-    node.text = text
+    node = ET.Element(tag, {k: clean(str(v)) for k, v in attrs.items() if v is not None})
+    node.text = clean(str(text)) if text is not None else None
     node.extend(c for c in children if c is not None)
     return node
 

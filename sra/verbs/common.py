@@ -73,12 +73,16 @@ def check_peer(ctx: Context) -> str:
     return peer
 
 
-def outcome(tag: str, work: Callable[[], Body], **attrs: str) -> Element:
+def outcome(ctx: Context, tag: str, work: Callable[[], Body], **attrs: str) -> Element:
     """``<tag attrs>`` holding ``work()``'s elements, or this item's own ``<Error>``."""
     try:
         body = work()
     except errors.SraError as exc:
+        ctx.log.error("%s %s: %s (code %d): %s", tag, attrs, exc.name, exc.code, exc.message)
         return el(tag, None, error_element(exc), **attrs)
+    except Exception:
+        ctx.log.exception("%s %s: internal error", tag, attrs)
+        return el(tag, None, error_element(errors.InternalError()), **attrs)
     children, warns, extra = (*body, {})[:3] if isinstance(body, tuple) else (body, (), {})
     return el(tag, None, *children, warnings_element(*warns), **attrs, **extra)
 
@@ -103,7 +107,7 @@ def per_item(ctx: Context, items: Sequence[Item], tag: str, attr: str,
     """Run ``work`` for each item with progress; each item answers for itself."""
     done: list[Element] = []
     for item in items:
-        done.append(outcome(tag, lambda item=item: work(item), **{attr: item.id}))
+        done.append(outcome(ctx, tag, lambda item=item: work(item), **{attr: item.id}))
         ctx.progress(5 + 90 * len(done) / max(1, len(items)))
     return section(tag + "s", done)
 
