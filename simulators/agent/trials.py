@@ -5,9 +5,11 @@ plain snapshot; app mode: quiesced through the agent, policy ``fail``), turn the
 *recovered image set* and run the checker on it. The counts are whatever the checker finds: nothing
 is planted, crash images are only as bad as the workload's unordered flushes make them.
 
-Producing the recovered image is pluggable (:class:`ImageSource`). The built-in source mounts
-read-only TimeViews of the snapshot on the same appliance; a replication + SRA testFailoverStart
-source can produce the image on the recovery site instead, with the same interface.
+Producing the recovered image is pluggable (:class:`ImageSource`). Built in: ``TimeViewSource``
+mounts read-only TimeViews of the snapshot on the same appliance (the default), ``ExportSource``
+copies the snapshot into local files (a backup taken off the snapshot). A replication + SRA
+testFailoverStart source can produce the image on the recovery site instead, with the same
+interface.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from simulators.agent.blockdev import ApplianceDevice, BlockDevice
+from simulators.agent.blockdev import ApplianceDevice, BlockDevice, FileDevice
 from simulators.agent.checker import KINDS, check
 from simulators.agent.guest import GuestConfig, GuestProcess
 from simulators.agent.quiesce import summary
@@ -70,6 +72,31 @@ class TimeViewSource:
         finally:
             for view in views:
                 setup.client.delete_lun(view)
+
+
+class ExportSource:
+    """Copy each snapshot's bytes into local files (a backup off the snapshot) and check those."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    @contextmanager
+    def recovered(self, setup: Setup,
+                  gsnap: dict[str, Any]) -> Iterator[tuple[BlockDevice, BlockDevice]]:
+        by_lun = {s["lun_id"]: s["id"] for s in gsnap["snapshots"]}
+        devices: list[FileDevice] = []
+        try:
+            for lun in (setup.data_lun, setup.wal_lun):
+                size = setup.client.get_lun(lun)["size_bytes"]
+                blob = setup.client.read_snapshot(by_lun[lun], 0, size)
+                dev = FileDevice(self.directory / f"{by_lun[lun]}.img", size)
+                dev.write(0, blob)
+                devices.append(dev)
+            yield devices[0], devices[1]
+        finally:
+            for dev in devices:
+                dev.close()
+                dev.path.unlink()
 
 
 @dataclass

@@ -1,0 +1,40 @@
+"""Trials end to end: the real CLI, and the pluggable recovered-image step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulators.agent.trials import ExportSource, TrialConfig, TrialRunner, format_table
+
+pytestmark = pytest.mark.live
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_drkit_trials_reports_both_modes_side_by_side() -> None:
+    drkit = Path(sys.executable).parent / "drkit"
+    out = subprocess.run([str(drkit), "trials", "--count", "4",
+                          "--seed", "7", "--json"], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    app, crash = report["modes"]["app"], report["modes"]["crash"]
+    assert app["trials"] == crash["trials"] == 4
+    assert app["violations_total"] == 0 and app["consistency"] == {"app": 4}
+    assert app["pause_ms"]["count"] == 4 and app["pause_ms"]["median"] > 0
+    assert crash["consistency"] == {"crash": 4} and crash["pause_ms"]["count"] == 0
+
+
+def test_a_different_image_source_plugs_into_the_same_trials(appliance, tmp_path: Path) -> None:
+    runner = TrialRunner(appliance.client, appliance.url, appliance.token, appliance.token_file,
+                         tmp_path, ExportSource(tmp_path))
+    summary = runner.run_mode("app", TrialConfig(count=3, seed=2))
+    d = summary.to_dict()
+    assert d["checked"] == 3 and d["violations_total"] == 0
+    assert not list(tmp_path.glob("*.img"))  # the source cleaned up after each check
+    assert "images with violations" in format_table({"app": summary})
+    assert appliance.client.list_agents() == []  # the guest deregistered
