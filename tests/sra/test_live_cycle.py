@@ -319,3 +319,19 @@ def test_disaster_failover_and_reprotect(sites: dict) -> None:
                     f'id="{key}"/></Devices>'))
     back = discover(b, a).find(q("ReplicatedDevices/SourceDevices/SourceDevice"))
     assert back.get("id") == key
+
+
+def test_bad_ids_get_specific_codes(shared_sites: dict) -> None:
+    a, b = shared_sites["a"], shared_sites["b"]
+    assert a.run("discoverDevices", "<PeerArrayId>NSS-NOT-PAIRED</PeerArrayId>").error_codes() \
+        == [CODE["PeerArrayMismatch"]]
+    status = a.run("querySyncStatus", f'<SourceDevices><SourceDevice id="{shared_sites["lun"]}" '
+                   'syncId="job-nope"/></SourceDevices>')
+    assert status.error_codes() == [CODE["UnknownSync"]]
+    groups = b.run("testFailoverStart", '<TargetGroups><TargetGroup key="rep-nope"/>'
+                   "</TargetGroups>")
+    assert groups.error_codes() == [CODE["UnknownGroup"]]
+    # the source's device id is not a replica key at the recovery site
+    wrong_side = b.run("failover", f'<TargetDevices><TargetDevice key="{shared_sites["lun"]}"/>'
+                       "</TargetDevices>")
+    assert wrong_side.error_codes() == [CODE["UnknownDevice"]]
