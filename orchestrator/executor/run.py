@@ -69,7 +69,7 @@ class Executor:
     def __init__(self, graph: nx.DiGraph, ctx: RunContext, journal: Journal,
                  prior: Mapping[str, Mapping[str, Any]] | None = None,
                  max_workers: int | None = None,
-                 on_event: Callable[[dict], None] | None = None) -> None:
+                 on_event: Callable[[dict], None] | None = None, grace: float = GRACE) -> None:
         self.graph, self.ctx, self.journal = graph, ctx, journal
         self.opts = ctx.plan.options
         self.order: list[str] = graph.graph.get("order") or list(nx.topological_sort(graph))
@@ -78,7 +78,7 @@ class Executor:
         self.outcomes: dict[str, StepOutcome] = {}
         self.interrupted: set[str] = set()
         self.max_workers = max_workers or min(64, 2 * self.opts.per_site)
-        self.on_event = on_event
+        self.on_event, self.grace = on_event, grace
         self._restore(prior or {})
 
     # -- journal --------------------------------------------------------------------------
@@ -131,8 +131,11 @@ class Executor:
         self.running: dict[Future, tuple[str, float, str]] = {}
         self.used: Counter[str] = Counter()
         self.stopped_by: str | None = None
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="drkit-step") as pool:
+        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="drkit-step")
+        try:
             self._loop(pool)
+        finally:  # do not wait for a step the watchdog gave up on
+            pool.shutdown(wait=False, cancel_futures=True)
         return self._result()
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
@@ -174,7 +177,7 @@ class Executor:
         self.used.update(self._keys(step))
         start = utcnow()
         self._record(step, Status.RUNNING, start=start, end=None)
-        limit = (step.timeout or self.opts.step_timeout) * (self.opts.retries + 1) + GRACE
+        limit = (step.timeout or self.opts.step_timeout) * (self.opts.retries + 1) + self.grace
         future = pool.submit(self._execute, step, step.id in self.interrupted)
         self.running[future] = (step.id, time.monotonic() + limit, start)
 

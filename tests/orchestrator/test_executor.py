@@ -3,6 +3,8 @@ resume from a journal."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,27 @@ def test_require_app_consistent_quiesces_and_refuses_crash_consistent_points(tmp
     assert result.status == "failed" and outcome.status == Status.FAILED
     assert "recovery point 2026-01-01T00:00:00Z is only crash-consistent" in outcome.error
     assert lab.vms["recovery"] == {}  # no VM registered on crash-consistent storage
+
+
+def test_watchdog_fails_a_step_that_ignores_its_timeout(tmp_path):
+    text = SAMPLE.replace("""    type: command
+    command: "sh -c 'echo recovery of sample-app started'"
+""", """    type: prompt
+    message: "nobody will answer"
+    timeout: 0.2
+""")
+    plan = check_text(text, environ={}).plan
+    release = threading.Event()
+    storage, vsphere = ports(seeded())
+    ctx = RunContext(plan, "test", "r", storage, vsphere, workdir=tmp_path,
+                     prompt=lambda message, timeout: "nobody" not in message or release.wait(30))
+    journal = Journal(tmp_path / "j.jsonl")
+    started = time.monotonic()
+    try:
+        result = Executor(build_workflow(plan, "test"), ctx, journal, grace=0.2).run()
+    finally:
+        release.set()
+    outcome = result.outcomes["custom:announce"]
+    assert outcome.status == Status.FAILED and "did not finish" in outcome.error
+    assert time.monotonic() - started < 10
+    assert result.outcomes["power-on:app2"].status == Status.OK  # the rest went on
