@@ -17,6 +17,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from orchestrator.errors import VSphereError
+
 RDM_STANDIN = re.compile(r"-rdm-naa\.([0-9a-f]+)\.vmdk$")
 NIC_TYPES = {"VirtualVmxnet3": "vmxnet3", "VirtualE1000": "e1000", "VirtualE1000e": "e1000e",
              "VirtualVmxnet2": "vmxnet2", "VirtualPCNet32": "pcnet32"}
@@ -25,11 +27,15 @@ SCSI_TYPES = {"VirtualLsiLogicController": "lsilogic", "VirtualLsiLogicSASContro
 INTERNAL_EXTRA = ("govcsim", "SET.")
 
 
+class InvalidWwn(VSphereError, ValueError):
+    """A device identifier that is not a WWN (names it)."""
+
+
 def normalize_wwn(wwn: str) -> str:
     """'naa.600A..' / '60:0a:..' / '600a..' -> '600a..' (lower-case hex, no prefix)."""
-    value = wwn.strip().lower().removeprefix("naa.").replace(":", "").replace("-", "")
+    value = str(wwn).strip().lower().removeprefix("naa.").replace(":", "").replace("-", "")
     if not re.fullmatch(r"[0-9a-f]{8,64}", value):
-        raise ValueError(f"not a WWN: {wwn!r}")
+        raise InvalidWwn(f"not a WWN: {wwn!r}", str(wwn))
     return value
 
 

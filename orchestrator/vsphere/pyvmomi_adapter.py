@@ -78,7 +78,7 @@ class PyVmomiAdapter:
         return self._find(vim.Datastore, name, DatastoreNotFound)
 
     def _initiators(self, host: str) -> list[tuple[str, str]]:
-        info = self.inventory().host(host)
+        info = next((h for h in inv.host_infos(self.si) if h.name == host), None)
         if info is None:
             raise HostNotFound(host)
         return [(i.type, i.id) for i in info.initiators]

@@ -126,6 +126,8 @@ def test_device_that_never_appears(lab: Lab):
     assert hidden["wwn"].lower() in str(err.value) and HOST in str(err.value)
     with pytest.raises(DeviceNotFound):
         lab.recovery.mount_datastore(HOST, hidden["wwn"], "hidden")
+    with pytest.raises(VSphereError, match="not a WWN: 'lun-7'"):
+        lab.recovery.wait_for_device(HOST, "lun-7")
 
 
 def test_blank_device_is_not_mounted(lab: Lab):
