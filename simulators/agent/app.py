@@ -132,6 +132,10 @@ class Store:
             return [a.balance for a in self._accounts]
 
     @property
+    def flushing(self) -> bool:
+        return self._flush_lock.locked()
+
+    @property
     def frozen(self) -> bool:
         with self._cond:
             return self._frozen
@@ -208,11 +212,12 @@ class Store:
         wait = -1 if lock_timeout_s is None else max(lock_timeout_s, 0)
         if ordered:
             self._preempt.set()
-        if not self._flush_lock.acquire(timeout=wait):
+        acquired = self._flush_lock.acquire(timeout=wait)
+        if ordered:
+            self._preempt.clear()
+        if not acquired:
             raise QuiesceTimeout("a background flush did not finish in time", stage="flush-wait")
         try:
-            if ordered:
-                self._preempt.clear()
             return self._flush_locked(ordered)
         finally:
             self._flush_lock.release()

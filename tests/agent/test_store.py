@@ -194,3 +194,23 @@ def test_workload_runs_transactions_in_the_background_and_keeps_the_invariant() 
     assert workload.errors == 0
     assert check(store.data, store.wal).ok
     assert sum(store.balances()) == store.geometry.total
+
+
+def test_freeze_preempts_a_slow_background_flush_and_flushing_resumes_after() -> None:
+    g = small_geometry()
+    data = LatencyDevice(MemoryDevice(g.data_bytes), write_delay_s=0.05)
+    wal = LatencyDevice(MemoryDevice(g.wal_bytes), write_delay_s=0.05)
+    store = Store.format(data, wal, g, StoreConfig(io_threads=1, seed=8))
+    run_transfers(store, 12)
+    background = threading.Thread(target=store.flush)
+    background.start()
+    wait_until(lambda: store.flushing, 5, "background flush to start")
+    freeze_ms = store.freeze(timeout_s=5.0)
+    background.join()
+    assert store.stats.flushes == 1  # only the freeze flush completed; the other gave way
+    assert freeze_ms < 1000
+    report = check(data, wal)
+    assert report.ok and report.log_end == 12
+    store.thaw()
+    run_transfers(store, 3, seed=5)
+    assert store.flush() > 0 and check(data, wal).log_end == 15
