@@ -61,7 +61,7 @@ def translate(exc: BaseException, obj: str) -> OrchestratorError:
     if isinstance(exc, vim.fault.FileNotFound):
         return VSphereNotFound(exc.file or "file", f"the datastores of {obj}")
     if isinstance(exc, vim.fault.InvalidPowerState | vim.fault.InvalidState
-                  | vim.fault.CustomizationPending):
+                  | vim.fault.CustomizationPending | vim.fault.ToolsUnavailable):
         return VSphereInvalidState(f"{obj}: invalid state ({name}): {fault_message(exc)}", obj)
     if isinstance(exc, vim.fault.AlreadyExists | vim.fault.DuplicateName
                   | vim.fault.FileAlreadyExists):

@@ -99,7 +99,7 @@ class VsphereSitePort:
             return
         try:
             self.adapter.shutdown_guest(vm, timeout)
-        except VSphereTransientError:
+        except (VSphereTransientError, VSphereInvalidState):  # timed out, or no Tools
             self.adapter.power_off(vm)
 
     def power_off_vm(self, vm: str) -> None:

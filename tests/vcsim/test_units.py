@@ -181,6 +181,8 @@ def test_config_spec_edits_what_the_vmx_already_had():
     (vim.fault.TaskInProgress(), VSphereTransientError),
     (vmodl.fault.ManagedObjectNotFound(), VSphereNotFound),
     (vim.fault.InvalidPowerState(), VSphereInvalidState),
+    (vim.fault.ToolsUnavailable(), VSphereInvalidState),
+    (vim.fault.CustomizationPending(), VSphereInvalidState),
     (vim.fault.DuplicateName(), VSphereAlreadyExists),
     (vim.fault.FileNotFound(), VSphereNotFound),
     (vim.fault.InvalidDatastorePath(), VSphereTaskFailed),
