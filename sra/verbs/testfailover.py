@@ -42,15 +42,30 @@ def _same_point(a: Json, b: Json) -> bool:
     return a.get("id") == b.get("id")
 
 
-def consistent_points(ctx: Context, replicas: list[str]) -> dict[str, Json]:
-    """The newest recovery point that every replica of a group has, per replica."""
+def consistent_points(ctx: Context, replicas: list[str],
+                      pinned: Json | None = None) -> dict[str, Json]:
+    """The newest recovery point that every replica of a group has (``pinned`` first: the point
+    an earlier, partial run already used), per replica."""
     lists = {r: recovery_points(ctx, r) for r in replicas}
-    for candidate in lists[replicas[0]]:
+    for candidate in ([pinned] if pinned else []) + lists[replicas[0]]:
         chosen = {r: next((p for p in ps if _same_point(p, candidate)), None)
                   for r, ps in lists.items()}
         if all(chosen.values()):
             return chosen  # type: ignore[return-value]
     raise errors.NoRecoveryPoint(f"no recovery point common to {', '.join(replicas)}")
+
+
+def existing_point(ctx: Context, replica_id: str) -> Json | None:
+    """The recovery point of the TimeView an earlier run made, if any; a TimeView whose point
+    has since been rotated away is removed."""
+    view = find_timeview(ctx, replica_id)
+    if view is None:
+        return None
+    points = ctx.array.recovery_points(replica_id)
+    match = next((p for p in points if p.get("snapshot_id") == view.get("origin_snapshot")), None)
+    if match is None:
+        _stop_replica(ctx, replica_id)
+    return match
 
 
 def recovery_point_element(point: Json) -> Element:
@@ -68,6 +83,7 @@ def _start_one(ctx: Context, replica_id: str, point: Json, groups: list[str]) ->
     view = find_timeview(ctx, replica_id)
     if view is None:
         view = ctx.array.create_timeview(str(point["snapshot_id"]), timeview_name(replica_id))
+        common.luns(ctx)[view["id"]] = view
         ctx.log.info("TimeView %s of %s at %s", view["id"], replica_id, point.get("id"))
     present.present(ctx, view["id"], groups)
     return el("Snapshot", None, el("Identity", None, el("Wwn", view.get("wwn", ""))),
@@ -76,7 +92,7 @@ def _start_one(ctx: Context, replica_id: str, point: Json, groups: list[str]) ->
 
 def _start_device(ctx: Context, item: Item) -> common.Body:
     pair = common.pair_of(ctx, item, group=False, source=False)
-    point = recovery_points(ctx, pair.key)[0]
+    point = existing_point(ctx, pair.key) or recovery_points(ctx, pair.key)[0]
     return [_start_one(ctx, pair.key, point, present.access_groups_of(ctx, [item]))]
 
 
@@ -91,7 +107,11 @@ def _group_devices(pair: Pair, item: Item) -> list[str]:
 def _start_group(ctx: Context, item: Item) -> common.Body:
     pair = common.pair_of(ctx, item, group=True, source=False)
     replicas = _group_devices(pair, item)
-    points = consistent_points(ctx, replicas)
+    pinned = next(filter(None, (existing_point(ctx, r) for r in replicas)), None)
+    points = consistent_points(ctx, replicas, pinned)
+    for replica, point in points.items():  # a partial earlier run at another point: redo it
+        if existing_point(ctx, replica) not in (None, point):
+            _stop_replica(ctx, replica)
     groups = present.access_groups_of(ctx, [item, *item.devices])
     devices = [el("TargetDevice", None, _start_one(ctx, r, points[r], groups), key=r)
                for r in replicas]
@@ -123,6 +143,7 @@ def _stop_replica(ctx: Context, replica_id: str) -> None:
         return
     present.unpresent_all(ctx, view["id"])
     ctx.array.delete_lun(view["id"])
+    common.luns(ctx).pop(view["id"], None)
     ctx.log.info("removed TimeView %s of %s", view["id"], replica_id)
 
 

@@ -335,3 +335,22 @@ def test_bad_ids_get_specific_codes(shared_sites: dict) -> None:
     wrong_side = b.run("failover", f'<TargetDevices><TargetDevice key="{shared_sites["lun"]}"/>'
                        "</TargetDevices>")
     assert wrong_side.error_codes() == [CODE["UnknownDevice"]]
+
+
+def test_rerun_after_partial_group_start_keeps_one_point(shared_sites: dict) -> None:
+    a, b = shared_sites["a"], shared_sites["b"]
+    rep = next(r for r in b.ap.client.list_replications() if r["source_kind"] == "group")
+    replicas = [d["local"] for d in rep["devices"]]
+    older = b.ap.client.recovery_points(replicas[0])[-1]
+    a.ap.client.write(shared_sites["members"][0], 0, b"N" * 512)
+    a.ap.client.sync_wait(rep["id"])
+    assert b.ap.client.recovery_points(replicas[0])[-1]["id"] != older["id"]
+    # an earlier run died after making the first member's TimeView at the older point
+    b.ap.client.create_timeview(older["snapshot_id"], name=f"srm-test {replicas[0]}")
+    body = (f'{ACCESS}<TargetGroups><TargetGroup key="{rep["id"]}"><AccessGroups><AccessGroup '
+            'id="domain-c36"/></AccessGroups></TargetGroup></TargetGroups>')
+    root = no_errors(b.run("testFailoverStart", body))
+    ids = {p.get("id") for p in root.iter(q("RecoveryPoint"))}
+    assert ids == {older["id"]}
+    no_errors(b.run("testFailoverStop", body))
+    assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
