@@ -4,6 +4,7 @@ the executor tests). State changes are real and checkable; faults can be injecte
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,16 +25,28 @@ class Lab:
     faults: dict[tuple[str, str, str], list[Exception]] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
     quiesced: dict[str, bool] = field(default_factory=dict)  # group → last sync quiesced
+    delay: float = 0.0  # seconds each call takes (to observe concurrency)
+    hosts: dict[str, str] = field(default_factory=dict)  # VM → host, for the peak per host
+    active: Counter = field(default_factory=Counter)
+    peak: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, site: str, verb: str, subject: str) -> None:
         """Log a call; raise the next injected fault for it, if any."""
+        keys = [site] + ([self.hosts[subject]] if subject in self.hosts else [])
         with self.lock:
             self.log.append((site, verb, subject))
             self.calls[(site, verb, subject)] += 1
             queue = self.faults.get((site, verb, subject))
             if queue:
                 raise queue.pop(0)
+            for key in keys:
+                self.active[key] += 1
+                self.peak[key] = max(self.peak[key], self.active[key])
+        time.sleep(self.delay)
+        with self.lock:
+            for key in keys:
+                self.active[key] -= 1
 
     def fail(self, site: str, verb: str, subject: str, times: int = 1,
              transient: bool = False) -> None:

@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orchestrator.executor.journal import Journal, read_events
 from orchestrator.executor.run import Executor, RunResult
 from orchestrator.graph import build_workflow
 from orchestrator.plan.errors import PortsNotWired
+from orchestrator.plan.generate import generate_dict
 from orchestrator.plan.load import check_text
 from orchestrator.steps.base import RunContext, Status
 from tests.orchestrator.labsite import Lab, ports
@@ -205,3 +207,16 @@ def test_watchdog_fails_a_step_that_ignores_its_timeout(tmp_path):
     assert outcome.status == Status.FAILED and "did not finish" in outcome.error
     assert time.monotonic() - started < 10
     assert result.outcomes["power-on:app2"].status == Status.OK  # the rest went on
+
+
+def test_concurrency_is_bounded_per_site_and_per_host(tmp_path):
+    data = generate_dict(30)
+    data["options"]["concurrency"] = {"per_site": 5, "per_host": 2}
+    for i, vm in enumerate(data["vms"]):
+        vm.pop("callouts", None)
+        vm["host"] = f"esx-{i % 6}"
+    lab = Lab(delay=0.02, hosts={vm["name"]: vm["host"] for vm in data["vms"]})
+    result, _ = execute(yaml.safe_dump(data), "test", lab, tmp_path)
+    assert result.status == "ok"
+    assert 1 < lab.peak["recovery"] <= 5  # parallel, never beyond the limit
+    assert max(lab.peak[vm["host"]] for vm in data["vms"]) <= 2
