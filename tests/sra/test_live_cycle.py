@@ -354,3 +354,18 @@ def test_rerun_after_partial_group_start_keeps_one_point(shared_sites: dict) -> 
     assert ids == {older["id"]}
     no_errors(b.run("testFailoverStop", body))
     assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
+
+
+def test_sra_1x_aliases(shared_sites: dict) -> None:
+    b = shared_sites["b"]
+    key = next(r for r in b.ap.client.list_replications()
+               if r["source_kind"] == "lun")["devices"][0]["local"]
+    luns = no_errors(b.run("discoverLuns", ""))
+    assert key in [d.get("key") for d in luns.iter(q("TargetDevice"))]
+    body = f'{ACCESS}<TargetDevices><TargetDevice key="{key}"/></TargetDevices>'
+    started = no_errors(b.run("testFailover", body))
+    assert started.find(q("TestFailoverStartResults")) is not None
+    stopped = no_errors(b.run("testFailover", f"<Action>stop</Action>{body}"))
+    assert stopped.find(q("TestFailoverStopResults/TargetDevices/TargetDevice/Success")) \
+        is not None
+    assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
