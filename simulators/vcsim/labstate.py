@@ -23,7 +23,8 @@ from typing import Any
 
 import requests
 
-from orchestrator.vsphere.pyvmomi_adapter import for_vcsim
+from orchestrator.vsphere.port import RecordStore, VsphereSitePort
+from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter, for_vcsim
 from simulators.nss.process import ApplianceProcess
 from simulators.vcsim.seed import ProtectedVm, create_datastore, create_vm
 from simulators.vcsim.site import SiteSpec, VcsimSite
@@ -155,6 +156,24 @@ def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any]) -> dict
                 "replica_lun": d["remote"]} for d in created["replication"]["devices"]]
     return {"state": "replicating", "peer_id": peer["id"], "group_id": group["id"],
             "replication_id": created["replication"]["id"], "devices": devices}
+
+
+def site_adapter(lab: dict[str, Any], name: str) -> PyVmomiAdapter:
+    """A logged-in adapter for lab site ``name``, reading devices from its appliance."""
+    site = lab["sites"][name]
+    vc = site["vcenter"]
+    password = json.loads(Path(vc["credential_file"]).read_text())["password"]
+    mount = Path(lab["dir"]) / f"site-{name}" / "mnt"
+    return for_vcsim(vc["url"], vc["user"], password, NssDevices(_client(site)), mount)
+
+
+def vsphere_ports(lab: dict[str, Any], store: RecordStore) -> dict[str, VsphereSitePort]:
+    """The plan steps' VspherePort for both lab sites (each the other's peer); recovered VMs
+    land on each site's first host."""
+    a, b = site_adapter(lab, "a"), site_adapter(lab, "b")
+    first = {name: site["hosts"][0]["name"] for name, site in lab["sites"].items()}
+    return {"a": VsphereSitePort("a", a, store, first["a"], peer=b),
+            "b": VsphereSitePort("b", b, store, first["b"], peer=a)}
 
 
 def _client(site: dict[str, Any]) -> Any:

@@ -60,6 +60,7 @@ def test_sim_up_status_down(lab_dir: Path):
     assert all(r["answers"] for r in rows if r["role"] != "guest")
     assert "vcsim-b" in table.stdout and "replicating" in table.stdout
     _check_sites(lab)
+    _recover_through_ports(lab, lab_dir)
 
     assert _drkit(lab_dir, "up").returncode != 0  # one lab per directory
     down = _drkit(lab_dir, "down")
@@ -98,3 +99,39 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except (OSError, IndexError):
         return True
+
+
+def _recover_through_ports(lab: dict, lab_dir: Path) -> None:
+    """The lab is usable for a recovery: capture records, present the replicas' latest
+    recovery point at site b, and run the plan steps' VspherePort calls."""
+    from orchestrator.plan.model import Inventory, ProtectionGroup
+    from orchestrator.steps.ports import DeviceIdentity
+    from orchestrator.vsphere.port import RecordStore
+    from simulators.vcsim.labstate import vsphere_ports
+
+    ports = vsphere_ports(lab, RecordStore(lab_dir / "plan-state" / "vsphere.json"))
+    vms = lab["sites"]["a"]["protected"]["vms"]
+    for vm in vms:
+        ports["b"].protect_vm(vm, Inventory())
+    site_b = lab["sites"]["b"]
+    cb = NssClient(site_b["appliance"]["url"],
+                   Path(site_b["appliance"]["token_file"]).read_text().strip())
+    wwns = {lun["id"]: lun["wwn"] for lun in lab["sites"]["a"]["protected"]["luns"]}
+    devices = []
+    for dev in lab["replication"]["devices"]:
+        point = cb.recovery_points(dev["replica_lun"])[-1]
+        tv = cb.create_timeview(point["snapshot_id"])
+        cb.present(tv["id"], client_id=site_b["hosts"][0]["client_id"])
+        devices.append(DeviceIdentity(wwns[dev["protected_lun"]], tv["wwn"]))
+    group = ProtectionGroup("pg", "datastores", ("prot-ds1",))
+    port = ports["b"]
+    assert port.rescan_and_mount(group, devices) == ["prot-ds1"]
+    for vm in vms:
+        port.register_vm(vm, Inventory(), {})
+        port.reconfigure_vm(vm, {}, ())
+        port.power_on_vm(vm)
+    for vm in vms:
+        port.wait_for_tools(vm, 20)
+        port.shutdown_vm(vm, 10)
+        port.unregister_vm(vm)
+    port.unmount(group)
