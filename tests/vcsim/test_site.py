@@ -26,6 +26,18 @@ def test_site_inventory_and_initiators(site_factory, si_of):
     assert [d.name for d in inv.datastores] == ["LocalDS_0"]
 
 
+def test_multi_datacenter_and_standalone_hosts(site_factory, si_of):
+    site = site_factory("big", datacenters=2, standalone_hosts=1, hosts_per_cluster=1,
+                        guest=False)
+    inv = PyVmomiAdapter(si_of(site), VmfsMounter()).inventory()
+    assert inv.datacenters == ("DC0", "DC1")
+    standalone = [h for h in inv.hosts if h.cluster is None]
+    assert len(inv.hosts) == 4 and len(standalone) == 2
+    assert {h.datacenter for h in standalone} == {"DC0", "DC1"}
+    ids = [i.id for h in inv.hosts for i in h.initiators]
+    assert len(ids) == len(set(ids)) == 12
+
+
 def test_initiators_differ_between_sites(site_factory, si_of):
     a = PyVmomiAdapter(si_of(site_factory("a", guest=False)), VmfsMounter()).inventory()
     b = PyVmomiAdapter(si_of(site_factory("b", guest=False)), VmfsMounter()).inventory()
