@@ -24,6 +24,8 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.steps.ports import StoragePort
+
 
 @dataclass(frozen=True)
 class LiveVm:
@@ -31,8 +33,8 @@ class LiveVm:
     networks: tuple[str, ...] = ()
     datastores: tuple[str, ...] = ()
     cluster: str | None = None
-    cpus: int = 1
-    memory_mb: int = 1024
+    cpus: int | None = None  # None: unknown (left out of capacity sums)
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,40 @@ class LiveInventory(Protocol):
         ...
 
 
+class AdapterInventory:
+    """A :class:`LiveInventory` read from the live sites: each site's vSphere adapter
+    (anything with ``inventory()`` shaped like ``orchestrator.vsphere.adapter.Inventory``) and,
+    when given, its storage port (``discover()`` keys are the devices). The adapters do not
+    report CPU/memory capacity, so capacity is unknown (``None``) and not checked."""
+
+    def __init__(self, vsphere: Mapping[str, Any],
+                 storage: Mapping[str, StoragePort] | None = None) -> None:
+        self._snap = {role: adapter.inventory() for role, adapter in vsphere.items()}
+        self._storage = storage or {}
+
+    def vms(self, site: str) -> Mapping[str, LiveVm]:
+        inv = self._snap[site]
+        cluster = {h.name: h.cluster for h in inv.hosts}
+        return {v.name: LiveVm(v.name, tuple(v.networks), tuple(v.datastores),
+                               cluster.get(v.host) if v.host else None) for v in inv.vms}
+
+    def networks(self, site: str) -> Set[str]:
+        return frozenset(self._snap[site].networks)
+
+    def datastores(self, site: str) -> Set[str]:
+        return frozenset(d.name for d in self._snap[site].datastores)
+
+    def devices(self, site: str) -> Set[str]:
+        port = self._storage.get(site)
+        return frozenset(d.key for d in port.discover()) if port else frozenset()
+
+    def clusters(self, site: str) -> Set[str]:
+        return frozenset(self._snap[site].clusters)
+
+    def capacity(self, site: str) -> Capacity | None:
+        return None
+
+
 class StaticInventory:
     """An in-memory :class:`LiveInventory` (a snapshot of both sites)."""
 
@@ -70,8 +106,7 @@ class StaticInventory:
     def vms(self, site: str) -> Mapping[str, LiveVm]:
         raw = self._sites[site].get("vms") or {}
         return {name: LiveVm(name, tuple(v.get("networks", ())), tuple(v.get("datastores", ())),
-                             v.get("cluster"), int(v.get("cpus", 1)),
-                             int(v.get("memory_mb", 1024)))
+                             v.get("cluster"), v.get("cpus"), v.get("memory_mb"))
                 for name, v in raw.items()}
 
     def networks(self, site: str) -> Set[str]:

@@ -208,7 +208,7 @@ def _capacity(plan: Plan, reader: Reader, live: LiveInventory) -> None:
     live_vms = live.vms("protected")
     on = [live_vms[vm.name] for vm in plan.vms
           if vm.startup == "power-on" and vm.name in live_vms]
-    cpus, mem = sum(v.cpus for v in on), sum(v.memory_mb for v in on)
+    cpus, mem = sum(v.cpus or 0 for v in on), sum(v.memory_mb or 0 for v in on)
     if cpus > cap.cpus or mem > cap.memory_mb:
         reader.error("vms", f"recovery capacity short: powering on {len(on)} VMs needs {cpus} "
                             f"vCPUs and {mem} MiB, the recovery site has {cap.cpus} vCPUs and "

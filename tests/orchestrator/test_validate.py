@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.plan.live import StaticInventory
+from orchestrator.plan.live import AdapterInventory, StaticInventory
 from orchestrator.plan.load import check_text
 from orchestrator.plan.validate import effective_priorities
+from orchestrator.vsphere.adapter import DatastoreInfo, HostInfo, Inventory, VmInfo
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "plans" / "sample-app.yaml").read_text()
 
@@ -90,3 +91,33 @@ def test_network_without_test_network_warns():
     warnings = [str(w) for w in check_text(text, environ={}).warnings]
     assert warnings == ["inventory.test_networks: no test network for 'Backup': test "
                         "recoveries connect its VMs to 'DR Backup', the recovery network"]
+
+
+class SiteAdapter:
+    """One site as a vSphere adapter reports it, in the adapter's own records
+    (orchestrator.vsphere.adapter), built from plain values."""
+
+    def __init__(self, vms, networks, datastores, clusters):
+        host = HostInfo("esx-1", "dc", clusters[0] if clusters else None, True, (),
+                        tuple(datastores))
+        self.snapshot = Inventory(
+            ("dc",), tuple(clusters), (host,),
+            tuple(VmInfo(n, "esx-1", "poweredOn", True, "green", None, None, None, tuple(dss),
+                         tuple(nets)) for n, nets, dss in vms),
+            tuple(DatastoreInfo(d, f"ds:///{d}", "VMFS", ("esx-1",)) for d in datastores),
+            tuple(networks))
+
+    def inventory(self) -> Inventory:
+        return self.snapshot
+
+
+def test_adapter_inventory_feeds_drift_checks():
+    protected = SiteAdapter([("db1", ["VM Network"], ["ds-app"]),
+                             ("app1", ["VM Network"], ["ds-app"])],
+                            ["VM Network"], ["ds-app"], ["cluster-a"])
+    recovery = SiteAdapter([], ["DR Network", "Test Bubble"], ["ph-app"], ["cluster-b"])
+    live = AdapterInventory({"protected": protected, "recovery": recovery})
+    assert live.vms("protected")["db1"].cluster == "cluster-a"
+    assert live.capacity("recovery") is None and live.devices("protected") == frozenset()
+    assert errors(SAMPLE, live) == [
+        "vms[2].name: VM 'app2' not found at the protected site (did you mean 'app1'?)"]
