@@ -87,7 +87,8 @@ def discover_devices(ctx: Context) -> Element:
                            for p in singles if p.local_is_source]),
         ("TargetDevices", [_target_device(ctx, p.key) for p in singles if not p.local_is_source]),
     )
-    return el("ReplicatedDevices", None, *(el(tag, None, *items) for tag, items in sections))
+    return el("ReplicatedDevices", None,
+              *(el(tag, None, *items) for tag, items in sections if items))
 
 
 def _settings(pair: Pair) -> list[Element]:

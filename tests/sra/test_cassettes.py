@@ -23,6 +23,7 @@ from sra.dispatch import respond
 from tests.sra.sra_runner import NS, command, connection, rewrite
 
 HERE = Path(__file__).parent / "cassettes"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 RECORD = bool(os.environ.get("SRA_RECORD"))
 TOKEN_IN_PLAYBACK = "playback-token"
 CODE = {d.name: d.code for d in errors.ERRORS}
@@ -38,8 +39,23 @@ def _q(tag: str) -> str:
     return f"{{{NS}}}{tag}"
 
 
+def golden(case: str, cassette: str, request: str, body: bytes) -> None:
+    """Array-backed golden files: tests/golden/<case>/ holds the request as replayed and the
+    expected response (C14N-compared), plus a ``cassette`` file naming the cassette."""
+    from tests.sra.test_golden import normalise
+
+    folder = GOLDEN / case
+    expected = folder / "response.xml"
+    if RECORD or os.environ.get("SRA_GOLDEN_UPDATE") or not expected.exists():
+        folder.mkdir(exist_ok=True)
+        (folder / "cassette").write_text(f"tests/sra/cassettes/{cassette}.yaml\n")
+        (folder / "request.xml").write_text(request)
+        expected.write_bytes(body)
+    assert normalise(body) == normalise(expected.read_bytes())
+
+
 def replay(name: str, appliance_factory: Callable, build: Callable[[dict], str],
-           workdir: Path, setup: Callable | None = None) -> ET.Element:
+           workdir: Path, setup: Callable | None = None, case: str = "") -> ET.Element:
     """Run scenario ``name``: live and recorded with SRA_RECORD=1, else from its cassette."""
     meta_file = HERE / f"{name}.json"
     if RECORD:
@@ -55,6 +71,8 @@ def replay(name: str, appliance_factory: Callable, build: Callable[[dict], str],
     with _recorder().use_cassette(f"{name}.yaml"):
         outcome = respond(request.encode())
     assert outcome.exit_code == 0
+    if case:
+        golden(case, name, build(meta), outcome.body)
     return ET.fromstring(outcome.body)
 
 
@@ -106,7 +124,8 @@ def test_discover_devices_at_the_recovery_site(appliance_factory: Callable,
                   f"{m['peer_id']}</PeerArrayId></DiscoverDevicesParameters>")
         return command("discoverDevices", params, connection=connection(m["url"], m["token"]))
 
-    root = replay("discover_devices_recovery", appliance_factory, build, tmp_path, replicated)
+    root = replay("discover_devices_recovery", appliance_factory, build, tmp_path, replicated,
+                  case="discoverDevices")
     meta = json.loads((HERE / "discover_devices_recovery.json").read_text())
     devices = root.find(f"{_q('ReplicatedDevices')}/{_q('TargetDevices')}")
     assert [d.get("key") for d in devices] == [meta["key"]]
@@ -125,7 +144,7 @@ def test_test_failover_start(appliance_factory: Callable, tmp_path: Path) -> Non
             connection=connection(m["url"], m["token"]))
 
     started = replay("test_failover", appliance_factory, build("testFailoverStart"), tmp_path,
-                     replicated)
+                     replicated, case="testFailoverStart")
     snapshot = started.find(f".//{_q('TargetDevice')}/{_q('Snapshot')}")
     assert snapshot.findtext(f"{_q('Identity')}/{_q('Wwn')}")
     assert len(snapshot.findtext(f"{_q('RecoveryPoint')}/{_q('Time')}")) == 19
