@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -36,6 +37,10 @@ def live_ports(plan: Plan) -> tuple[dict, dict]:
     return {}, {}
 
 
+def plan_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _prompt(message: str, timeout: float) -> bool:
     return click.confirm(f"\n{message}\nDone?", default=False)
 
@@ -60,6 +65,7 @@ def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], 
     journal = Journal(root / run_id / "journal.jsonl")
     journal.write({"event": "run", "run": run_id, "status": "started", "ts": utcnow(),
                    "plan": str(Path(plan_path).resolve()), "workflow": mode,
+                   "plan_sha256": plan_digest(plan_path),
                    "vars": variables, "workdir": str(ctx.workdir)})
     return _execute(graph, ctx, journal, {}, as_json)
 
@@ -126,10 +132,11 @@ def runs() -> None:
 @click.argument("run_id")
 @click.option("--runs-dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True)
-def resume(run_id: str, runs_dir: str | None, as_json: bool) -> None:
+@click.option("--force", is_flag=True, help="Resume even if the plan file changed since.")
+def resume(run_id: str, runs_dir: str | None, as_json: bool, force: bool) -> None:
     """Finish run RUN_ID: steps already done are not run again."""
     try:
-        sys.exit(resume_run(run_id, _root(runs_dir), as_json))
+        sys.exit(resume_run(run_id, _root(runs_dir), as_json, force))
     except PlanError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -139,7 +146,7 @@ def _root(explicit: str | None) -> Path:
     return runs_dir(explicit)
 
 
-def resume_run(run_id: str, root: Path, as_json: bool) -> int:
+def resume_run(run_id: str, root: Path, as_json: bool, force: bool = False) -> int:
     path = root / run_id / "journal.jsonl"
     if not path.is_file():
         raise RunNotFound(f"no run '{run_id}' in {root}")
@@ -148,6 +155,11 @@ def resume_run(run_id: str, root: Path, as_json: bool) -> int:
     if header is None:
         raise RunNotFound(f"run '{run_id}': journal has no header")
     prior = {e["step"]: e for e in events if e.get("event") == "step"}
+    if not Path(header["plan"]).is_file():
+        raise RunNotFound(f"run '{run_id}': plan {header['plan']} no longer exists")
+    if not force and header.get("plan_sha256") not in (None, plan_digest(header["plan"])):
+        raise PlanError(f"run '{run_id}': plan {header['plan']} changed since the run started; "
+                        f"restore it, or resume with --force")
     plan = load_plan(header["plan"], header.get("vars") or {})
     graph = build_workflow(plan, header["workflow"])
     ctx = make_context(plan, header["workflow"], run_id, Path(header.get("workdir") or "."))

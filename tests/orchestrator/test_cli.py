@@ -98,3 +98,19 @@ def test_validate_builds_every_workflow(tmp_path):
     assert result.exit_code == 1
     assert errors[0]["path"] == "workflow test"
     assert errors[0]["message"].startswith("dependency cycle: ")
+
+
+def test_resume_refuses_a_changed_plan_unless_forced(tmp_path):
+    plan = tmp_path / "p.yaml"
+    plan.write_text(Path(SAMPLE).read_text().split("\ninventory:")[0] +
+                    "\nvms: []\nsteps:\n  - {name: hi, type: command, command: 'false'}\n")
+    runs = tmp_path / "runs"
+    assert drkit("run", str(plan), "--mode", "test", runs=runs).exit_code == 1
+    run_id = next(runs.iterdir()).name
+    plan.write_text(plan.read_text().replace("'false'", "'true'"))
+    changed = drkit("runs", "resume", run_id, runs=runs)
+    assert changed.exit_code == 2 and "changed since the run started" in changed.output
+    forced = drkit("runs", "resume", run_id, "--force", runs=runs)
+    assert forced.exit_code == 0, forced.output
+    listing = json.loads(drkit("runs", "list", "--json", runs=runs).output)
+    assert listing[0]["status"] == "ok"
