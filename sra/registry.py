@@ -1,8 +1,9 @@
 """The handler registry: verbs register here with :func:`command`; the dispatcher looks them up.
 
 A handler is ``func(ctx) -> Element`` returning the body of the ``<Response>``. ``location`` is
-what queryCapabilities advertises as ``ExecutionLocation`` (``source``, ``target`` or ``any``);
-``array`` says whether the verb needs a connection to the appliance.
+what queryCapabilities advertises as ``ExecutionLocation``: ``source`` (the only value seen in
+real SRM logs) or empty (not advertised: either site). ``array`` says whether the verb needs a
+connection to the appliance.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Handler = Callable[["Context"], Any]
 class Verb:
     name: str
     func: Handler
-    location: str = "any"
+    location: str = ""
     array: bool = True
     alias_of: str = ""
 
@@ -29,7 +30,7 @@ class Verb:
 VERBS: dict[str, Verb] = {}
 
 
-def command(name: str, *, location: str = "any", array: bool = True,
+def command(name: str, *, location: str = "", array: bool = True,
             aliases: tuple[str, ...] = (), legacy_of: str = "") -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``name`` (and of its 1.x aliases).
 

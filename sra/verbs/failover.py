@@ -27,7 +27,7 @@ def _prepare(ctx: Context, item: Item, group: bool) -> common.Body:
     return _read_only(ctx, [m.source for m in pair.members])
 
 
-@command("prepareFailover", location="source")
+@command("prepareFailover")
 def prepare_failover(ctx: Context) -> Element:
     p = ctx.params
     return common.results(
@@ -37,7 +37,7 @@ def prepare_failover(ctx: Context) -> Element:
                         lambda i: _prepare(ctx, i, False)))
 
 
-@command("checkFailover", location="target")
+@command("checkFailover")
 def check_failover(ctx: Context) -> Element:
     p = ctx.params
     return common.results(
@@ -84,7 +84,7 @@ def _failover_group(ctx: Context, item: Item) -> common.Body:
     return [el("TargetDevices", None, *devices)], warns, {"id": pair_id, "state": "read-write"}
 
 
-@command("failover", location="target")
+@command("failover")
 def failover(ctx: Context) -> Element:
     p = ctx.params
     return common.results(

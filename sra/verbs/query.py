@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sra import errors
-from sra.registry import advertised, command
+from sra.registry import Verb, advertised, command
 from sra.xmlio import Element, el
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ STRINGS: dict[str, str] = {
     "timeoutTitle": "Request timeout (seconds)",
     "timeoutHint": "Seconds to wait for each appliance request; default 30.",
 }
+STRINGS.update({f"Description{d.code}": d.description for d in (*errors.ERRORS, *errors.WARNINGS)})
+STRINGS.update({f"FixHint{d.code}": d.fix_hint for d in (*errors.ERRORS, *errors.WARNINGS)})
 LOCALES = ("en",)
 
 
@@ -52,6 +54,13 @@ def query_info(ctx: Context) -> Element:
               text("Vendor", "vendorName"), el("Uuid", UUID))
 
 
+def _command(verb: Verb) -> Element:
+    locales = (el("Locales", None, *(el("Locale", None, id=x) for x in LOCALES))
+               if verb.name == "queryStrings" else None)
+    location = el("ExecutionLocation", verb.location) if verb.location else None
+    return el("Command", None, locales, location, name=verb.name)
+
+
 @command("queryCapabilities", array=False)
 def query_capabilities(ctx: Context) -> Element:
     software = el("ReplicationSoftware", None, text("Name", "replicationName"),
@@ -60,9 +69,7 @@ def query_capabilities(ctx: Context) -> Element:
     features = el("Features", None, el("ConsistencyGroups"),
                   el("DeviceIdentification", "wwn"),
                   el("Protocols", None, *(el("Protocol", p) for p in PROTOCOLS)))
-    commands = el("Commands", None, *(
-        el("Command", None, el("ExecutionLocation", v.location), name=v.name)
-        for v in advertised()))
+    commands = el("Commands", None, *(_command(v) for v in advertised()))
     return el("AdapterCapabilities", None, el("ReplicationSoftwares", None, software),
               el("ArrayModels", None, model), features, commands)
 
@@ -80,8 +87,8 @@ def query_connection_parameters(ctx: Context) -> Element:
 
 
 def _definition(tag: str, d: errors.Definition) -> Element:
-    return el(tag, None, el("Description", d.description), el("FixHint", d.fix_hint),
-              code=str(d.code))
+    return el(tag, None, text("Description", f"Description{d.code}"),
+              text("FixHint", f"FixHint{d.code}"), code=str(d.code))
 
 
 @command("queryErrorDefinitions", array=False)

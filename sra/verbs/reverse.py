@@ -53,12 +53,12 @@ def _both(ctx: Context, work: Callable[[Context, Item, bool], common.Body]) -> E
         common.per_item(ctx, devices, "Device", "id", lambda i: work(ctx, i, False)))
 
 
-@command("prepareReverseReplication", location="source")
+@command("prepareReverseReplication")
 def prepare_reverse_replication(ctx: Context) -> Element:
     return _both(ctx, _demote)
 
 
-@command("reverseReplication", location="target")
+@command("reverseReplication", location="source")
 def reverse_replication(ctx: Context) -> Element:
     return _both(ctx, _reverse)
 

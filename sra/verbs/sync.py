@@ -84,7 +84,7 @@ def _status(ctx: Context, item: Item) -> common.Body:
     return [device_sync(job)]
 
 
-@command("querySyncStatus", location="source")
+@command("querySyncStatus")
 def query_sync_status(ctx: Context) -> Element:
     p = ctx.params
     return common.results(

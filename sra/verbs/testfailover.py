@@ -131,7 +131,7 @@ def _targets(ctx: Context, group_work: Work, device_work: Work) -> Element:
         common.per_item(ctx, p.target_devices, "TargetDevice", "key", device_work))
 
 
-@command("testFailoverStart", location="target")
+@command("testFailoverStart")
 def test_failover_start(ctx: Context) -> Element:
     return _targets(ctx, lambda i: _start_group(ctx, i), lambda i: _start_device(ctx, i))
 
@@ -154,7 +154,7 @@ def _stop(ctx: Context, item: Item, group: bool) -> common.Body:
     return common.success()
 
 
-@command("testFailoverStop", location="target")
+@command("testFailoverStop")
 def test_failover_stop(ctx: Context) -> Element:
     return _targets(ctx, lambda i: _stop(ctx, i, True), lambda i: _stop(ctx, i, False))
 
@@ -176,12 +176,12 @@ def _check_access_group(ctx: Context, group_id: str) -> None:
             raise errors.NoInitiators(f"AccessGroup {group_id!r} has no initiators")
 
 
-@command("checkTestFailoverStart", location="target")
+@command("checkTestFailoverStart")
 def check_test_failover_start(ctx: Context) -> Element:
     return _targets(ctx, lambda i: _check(ctx, i, True), lambda i: _check(ctx, i, False))
 
 
-@command("testFailover", location="target", legacy_of="testFailoverStart")
+@command("testFailover", legacy_of="testFailoverStart")
 def test_failover_v1(ctx: Context) -> Element:
     """SRA 1.x: one verb for both halves (see the module docstring)."""
     if ctx.params.action == "stop":
