@@ -84,7 +84,9 @@ def outcome(ctx: Context, tag: str, work: Callable[[], Body], **attrs: str) -> E
         ctx.log.exception("%s %s: internal error", tag, attrs)
         return el(tag, None, error_element(errors.InternalError()), **attrs)
     children, warns, extra = (*body, {})[:3] if isinstance(body, tuple) else (body, (), {})
-    return el(tag, None, *children, warnings_element(*warns), **attrs, **extra)
+    done = [c for c in children if c is not None and c.tag == "Success"]
+    rest = [c for c in children if c is not None and c.tag != "Success"]
+    return el(tag, None, *rest, warnings_element(*warns), *done, **attrs, **extra)
 
 
 def success(*warns: str) -> Body:
