@@ -159,7 +159,8 @@ class PyVmomiAdapter:
         try:
             with vsphere_call(f"VM {name!r}"):
                 existing = list(vm.config.hardware.device)
-            spec = config_spec(record, target, existing)
+                extra = {o.key: o.value for o in vm.config.extraConfig or []}
+            spec = config_spec(record, target, existing, extra)
             wait_for_task(vm.ReconfigVM_Task(spec), f"VM {name!r}")
         except BaseException:
             self._unregister_ref(vm, name)

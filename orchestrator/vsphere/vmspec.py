@@ -43,8 +43,12 @@ class Target:
     rdm_style: str = "rdm"  # "rdm" (vCenter) or "standin" (vcsim)
 
 
-def config_spec(record: VmRecord, target: Target, existing: list[Any]) -> vim.vm.ConfigSpec:
-    extra = [vim.option.OptionValue(key=k, value=v) for k, v in record.extra_config.items()]
+def config_spec(record: VmRecord, target: Target, existing: list[Any],
+                existing_extra: Mapping[str, Any] | None = None) -> vim.vm.ConfigSpec:
+    """The spec; ExtraConfig keys the VM already has (a real .vmx) are left alone."""
+    have = existing_extra or {}
+    extra = [vim.option.OptionValue(key=k, value=v) for k, v in record.extra_config.items()
+             if k not in have]
     return vim.vm.ConfigSpec(
         numCPUs=record.cpus, numCoresPerSocket=record.cores_per_socket,
         memoryMB=record.memory_mb, guestId=record.guest_id, extraConfig=extra,

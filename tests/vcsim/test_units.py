@@ -167,7 +167,9 @@ def test_config_spec_edits_what_the_vmx_already_had():
     nic = vim.vm.device.VirtualVmxnet3(key=4000, macAddress="00:50:56:aa:bb:cc")
     disk = vim.vm.device.VirtualDisk(key=2000, controllerKey=1000, unitNumber=0)
     old_rdm = vim.vm.device.VirtualDisk(key=2001, controllerKey=1000, unitNumber=1)
-    spec = config_spec(RECORD, _target("rdm"), existing=[ctrl, nic, disk, old_rdm])
+    spec = config_spec(RECORD, _target("rdm"), existing=[ctrl, nic, disk, old_rdm],
+                       existing_extra={"drkit.guest.bootDelay": "2"})
+    assert spec.extraConfig == []
     ops = [(c.operation, c.device.key) for c in spec.deviceChange]
     assert ops[0] == ("edit", 4000)
     assert ops[1] == ("remove", 2001)
