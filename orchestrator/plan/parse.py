@@ -48,7 +48,7 @@ def parse_plan(data: Any, reader: Reader, source: str = "<plan>") -> Plan | None
                    for i, g in enumerate(reader.items(top.get("protection_groups"),
                                                       "protection_groups")))
     single = groups[0].name if len(groups) == 1 and groups[0] else None
-    vms = tuple(_vm(reader, v, f"vms[{i}]", i, single)
+    vms = tuple(_vm(reader, v, f"vms[{i}]", i, single, len(groups))
                 for i, v in enumerate(reader.items(top.get("vms"), "vms")))
     steps = tuple(_custom_step(reader, s, f"steps[{i}]", i)
                   for i, s in enumerate(reader.items(top.get("steps"), "steps")))
@@ -154,14 +154,18 @@ VM_KEYS = ("name", "protection_group", "priority", "depends_on", "startup", "wai
            "tools_timeout", "host", "cpus", "memory_mb", "ip_customization", "callouts")
 
 
-def _vm(reader: Reader, value: Any, path: str, index: int, single: str | None) -> Vm | None:
+def _vm(reader: Reader, value: Any, path: str, index: int, single: str | None,
+        n_groups: int) -> Vm | None:
     data = reader.mapping(value, path, VM_KEYS, ("name",))
     if data is None:
         return None
     group = reader.string(data, "protection_group", path, single)
-    if group is None:
+    if group is None and n_groups:
         reader.error(join(path, "protection_group"), "required when the plan has several "
                                                      "protection groups")
+    elif group is None:
+        reader.error(join(path, "protection_group"), "the plan has no protection_groups to "
+                                                     "put this VM in")
     callouts = _callouts(reader, data.get("callouts"), join(path, "callouts"))
     return Vm(
         name=reader.string(data, "name", path) or f"#{index}",
