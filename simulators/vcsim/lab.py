@@ -31,9 +31,12 @@ def sim() -> None:
 
 @sim.command()
 @DIR_OPTION
-@click.option("--vms", default=2, show_default=True, help="Protected VMs to seed at site a.")
-@click.option("--hosts", default=2, show_default=True, help="Hosts per cluster at each site.")
-@click.option("--boot-delay", default=2.0, show_default=True, help="Guest boot delay (s).")
+@click.option("--vms", default=2, show_default=True, type=click.IntRange(0, 50),
+              help="Protected VMs to seed at site a.")
+@click.option("--hosts", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="Hosts per cluster at each site.")
+@click.option("--boot-delay", default=2.0, show_default=True, type=click.FloatRange(0, 600),
+              help="Guest boot delay (s).")
 @click.option("--method-delay", multiple=True, metavar="METHOD=MS",
               help="vCenter method latency, e.g. PowerOnVM_Task=500 (repeatable).")
 def up(root: Path, vms: int, hosts: int, boot_delay: float, method_delay: tuple[str, ...]) -> None:
@@ -41,7 +44,7 @@ def up(root: Path, vms: int, hosts: int, boot_delay: float, method_delay: tuple[
     delays = {}
     for item in method_delay:
         name, _, ms = item.partition("=")
-        if not ms.isdigit():
+        if not name or not ms.isdigit():
             raise click.BadParameter(f"{item!r} is not METHOD=MS", param_hint="--method-delay")
         delays[name] = int(ms)
     try:

@@ -135,3 +135,13 @@ def _recover_through_ports(lab: dict, lab_dir: Path) -> None:
         port.shutdown_vm(vm, 10)
         port.unregister_vm(vm)
     port.unmount(group)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--vms", "-1"], "--vms"), (["--hosts", "0"], "--hosts"),
+    (["--method-delay", "PowerOnVM_Task"], "METHOD=MS"),
+])
+def test_sim_up_bad_input_changes_nothing(tmp_path: Path, args, message):
+    done = _drkit(tmp_path / "lab", "up", *args)
+    assert done.returncode == 2 and message in done.stderr
+    assert not (tmp_path / "lab").exists()
