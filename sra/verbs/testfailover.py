@@ -116,9 +116,8 @@ def _start_group(ctx: Context, item: Item) -> common.Body:
     devices = [el("TargetDevice", None, _start_one(ctx, r, points[r], groups), key=r)
                for r in replicas]
     first = points[replicas[0]]
-    snapshot = el("Snapshot", None, recovery_point_element(first),
-                  id=str(first.get("group_snapshot") or first.get("id")))
-    return [snapshot, el("TargetDevices", None, *devices)]
+    return [el("Snapshot", None, recovery_point_element(first),
+               el("TargetDevices", None, *devices), id=str(first.get("id")))]
 
 
 Work = Callable[[Item], common.Body]

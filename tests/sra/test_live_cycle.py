@@ -181,7 +181,7 @@ def test_full_cycle(sites: dict) -> None:
     assert view["role"] == "timeview" and view["access"] == "read-write"
     assert b.ap.client.read(view["id"], 0, 4608) == b"A" * 4096 + b"B" * 512
     assert len(snap.findtext(q("RecoveryPoint/Time"))) == 19
-    group_views = first.findall(q("TestFailoverStartResults/TargetGroups/TargetGroup/"
+    group_views = first.findall(q("TestFailoverStartResults/TargetGroups/TargetGroup/Snapshot/"
                                   "TargetDevices/TargetDevice/Snapshot"))
     assert len(group_views) == 2
     points = {v.find(q("RecoveryPoint")).get("id") for v in group_views}
