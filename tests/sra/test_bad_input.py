@@ -76,3 +76,19 @@ def test_log_level_error_writes_no_info_lines(tmp_path: Path) -> None:
                "<LogLevel>error</LogLevel><LogDirectory>d</LogDirectory></Command>")
     run = run_sra(request, tmp_path)
     assert run.logs and run.logs[0].read_text() == ""
+
+
+def test_python_m_sra_works_without_perl(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.sra.sra_runner import REPO
+
+    request = (f'<Command xmlns="{NS}"><Name>queryInfo</Name><OutputFile>out.xml</OutputFile>'
+               "</Command>")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "sra"], input=request.encode(), cwd=tmp_path,
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == b""
+    assert b"<AdapterInfo>" in (tmp_path / "out.xml").read_bytes()
