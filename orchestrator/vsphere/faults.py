@@ -20,6 +20,7 @@ from pyVmomi import vim, vmodl
 from orchestrator.errors import (
     OrchestratorError,
     VSphereAlreadyExists,
+    VSphereAuthError,
     VSphereConnectionError,
     VSphereError,
     VSphereInvalidState,
@@ -56,6 +57,8 @@ def translate(exc: BaseException, obj: str) -> OrchestratorError:
         return VSphereTransientError(f"{obj}: vCenter busy ({name}): {fault_message(exc)}", obj)
     if isinstance(exc, NETWORK_ERRORS):
         return VSphereTransientError(f"{obj}: connection to vCenter failed: {exc}", obj)
+    if isinstance(exc, vim.fault.NotAuthenticated | vim.fault.InvalidLogin):
+        return VSphereAuthError(f"{obj}: vCenter session not authenticated ({name})", obj)
     if isinstance(exc, vmodl.fault.ManagedObjectNotFound | vim.fault.NotFound):
         return VSphereNotFound(obj, "vCenter (it was removed or never existed)")
     if isinstance(exc, vim.fault.FileNotFound):

@@ -30,7 +30,7 @@ from orchestrator.errors import (
 from orchestrator.vsphere import inventory as inv
 from orchestrator.vsphere.adapter import GuestCustomization, Inventory, Registration, VmInfo
 from orchestrator.vsphere.checks import Names, check_registration
-from orchestrator.vsphere.connection import connect
+from orchestrator.vsphere.connection import connect, disconnect
 from orchestrator.vsphere.datastores import DatastoreMounter, TarMounter, VmfsMounter
 from orchestrator.vsphere.faults import retry_transient, vsphere_call
 from orchestrator.vsphere.protection import (
@@ -60,6 +60,16 @@ class PyVmomiAdapter:
         self.si = si
         self.mounter = mounter
         self.rdm_style = rdm_style
+
+    def close(self) -> None:
+        """Log out (vCenter sessions are a limited resource)."""
+        disconnect(self.si)
+
+    def __enter__(self) -> PyVmomiAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- lookups ---------------------------------------------------------------------------
     def _find(self, kind: type, name: str, error: type[VSphereError]) -> Any:

@@ -56,6 +56,17 @@ def test_stop_leaves_no_process(site_factory):
             os.kill(pid, 0)
 
 
+def test_adapter_closes_its_session(site_factory):
+    from orchestrator.errors import VSphereAuthError
+    from orchestrator.vsphere.connection import connect
+
+    site = site_factory("close", guest=False)
+    with PyVmomiAdapter(connect(site.url, site.user, site.password), VmfsMounter()) as adapter:
+        assert adapter.inventory().datacenters == ("DC0",)
+    with pytest.raises(VSphereAuthError, match="not authenticated"):
+        adapter.inventory()  # logged out
+
+
 def test_method_latency(site_factory, si_of):
     site = site_factory("slow", guest=False, method_delay_ms={"RetrievePropertiesEx": 150})
     adapter = PyVmomiAdapter(si_of(site), VmfsMounter())
