@@ -26,7 +26,7 @@ from .wan_images import SECTOR, MiB, copy_sparse
 
 def full_compare(base: Path, head: Path) -> tuple[np.ndarray, float]:
     """Every changed sector number by comparing the whole images, and the wall time."""
-    return best_of(2, lambda: _full_compare(base, head))
+    return best_of(3, lambda: _full_compare(base, head))
 
 
 def best_of(times: int, fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -65,7 +65,8 @@ def tool_versions() -> dict[str, str]:
     for tool, flag in (("rsync", "--version"), ("xdelta3", "-V")):
         if shutil.which(tool):
             run = subprocess.run([tool, flag], capture_output=True, text=True)
-            found[tool] = (run.stdout or run.stderr).splitlines()[0].strip()
+            version = re.search(r"version\s+([\w.]+)", run.stdout + run.stderr)
+            found[tool] = f"{tool} {version[1] if version else '?'}"
     return found
 
 
