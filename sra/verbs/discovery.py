@@ -8,7 +8,7 @@ from sra.registry import command
 from sra.topology import Pair
 from sra.verbs import common
 from sra.verbs.query import STRINGS, VERSION
-from sra.xmlio import Element, el
+from sra.xmlio import Element, Item, el
 
 if TYPE_CHECKING:
     from sra.dispatch import Context
@@ -97,17 +97,23 @@ def _settings(pair: Pair) -> list[Element]:
                else str(pair.raw[k]), name=k) for k in keys if pair.raw.get(k) is not None]
 
 
+def _settings_of(ctx: Context, item: Item, group: bool) -> list[Element]:
+    pair = common.pair_of(ctx, item, group, source=True)
+    return [el("Settings", None, *_settings(pair))]
+
+
 @command("queryReplicationSettings")
 def query_replication_settings(ctx: Context) -> Element:
-    pairs = [p for p in common.topology(ctx).with_peer(common.check_peer(ctx))
-             if p.local_is_source]
-    wanted_groups = {i.id for i in ctx.params.consistency_groups}
-    wanted_devices = {i.id for i in ctx.params.source_devices}
-    everything = not wanted_groups and not wanted_devices
-    groups = [el("ConsistencyGroup", None, el("Settings", None, *_settings(p)), id=p.source)
-              for p in pairs if p.is_group and (everything or p.source in wanted_groups)]
-    devices = [el("SourceDevice", None, el("Settings", None, *_settings(p)),
-                  id=p.members[0].source) for p in pairs
-               if not p.is_group and (everything or p.members[0].source in wanted_devices)]
-    return common.results(ctx, el("ConsistencyGroups", None, *groups),
-                          el("SourceDevices", None, *devices))
+    """Named groups/devices answer one by one; with none named, every local source answers."""
+    peer = common.check_peer(ctx)
+    p = ctx.params
+    groups, devices = p.consistency_groups, p.source_devices
+    if not groups and not devices:
+        pairs = [x for x in common.topology(ctx).with_peer(peer) if x.local_is_source]
+        groups = tuple(Item(x.source) for x in pairs if x.is_group)
+        devices = tuple(Item(x.members[0].source) for x in pairs if not x.is_group)
+    return common.results(
+        ctx, common.per_item(ctx, groups, "ConsistencyGroup", "id",
+                             lambda i: _settings_of(ctx, i, True)),
+        common.per_item(ctx, devices, "SourceDevice", "id",
+                        lambda i: _settings_of(ctx, i, False)))
