@@ -23,7 +23,10 @@ contain secrets.
             │   └── DatastoreNotFound
             ├── VSphereInvalidState        e.g. powering on a VM that is on
             ├── VSphereAlreadyExists       e.g. registering a VM that is registered
-            └── VSphereTaskFailed          any other fault of a vCenter task or call
+            ├── VSphereTaskFailed          any other fault of a vCenter task or call
+            ├── InvalidWwn                 (vsphere/protection.py) not a device WWN
+            └── StandInError               (vsphere/standin.py) vcsim tar stand-in misuse
+                └── NoDatastoreOnDevice    the device holds no datastore (a raw/RDM device)
 
 ``DeviceNotFound`` is transient while the caller is still willing to wait: the device may appear on
 the next rescan. The adapter raises it once its own wait deadline passes.
