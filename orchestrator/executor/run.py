@@ -13,6 +13,7 @@ step's dependents (phase barriers still pass, so other VMs go on), IGNORE lets d
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -130,6 +131,7 @@ class Executor:
         self.ready = [n for n, k in self.waiting.items() if k == 0]
         self.running: dict[Future, tuple[str, float, str]] = {}
         self.used: Counter[str] = Counter()
+        self.blocked: dict[str, list[tuple[int, str]]] = {}  # full key → heap of (rank, node)
         self.stopped_by: str | None = None
         pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="drkit-step")
         try:
@@ -155,23 +157,40 @@ class Executor:
         return [k for k in (step.site and f"site:{step.site}", step.host and f"host:{step.host}")
                 if k]
 
-    def _free(self, step: Step) -> bool:
+    def _full(self, step: Step) -> str | None:
+        """The first concurrency key (site or host) with no free slot for ``step``."""
         limits = {"site": self.opts.per_site, "host": self.opts.per_host}
-        return all(self.used[k] < limits[k.partition(":")[0]] for k in self._keys(step))
+        return next((k for k in self._keys(step)
+                     if self.used[k] >= limits[k.partition(":")[0]]), None)
+
+    def _release(self, step: Step) -> None:
+        for key in self._keys(step):
+            self.used[key] -= 1
+
+    def _unblock(self) -> bool:
+        """Make ready the best step waiting on each key that has a free slot again."""
+        limits = {"site": self.opts.per_site, "host": self.opts.per_host}
+        moved = False
+        for key, heap in self.blocked.items():
+            if heap and self.used[key] < limits[key.partition(":")[0]]:
+                self.ready.append(heapq.heappop(heap)[1])
+                moved = True
+        return moved
 
     def _start_ready(self, pool: ThreadPoolExecutor) -> None:
-        self.ready.sort(key=self.rank.__getitem__, reverse=True)
-        held = []
-        while self.ready and self.stopped_by is None:
-            node = self.ready.pop()
-            step = self.steps[node]
-            if step.type == "phase":
-                self._settle(node, StepOutcome(node, Status.OK))
-            elif not self._free(step):
-                held.append(node)
-            else:
-                self._submit(pool, step)
-        self.ready.extend(held)
+        """Start what may start; a step that would exceed a limit waits on that key. Ends when
+        nothing moves (a step only ever moves towards a key that is full, so this ends)."""
+        while self.stopped_by is None and (self.ready or self._unblock()):
+            self.ready.sort(key=self.rank.__getitem__, reverse=True)
+            while self.ready and self.stopped_by is None:
+                node = self.ready.pop()
+                step = self.steps[node]
+                if step.type == "phase":
+                    self._settle(node, StepOutcome(node, Status.OK))
+                elif key := self._full(step):
+                    heapq.heappush(self.blocked.setdefault(key, []), (self.rank[node], node))
+                else:
+                    self._submit(pool, step)
 
     def _submit(self, pool: ThreadPoolExecutor, step: Step) -> None:
         self.used.update(self._keys(step))
@@ -184,7 +203,7 @@ class Executor:
     def _finish(self, future: Future) -> None:
         node, _, start = self.running.pop(future)
         step = self.steps[node]
-        self.used.subtract(self._keys(step))
+        self._release(step)
         try:
             output, attempts = future.result()
         except Exception as exc:  # a step's failure, whatever its kind, is data here
@@ -201,7 +220,7 @@ class Executor:
         for future, (node, deadline, start) in list(self.running.items()):
             if now >= deadline:  # the thread cannot be killed; its late result is dropped
                 del self.running[future]
-                self.used.subtract(self._keys(self.steps[node]))
+                self._release(self.steps[node])
                 self._failed(self.steps[node], start, StepTimeout(node, "did not finish"))
 
     def _failed(self, step: Step, start: str, exc: BaseException) -> None:
