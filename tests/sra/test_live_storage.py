@@ -74,3 +74,15 @@ def test_unreachable_after_kill(appliance_factory: Callable, tmp_path: Path) -> 
     assert run.returncode == 0 and run.stderr == ""
     assert run.error_codes() == [CODE["ArrayUnreachable"]]
     assert token not in "".join(p.read_text() for p in run.logs)
+
+
+def test_second_address_is_used_when_the_first_is_down(appliance, tmp_path: Path) -> None:
+    conn = (f'<Connections><Connection id="nss"><Addresses>'
+            f'<Address id="address">http://127.0.0.1:1</Address>'
+            f'<Address id="address2">{appliance.url}</Address></Addresses>'
+            f"<Username>u</Username><Password>{appliance.token}</Password>"
+            "</Connection></Connections>")
+    run = run_sra(command("discoverArrays", "", connection=conn), tmp_path)
+    assert run.error_codes() == []
+    assert run.root.find(f"{_q('Arrays')}/{_q('Array')}").get("id") == \
+        appliance.client.appliance()["id"]
