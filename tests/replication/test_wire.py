@@ -6,6 +6,8 @@ import json
 import struct
 
 import pytest
+import zstandard
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -160,3 +162,39 @@ def test_split_into_parts_and_reassemble() -> None:
 def test_encode_refuses_oversized_part() -> None:
     with pytest.raises(DeltaTooLargeError):
         wire.encode(make_delta(extents=(Extent(0, bytes(2048)),)), KEY, max_payload=1024)
+
+
+def seal(body: bytes, *, extents: int, serialized: int, compress: bool = True,
+         header: dict | None = None) -> bytes:
+    """An authentic message around an arbitrary body: what a buggy or hostile peer could send."""
+    doc = {**make_delta().header.__dict__, "kind": "incremental", **(header or {}),
+           "body": {"extents": extents, "serialized_bytes": serialized}}
+    head = json.dumps(doc, sort_keys=True).encode()
+    aad = b"DRKD\x01" + struct.pack("<I", len(head)) + head
+    packed = zstandard.ZstdCompressor().compress(body) if compress else body
+    return aad + bytes(12) + AESGCM(KEY).encrypt(bytes(12), packed, aad)
+
+
+REC = struct.Struct("<BQI")
+
+
+@pytest.mark.parametrize(("blob", "what"), [
+    (lambda: seal(b"not zstd", extents=0, serialized=8, compress=False), "zstd"),
+    (lambda: seal(REC.pack(0, 0, 1) + bytes(512), extents=1, serialized=100), "bytes"),
+    (lambda: seal(REC.pack(9, 0, 1) + bytes(512), extents=1, serialized=525), "extent 0"),
+    (lambda: seal(REC.pack(0, 0, 0), extents=1, serialized=13), "extent 0"),
+    (lambda: seal(REC.pack(0, 0, 2) + bytes(512), extents=1, serialized=525), "extent 0"),
+    (lambda: seal(REC.pack(2, 0, 1) + b"x", extents=1, serialized=14), "after"),
+    (lambda: seal(REC.pack(2, 1 << 40, 1), extents=1, serialized=13), "past the device"),
+    (lambda: seal(b"", extents=0, serialized=0, header={"kind": "sideways"}), "header"),
+    (lambda: seal(b"", extents=0, serialized=0, header={"colour": 1}), "header"),
+    (lambda: seal(b"", extents=0, serialized=0, header={"sequence": "5"}), "sequence"),
+])
+def test_authentic_but_malformed_bodies_are_format_errors(blob, what) -> None:
+    with pytest.raises(DeltaFormatError, match=what):
+        wire.decode(blob(), KEY, "rep-1", 5)
+
+
+def test_sealed_helper_makes_valid_messages() -> None:
+    blob = seal(REC.pack(2, 8, 2), extents=1, serialized=13)
+    assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent.zeros(4096, 1024),)
