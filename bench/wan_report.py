@@ -57,11 +57,11 @@ def pattern_table(r: dict[str, Any]) -> str:
     ]
     lines += [f"| {name} | {_n(v)} | {_x(v, r['ideal'])} |" for name, v in _rows(r)]
     share = d["diff_s"] / r["full_compare_s"]
-    lines += ["", f"time (fastest of 3, page cache warm): MicroScan diff {d['diff_s'] * 1e3:.1f} ms (XOR on: "
-              f"{dx['diff_s'] * 1e3:.1f} ms; encode {d['encode_s'] * 1e3:.1f} ms) vs full numpy "
-              f"compare {r['full_compare_s'] * 1e3:.0f} ms = {share:.1%}"
-              + _peer_times(r), f"XOR extents: {dx['sectors']['XOR']:,} of "
-              f"{r['changed_sectors']:,} sectors", ""]
+    timing = (f"time (fastest of 3, page cache warm): MicroScan diff {d['diff_s'] * 1e3:.1f} ms "
+              f"(XOR on: {dx['diff_s'] * 1e3:.1f} ms; encode {d['encode_s'] * 1e3:.1f} ms) vs "
+              f"full numpy compare {r['full_compare_s'] * 1e3:.0f} ms = {share:.1%}")
+    lines += ["", timing + _peer_times(r),
+              f"XOR extents: {dx['sectors']['XOR']:,} of {r['changed_sectors']:,} sectors", ""]
     return "\n".join(lines)
 
 
