@@ -153,11 +153,13 @@ def check_cmd(appliance_url: str | None, appliance_token_file: Path | None,
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rate", "rate_tps", type=float, default=100.0, show_default=True,
               help="workload transactions per second")
+@click.option("--via", type=click.Choice(["timeview", "export", "replica"]), default="timeview",
+              show_default=True, help="how the recovered image is produced")
 @click.option("--appliance-url", help="use this appliance instead of starting a private one")
 @click.option("--appliance-token-file", type=Path)
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def trials(mode: str, count: int, seed: int, rate_tps: float, appliance_url: str | None,
-           appliance_token_file: Path | None, as_json: bool) -> None:
+def trials(mode: str, count: int, seed: int, rate_tps: float, via: str,
+           appliance_url: str | None, appliance_token_file: Path | None, as_json: bool) -> None:
     """Run application-consistency trials: snapshot, recover, check; print violation counts.
 
     Exits 1 when an application-consistent trial shows a violation or fails to snapshot.
@@ -167,10 +169,10 @@ def trials(mode: str, count: int, seed: int, rate_tps: float, appliance_url: str
     modes = list(MODES) if mode == "both" else [mode]
     cfg = TrialConfig(count=count, seed=seed, rate_tps=rate_tps)
     dots = None if as_json else (lambda r: click.echo("." if r.ok else "x", nl=False, err=True))
-    summaries = run_trials(modes, cfg, dots, appliance_url=appliance_url,
+    summaries = run_trials(modes, cfg, dots, via=via, appliance_url=appliance_url,
                            token_file=appliance_token_file)
     if as_json:
-        click.echo(json.dumps({"seed": seed, "count": count, "rate_tps": rate_tps,
+        click.echo(json.dumps({"seed": seed, "count": count, "rate_tps": rate_tps, "via": via,
                                "modes": {m: s.to_dict() for m, s in summaries.items()}},
                               indent=2))
     else:

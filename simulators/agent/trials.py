@@ -5,11 +5,9 @@ plain snapshot; app mode: quiesced through the agent, policy ``fail``), turn the
 *recovered image set* and run the checker on it. The counts are whatever the checker finds: nothing
 is planted, crash images are only as bad as the workload's unordered flushes make them.
 
-Producing the recovered image is pluggable (:class:`ImageSource`). Built in: ``TimeViewSource``
-mounts read-only TimeViews of the snapshot on the same appliance (the default), ``ExportSource``
-copies the snapshot into local files (a backup taken off the snapshot). A replication + SRA
-testFailoverStart source can produce the image on the recovery site instead, with the same
-interface.
+Taking the recovery point and producing the recovered image is pluggable (see sources.py):
+TimeViews of a snapshot on the protected appliance (default), a copy into files, or a replication
+cycle to a paired appliance and a TimeView of the replica's recovery point.
 """
 
 from __future__ import annotations
@@ -18,85 +16,27 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from simulators.agent.blockdev import ApplianceDevice, BlockDevice, FileDevice
+from simulators.agent.blockdev import ApplianceDevice
 from simulators.agent.checker import KINDS, check
+from simulators.agent.errors import InvalidField
 from simulators.agent.guest import GuestConfig, GuestProcess
 from simulators.agent.quiesce import summary
+from simulators.agent.sources import (
+    ExportSource,
+    ImageSource,
+    ReplicaSource,
+    Setup,
+    TimeViewSource,
+    purge,
+)
 
 MIB = 1024 * 1024
 MODES = ("app", "crash")
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What an image source needs to know about the protected application."""
-
-    url: str
-    token: str
-    client: Any
-    group_id: str
-    data_lun: str
-    wal_lun: str
-
-
-class ImageSource(Protocol):
-    """Turns a group snapshot into a readable image set (data device, WAL device).
-
-    ``recovered(setup, group_snapshot)`` is a context manager: it yields the two devices and
-    removes whatever it created (TimeViews, test-failover devices) when the check is done.
-    """
-
-    def recovered(self, setup: Setup,
-                  gsnap: dict[str, Any]) -> AbstractContextManager[tuple[BlockDevice,
-                                                                         BlockDevice]]: ...
-
-
-class TimeViewSource:
-    """Read-only TimeViews of the snapshot, on the protected appliance itself."""
-
-    @contextmanager
-    def recovered(self, setup: Setup,
-                  gsnap: dict[str, Any]) -> Iterator[tuple[BlockDevice, BlockDevice]]:
-        by_lun = {s["lun_id"]: s["id"] for s in gsnap["snapshots"]}
-        views: list[str] = []
-        try:
-            for lun in (setup.data_lun, setup.wal_lun):
-                views.append(setup.client.create_timeview(by_lun[lun], writable=False)["id"])
-            yield (ApplianceDevice(setup.url, setup.token, views[0]),
-                   ApplianceDevice(setup.url, setup.token, views[1]))
-        finally:
-            for view in views:
-                setup.client.delete_lun(view)
-
-
-class ExportSource:
-    """Copy each snapshot's bytes into local files (a backup off the snapshot) and check those."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-
-    @contextmanager
-    def recovered(self, setup: Setup,
-                  gsnap: dict[str, Any]) -> Iterator[tuple[BlockDevice, BlockDevice]]:
-        by_lun = {s["lun_id"]: s["id"] for s in gsnap["snapshots"]}
-        devices: list[FileDevice] = []
-        try:
-            for lun in (setup.data_lun, setup.wal_lun):
-                size = setup.client.get_lun(lun)["size_bytes"]
-                blob = setup.client.read_snapshot(by_lun[lun], 0, size)
-                dev = FileDevice(self.directory / f"{by_lun[lun]}.img", size)
-                dev.write(0, blob)
-                devices.append(dev)
-            yield devices[0], devices[1]
-        finally:
-            for dev in devices:
-                dev.close()
-                dev.path.unlink()
 
 
 @dataclass
@@ -171,33 +111,27 @@ class TrialRunner:
         luns = [self.client.create_lun(f"{cfg.name}-{p}", MIB)["id"] for p in ("data", "wal")]
         group = self.client.create_group(f"{cfg.name}-cg", luns)
         guest = GuestProcess(self.workdir, self.url, self.token_file, *luns, cfg)
+        setup = Setup(self.url, self.token, self.client, group["id"], *luns)
         try:
             guest.start()
-            setup = Setup(self.url, self.token, self.client, group["id"], *luns)
             _wait_for_checkpoint(setup, 20)
+            self.source.prepare(setup)
             yield setup, guest
         finally:
             guest.stop()
-            self.client.delete_group(group["id"])
-            for lun in luns:
-                self.client.delete_lun(lun)
+            self.source.close(setup)
+            purge(self.client, luns)
 
     def _trial(self, mode: str, i: int, setup: Setup, guest: GuestProcess) -> TrialResult:
         from simulators.nss.client import NssApiError
 
         try:
-            gsnap = self.client.group_snapshot(setup.group_id, quiesce=mode == "app",
-                                               on_quiesce_failure="fail")
+            with self.source.recovered(setup, mode) as (consistency, data, wal):
+                report = check(data, wal)
         except NssApiError as exc:
             return TrialResult(mode, i, None, None, {}, error=f"{exc.code}: {exc.message}")
-        pause = guest.status()["stats"]["last_pause_ms"] if mode == "app" else None
-        try:
-            with self.source.recovered(setup, gsnap) as (data, wal):
-                report = check(data, wal)
-        finally:
-            for snap in gsnap["snapshots"]:
-                self.client.delete_snapshot(snap["id"])
-        return TrialResult(mode, i, gsnap["consistency"], report.ok, report.counts, pause)
+        pause = guest.status()["stats"]["last_pause_ms"] if consistency == "app" else None
+        return TrialResult(mode, i, consistency, report.ok, report.counts, pause)
 
 
 def _wait_for_checkpoint(setup: Setup, min_lsn: int, timeout_s: float = 30) -> None:
@@ -209,33 +143,59 @@ def _wait_for_checkpoint(setup: Setup, min_lsn: int, timeout_s: float = 30) -> N
         time.sleep(0.05)
 
 
+VIAS = ("timeview", "export", "replica")
+
+
 @contextmanager
-def private_appliance() -> Iterator[tuple[Any, Path]]:
-    """Start a throw-away appliance for the trials; yields (ApplianceProcess, workdir)."""
+def private_appliances(count: int) -> Iterator[tuple[list[Any], Path]]:
+    """Start throw-away appliances for the trials; yields (ApplianceProcesses, workdir)."""
     from simulators.nss.process import ApplianceProcess
 
     with tempfile.TemporaryDirectory(prefix="drkit-trials-") as tmp:
-        ap = ApplianceProcess("trials", Path(tmp) / "appliance").start()
+        started: list[Any] = []
         try:
-            yield ap, Path(tmp)
+            for i in range(count):
+                started.append(ApplianceProcess(f"trials-{i}", Path(tmp) / f"nss-{i}").start())
+            yield started, Path(tmp)
         finally:
-            ap.stop()
+            for ap in started:
+                ap.stop()
 
 
-def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None,
-               source: ImageSource | None = None, appliance_url: str | None = None,
+def make_source(via: str, appliances: list[Any], workdir: Path) -> ImageSource:
+    """The image source named ``via`` (one of VIAS) over the given appliance processes."""
+    if via == "timeview":
+        return TimeViewSource()
+    if via == "export":
+        return ExportSource(workdir / "export")
+    if via == "replica":
+        a, b = appliances
+        peer = a.client.pair(b.url, b.token)
+        return ReplicaSource(b.client, b.url, b.token, peer["id"])
+    raise InvalidField("via", f"{via!r} is not one of {', '.join(VIAS)}")
+
+
+def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None, via: str = "timeview",
+               appliance_url: str | None = None,
                token_file: Path | None = None) -> dict[str, ModeSummary]:
-    """Run ``cfg.count`` trials per mode, on the given appliance or on a private one."""
-    if appliance_url and token_file:
+    """Run ``cfg.count`` trials per mode, on the given appliance or on private ones.
+
+    ``via`` picks the recovered-image step (VIAS); ``replica`` needs two appliances, so it always
+    runs on private ones.
+    """
+    if appliance_url and token_file and via != "replica":
         from simulators.nss.client import NssClient
 
         token = token_file.read_text().strip()
         with tempfile.TemporaryDirectory(prefix="drkit-trials-") as tmp:
+            source = make_source(via, [], Path(tmp))
             runner = TrialRunner(NssClient(appliance_url, token), appliance_url, token,
                                  token_file, Path(tmp), source)
             return {m: runner.run_mode(m, cfg, progress) for m in modes}
-    with private_appliance() as (ap, workdir):
-        runner = TrialRunner(ap.client, ap.url, ap.token, ap.token_file, workdir, source)
+    with private_appliances(2 if via == "replica" else 1) as (aps, workdir):
+        source = make_source(via, aps, workdir)
+        runner = TrialRunner(aps[0].client, aps[0].url, aps[0].token, aps[0].token_file,
+                             workdir, source)
         return {m: runner.run_mode(m, cfg, progress) for m in modes}
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simulators.agent.trials import ExportSource, TrialConfig, TrialRunner, format_table
+from simulators.agent.sources import ExportSource
+from simulators.agent.trials import TrialConfig, TrialRunner, format_table
 
 pytestmark = pytest.mark.live
 REPO = Path(__file__).resolve().parents[2]
@@ -38,3 +39,14 @@ def test_a_different_image_source_plugs_into_the_same_trials(appliance, tmp_path
     assert not list(tmp_path.glob("*.img"))  # the source cleaned up after each check
     assert "images with violations" in format_table({"app": summary})
     assert appliance.client.list_agents() == []  # the guest deregistered
+
+
+def test_trials_through_replication_recover_from_the_replica(tmp_path: Path) -> None:
+    from simulators.agent.trials import run_trials
+
+    cfg = TrialConfig(count=3, seed=4)
+    summaries = run_trials(["app", "crash"], cfg, via="replica")
+    app, crash = summaries["app"].to_dict(), summaries["crash"].to_dict()
+    assert app["checked"] == 3 and app["violations_total"] == 0
+    assert app["consistency"] == {"app": 3} and app["pause_ms"]["count"] == 3
+    assert crash["checked"] == 3 and crash["consistency"] == {"crash": 3}
