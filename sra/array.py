@@ -60,6 +60,10 @@ def http_error(method: str, path: str, status: int, body: Any) -> errors.SraErro
     code = detail.get("code", "") if isinstance(detail, dict) else ""
     message = detail.get("message", "") if isinstance(detail, dict) else ""
     text = f"{method} {path}: HTTP {status} {code} {message}".strip()
+    if code == "peer-unreachable":
+        return errors.PeerUnreachable(text, details={"status": status, "code": code})
+    if code == "peer-refused":  # the peer answered, with an error: not worth retrying
+        return errors.ArrayRejected(text, details={"status": status, "code": code})
     cls: type[errors.SraError] = {
         401: errors.ArrayAuthFailed, 403: errors.ArrayAuthFailed, 404: errors.ArrayNotFound,
         409: errors.ArrayConflict,

@@ -29,7 +29,8 @@ The tree (``transient`` = retrying the same command later may succeed)::
     │   ├── ArrayNotFound        3004 permanent: 404 for an object we relied on
     │   ├── ArrayConflict        3005 transient: 409, the object is busy or in the wrong state
     │   ├── ArrayInternal        3006 transient: 500 from the appliance
-    │   └── JobFailed            3007 permanent: a long operation ended in state failed
+    │   ├── JobFailed            3007 permanent: a long operation ended in state failed
+    │   └── PeerUnreachable      3008 transient: the appliance cannot reach its replication peer
     ├── StateError                    permanent for this request: the device is in the wrong state
     │   ├── NotSource            4001 device is not the source of a replication
     │   ├── NotReplica           4002 device is not a replica (target)
@@ -171,6 +172,9 @@ ArrayInternal = _declare(
 JobFailed = _declare(
     ArrayError, "JobFailed", 3007, "A long-running operation failed on the appliance.",
     "See the SRA log for the job id and its error.")
+PeerUnreachable = _declare(
+    ArrayError, "PeerUnreachable", 3008, "The appliance could not reach its replication peer.",
+    "Check the other site's appliance and the link between the sites.", True)
 NotSource = _declare(
     StateError, "NotSource", 4001, "The device is not the source of a replication.",
     "Run the command at the protected site, or rediscover devices.")

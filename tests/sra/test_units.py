@@ -97,3 +97,9 @@ def test_status_file_only_increases(tmp_path) -> None:
     values = [int(t.split(">")[-2].split("<")[0]) for t in seen]
     assert values == [0, 10, 10, 50, 50, 100]
     assert all(t.startswith("<?xml") and "ProgressUpdate" in t for t in seen)
+
+
+def test_peer_unreachable_is_its_own_error() -> None:
+    body = {"error": {"code": "peer-unreachable", "message": "NSS-B down", "details": {}}}
+    exc = http_error("POST", "/replications/r/reverse", 503, body)
+    assert exc.name == "PeerUnreachable" and exc.transient
