@@ -113,11 +113,14 @@ class Builder:
         return nets if source == "protected" else {v: k for k, v in nets.items()}
 
     def register(self, site: str, source: str, test: bool = False) -> None:
+        """Register/reconfigure every VM at ``site``. The plan's IP customization is for the
+        recovery site: failing back (``source`` = recovery) restores the recorded settings."""
         nets = self.networks(source, test)
         for vm in self.plan.vms:
             reg = self.step(vsphere.RegisterVm, f"register:{vm.name}", site=site, vm=vm.name,
                             spec=vm, host=self.host(vm, site), timeout=self.opts.step_timeout,
-                            inventory=self.plan.inventory, networks=nets)
+                            inventory=self.plan.inventory, networks=nets,
+                            ip=vm.ip if source == "protected" else ())
             self.edges.append((f"mount:{vm.protection_group}", reg))
         self.phase("vms-registered")
 

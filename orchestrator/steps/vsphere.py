@@ -83,7 +83,7 @@ class RegisterVm(VmStep):
         port = ctx.vsphere_at(self.site)
         if port.vm_state(self.vm) is None:
             port.register_vm(self.vm, self.args["inventory"], self.args["networks"])
-        port.reconfigure_vm(self.vm, self.args["networks"], self.spec.ip)
+        port.reconfigure_vm(self.vm, self.args["networks"], self.args["ip"])
 
 
 @step_type

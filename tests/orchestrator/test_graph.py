@@ -136,3 +136,9 @@ def test_capacity_is_checked_at_build_time_when_known(plan):
 def test_unknown_workflow(plan):
     with pytest.raises(GraphError, match="unknown workflow 'migrate'"):
         build_workflow(plan, "migrate")
+
+
+def test_ip_customization_applies_at_the_recovery_site_only(plan):
+    assert build_workflow(plan, "planned").nodes["register:db1"]["step"].args["ip"] == \
+        plan.vm_by_name["db1"].ip
+    assert build_workflow(plan, "failback").nodes["register:db1"]["step"].args["ip"] == ()
