@@ -15,21 +15,22 @@ from orchestrator.steps.base import STEP_TYPES
 
 
 def recover(b: Builder, src: str, tgt: str) -> None:
-    """planned / disaster (and failback's first half): SRM's recovery order."""
+    """planned / disaster (and failback's first half), in SRM's order: pre-sync, shut down
+    (reverse priority), prepare for migration (unregister the VMs, then prepareFailover makes
+    the sources read-only), final sync (nothing can change after it), failover, recover."""
     b.groups(storage.SyncStorage, "presync", src, "source")
     b.phase("presync")
     b.reverse_priority(vsphere.ShutdownVm, "shutdown", src, "source", "shutdown")
     b.per_vm(vsphere.PrepareVmMigration, "prepare-migration", src, b.plan.vms, "source")
     b.link_vms("shutdown", "prepare-migration")
+    b.phase("prepare-migration-vms")
+    b.groups(storage.PrepareFailover, "prepare-failover", src, "source")
     b.phase("prepare-migration")
     b.groups(storage.SyncStorage, "sync", src, "source")
+    b.link_groups("prepare-failover", "sync")
     b.phase("sync")
-    for pg in b.plan.protection_groups:
-        prep = b.add(storage.PrepareFailover, f"prepare-failover:{pg.name}", site=src,
-                     side="source", spec=pg, timeout=b.opts.sra_timeout)
-        fail = b.add(storage.Failover, f"failover:{pg.name}", site=tgt, side="target", spec=pg,
-                     timeout=b.opts.sra_timeout)
-        b.chain([prep, fail])
+    b.groups(storage.Failover, "failover", tgt, "target")
+    b.link_groups("sync", "failover")
     writable(b, tgt, "failover", src)
 
 

@@ -40,8 +40,9 @@ def test_every_workflow_builds_an_acyclic_graph_of_steps(plan, workflow):
 
 def test_planned_follows_srm_order(plan):
     g = build_workflow(plan, "planned")
-    chain = ["presync:app-pg", "shutdown:db1", "prepare-migration:db1", "sync:app-pg",
-             "prepare-failover:app-pg", "failover:app-pg", "mount:app-pg", "register:db1",
+    chain = ["presync:app-pg", "shutdown:db1", "prepare-migration:db1",
+             "prepare-failover:app-pg", "sync:app-pg", "failover:app-pg", "mount:app-pg",
+             "register:db1",
              "power-on:db1", "wait-tools:db1", "post-callout:db1:0"]
     assert all(before(g, a, b) for a, b in itertools.pairwise(chain))
     # protected VMs shut down in reverse priority: app (2) before db (1)
