@@ -116,7 +116,7 @@ def _priority_conflicts(plan: Plan, reader: Reader) -> None:
 def _mappings(plan: Plan, reader: Reader) -> None:
     nets = plan.inventory.networks
     for source, target in nets.items():
-        if plan.inventory.test_networks and source not in plan.inventory.test_networks:
+        if source not in plan.inventory.test_networks:
             reader.warn("inventory.test_networks", f"no test network for '{source}': test "
                         f"recoveries connect its VMs to '{target}', the recovery network")
     for vm in plan.vms:
