@@ -51,6 +51,17 @@ class Discovery:
 class Selection:
     groups: list[str]
     devices: list[dict[str, str]]   # {"protected": lun id, "recovery": lun id}
+    #: every device of the selection, group members included: {"protected", "recovery",
+    #: "protected_wwn", "recovery_wwn"}, so a recovered device can name the device it stands for
+    pairs: list[dict[str, str]] = field(default_factory=list)
+
+    def peer_wwn(self, site: str, lun_id: str) -> str | None:
+        """The WWN of the other site's device paired with ``lun_id`` at ``site``."""
+        other = "recovery" if site == "protected" else "protected"
+        for pair in self.pairs:
+            if pair.get(site) == lun_id:
+                return pair.get(f"{other}_wwn") or None
+        return None
 
 
 def parse_arrays(root: ET.Element) -> tuple[str, str]:
@@ -103,15 +114,19 @@ def _target(node: ET.Element, group: str | None) -> Device:
 class Selections:
     """Which SRA ids each protection group means; resolved once, then read from ``path``."""
 
-    def __init__(self, path: Path, discover_protected: Callable[[], Discovery]) -> None:
+    def __init__(self, path: Path, discover_protected: Callable[[], Discovery],
+                 discover_recovery: Callable[[], Discovery] | None = None) -> None:
         self.path = path
         self.discover_protected = discover_protected
+        self.discover_recovery = discover_recovery
 
     def get(self, pg: ProtectionGroup) -> Selection:
         cached = self._load().get(pg.name)
         if cached:
             return Selection(**cached)
         selection = resolve(pg, self.discover_protected())
+        if self.discover_recovery is not None:
+            add_recovery_wwns(selection, self.discover_recovery())
         data = self._load()
         data[pg.name] = asdict(selection)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,4 +159,14 @@ def resolve(pg: ProtectionGroup, disc: Discovery) -> Selection:
                                 "protected site; resolve the group while it is the source")
             if d.group is None:
                 devices.append({"protected": d.local, "recovery": d.remote or ""})
-    return Selection(groups, devices)
+    members = [d for d in disc.devices if d.remote and (d.group in groups or any(
+        d.local == x["protected"] for x in devices))]
+    pairs = [{"protected": d.local, "recovery": d.remote or "", "protected_wwn": d.wwn}
+             for d in members]
+    return Selection(groups, devices, pairs)
+
+
+def add_recovery_wwns(selection: Selection, disc: Discovery) -> None:
+    wwns = {d.local: d.wwn for d in disc.devices}
+    for pair in selection.pairs:
+        pair["recovery_wwn"] = wwns.get(pair["recovery"], "")

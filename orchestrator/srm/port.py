@@ -84,7 +84,7 @@ class SraStoragePort:
     # ---------------------------------------------------------------- recovery-side verbs
     def test_failover_start(self, group: ProtectionGroup) -> Sequence[DeviceIdentity]:
         params = self._target_params("TestFailoverStartParameters", group)
-        return _presented(self._call("testFailoverStart", params))
+        return self._presented(group, self._call("testFailoverStart", params))
 
     def test_failover_stop(self, group: ProtectionGroup) -> None:
         params = self._target_params("TestFailoverStopParameters", group, access=False)
@@ -92,7 +92,17 @@ class SraStoragePort:
 
     def failover(self, group: ProtectionGroup) -> Sequence[DeviceIdentity]:
         params = self._target_params("FailoverParameters", group)
-        return _presented(self._call("failover", params))
+        return self._presented(group, self._call("failover", params))
+
+    def _presented(self, group: ProtectionGroup, root: ET.Element) -> list[DeviceIdentity]:
+        """Devices as the hosts see them; ``key`` is the WWN of the device each replicates
+        (the vSphere side re-maps RDMs through it), else the SRA's device key."""
+        sel = self._selection(group)
+        out = []
+        for dev in _presented(root):
+            replicated = sel.peer_wwn(self.site, dev.key)
+            out.append(replace(dev, key=replicated) if replicated else dev)
+        return out
 
     # ---------------------------------------------------------------- building requests
     def _selection(self, group: ProtectionGroup) -> Selection:

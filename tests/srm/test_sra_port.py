@@ -41,9 +41,11 @@ def lab(appliance_factory, tmp_path):
     ca.wait_job(ca.create_replication(single["id"], peer["id"])["job"]["id"])
     holder: dict = {}
     selections = Selections(tmp_path / "selections.json",
-                            lambda: holder["protected"].discovery())
+                            lambda: holder["protected"].discovery(),
+                            lambda: holder["recovery"].discovery())
     holder["protected"] = _port("protected", a, selections, tmp_path)
-    recovery = _port("recovery", b, selections, tmp_path, initiators=lambda: HOSTS)
+    recovery = holder["recovery"] = _port("recovery", b, selections, tmp_path,
+                                           initiators=lambda: HOSTS)
     return a, b, holder["protected"], recovery
 
 
@@ -64,6 +66,7 @@ def test_whole_cycle_through_the_sra(lab):
 
     devices = recovery.test_failover_start(pg)
     assert len(devices) == 2 and all(d.wwn and d.recovery_point for d in devices)
+    assert all(d.key != d.wwn for d in devices)
     assert recovery.test_failover_start(pg) == devices                 # idempotent
     seen = b.client.visible_devices("FC", HOSTS[0][1])
     assert {d["wwn"] for d in seen} == {d.wwn for d in devices}
@@ -77,10 +80,13 @@ def test_whole_cycle_through_the_sra(lab):
     promoted = recovery.failover(pg)
     assert len(promoted) == 2
     assert recovery.failover(pg) == promoted                           # SRM retries
+    protected_wwns = {lun["wwn"] for lun in a.client.list_luns() if "app" in lun["name"]}
+    assert {d.key for d in promoted} == protected_wwns                 # what each replicates
+    by_wwn = {lun["wwn"]: lun for lun in b.client.list_luns()}
     for dev in promoted:
-        lun = b.client.get_lun(dev.key)
-        assert lun["access"] == "read-write" and lun["wwn"] == dev.wwn
-        assert b.client.read(dev.key, 0, 512).startswith(b"ds-app-")
+        lun = by_wwn[dev.wwn]
+        assert lun["access"] == "read-write" and lun["role"] == "primary"
+        assert b.client.read(lun["id"], 0, 512).startswith(b"ds-app-")
 
     protected.prepare_reverse_replication(pg)
     recovery.reverse_replication(pg)
