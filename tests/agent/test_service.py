@@ -171,3 +171,28 @@ def test_quiesce_under_a_running_workload_gives_clean_images_and_short_pauses() 
         a.close()
         store.close()
     assert a.quiescer.stats.to_dict()["pause_ms"]["count"] == 10
+
+
+def test_device_errors_during_freeze_answer_503_and_the_application_resumes() -> None:
+    import socket
+
+    from simulators.agent import layout as L
+    from simulators.agent.blockdev import ApplianceDevice
+
+    with socket.socket() as s:  # a port nobody listens on: a real unreachable appliance
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    g = small_geometry()
+    accounts = [L.Account(i, 100, 0) for i in range(g.n_accounts)]
+    store = Store(ApplianceDevice(dead, "t", "lun-x"), MemoryDevice(g.wal_bytes), g, accounts, 0)
+    store.transfer({0: -5, 1: 5})
+    a = Agent(store)
+    try:
+        r = a.quiesce("io-1")
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "device-io-error"
+        assert r.json()["error"]["details"]["lun"] == "lun-x"
+        assert not store.frozen and a.quiescer.state == "thawed"
+        assert store.transfer({2: -1, 3: 1}, wait_s=1.0) == 2
+    finally:
+        a.close()
