@@ -184,5 +184,9 @@ class ArrayClient:
         path = f"/luns/{lun_id}/presentations"
         return self._request("POST", path, json={"client_id": client_id})["presentation"]
 
+    def present_initiators(self, lun_id: str, initiators: list[Json]) -> Json:
+        path = f"/luns/{lun_id}/presentations"
+        return self._request("POST", path, json={"initiators": initiators})["presentation"]
+
     def unpresent(self, lun_id: str, presentation_id: str) -> None:
         self._request("DELETE", f"/luns/{lun_id}/presentations/{presentation_id}")

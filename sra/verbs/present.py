@@ -19,9 +19,23 @@ if TYPE_CHECKING:
     from sra.dispatch import Context
 
 
-def _initiators(group: AccessGroup) -> list[Json]:
-    return [{"type": i.type, "id": i.id.lower() if i.type.upper() in ("FC", "ISCSI") else i.id}
-            for i in group.initiators if i.id]
+TYPES = {"FC": "FC", "ISCSI": "iSCSI", "NFS": "NFS"}
+
+
+def _initiators(group: AccessGroup | None) -> list[Json]:
+    """The group's initiators as the appliance spells them (FC/iSCSI names in lower case)."""
+    if group is None:
+        return []
+    out = []
+    for i in group.initiators:
+        kind = TYPES.get(i.type.upper(), i.type)
+        if i.id:
+            out.append({"type": kind, "id": i.id.lower() if kind in ("FC", "iSCSI") else i.id})
+    return out
+
+
+def _group(ctx: Context, group_id: str) -> AccessGroup | None:
+    return next((g for g in ctx.params.access_groups if g.id == group_id), None)
 
 
 def _clients(ctx: Context) -> list[Json]:
@@ -36,11 +50,11 @@ def _owners(ctx: Context, wanted: list[Json]) -> list[str]:
 
 def clients_for(ctx: Context, group_id: str) -> list[str]:
     """The client ids that stand for access group ``group_id`` (created if needed)."""
-    group = next((g for g in ctx.params.access_groups if g.id == group_id), None)
+    group = _group(ctx, group_id)
     named = [c["id"] for c in _clients(ctx) if c.get("name") == group_id]
     if named:
         return named
-    if group is None or not _initiators(group):
+    if not _initiators(group):
         raise errors.NoInitiators(f"AccessGroup {group_id!r} has no initiators")
     owners = _owners(ctx, _initiators(group))
     if owners:
@@ -57,15 +71,32 @@ def access_groups_of(ctx: Context, items: list[Item]) -> list[str]:
     return named or [g.id for g in ctx.params.access_groups]
 
 
+def _keys(initiators: list[Json]) -> set[tuple[str, str]]:
+    return {(i["type"], i["id"]) for i in initiators}
+
+
 def present(ctx: Context, lun_id: str, group_ids: list[str]) -> None:
-    """Present ``lun_id`` to every client of ``group_ids`` that does not see it yet."""
-    have = {p.get("client_id") for p in ctx.array.presentations(lun_id)}
+    """Present ``lun_id`` to every client of ``group_ids`` that does not see it yet, and to any
+    initiator of the groups that none of those clients has (a host added to the cluster after
+    the client was made) directly."""
+    existing = ctx.array.presentations(lun_id)
+    have = {p.get("client_id") for p in existing}
+    covered = _keys([i for p in existing for i in p.get("initiators", [])])
+    owners = {c["id"]: c.get("initiators", []) for c in _clients(ctx)}
     for group_id in group_ids:
         for client_id in clients_for(ctx, group_id):
+            covered |= _keys(owners.get(client_id, []))
             if client_id not in have:
                 ctx.array.present(lun_id, client_id)
                 have.add(client_id)
                 ctx.log.info("presented %s to client %s (%s)", lun_id, client_id, group_id)
+        missing = [i for i in _initiators(_group(ctx, group_id)) if
+                   (i["type"], i["id"]) not in covered]
+        if missing:
+            ctx.array.present_initiators(lun_id, missing)
+            covered |= _keys(missing)
+            ctx.log.info("presented %s to %d more initiators of %s", lun_id, len(missing),
+                         group_id)
 
 
 def unpresent_all(ctx: Context, lun_id: str) -> None:

@@ -369,3 +369,23 @@ def test_sra_1x_aliases(shared_sites: dict) -> None:
     assert stopped.find(q("TestFailoverStopResults/TargetDevices/TargetDevice/Success")) \
         is not None
     assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
+
+
+def test_initiators_missing_from_an_existing_client_are_presented_too(shared_sites: dict) -> None:
+    b = shared_sites["b"]
+    key = next(r for r in b.ap.client.list_replications()
+               if r["source_kind"] == "lun")["devices"][0]["local"]
+    b.ap.client.create_client("domain-c99", [{"type": "FC", "id": "21:00:00:00:99:99:00:01"}])
+    new_host = "iqn.1998-01.com.vmware:esx-99"
+    body = ('<AccessGroups><AccessGroup id="domain-c99">'
+            '<Initiator id="21:00:00:00:99:99:00:01" type="FC"/>'
+            f'<Initiator id="{new_host}" type="iscsi"/></AccessGroup></AccessGroups>'
+            f'<TargetDevices><TargetDevice key="{key}"/></TargetDevices>')
+    root = no_errors(b.run("testFailoverStart", body))
+    no_errors(b.run("testFailoverStart", body))
+    wwn = root.findtext(f".//{q('Wwn')}")
+    view = next(x for x in b.ap.client.list_luns() if x["wwn"] == wwn)
+    seen = b.ap.client.visible_devices("iSCSI", new_host)
+    assert view["id"] in [d.get("lun_id", d.get("id")) for d in seen]
+    assert len(b.ap.client.list_presentations(view["id"])) == 2
+    no_errors(b.run("testFailoverStop", body))
