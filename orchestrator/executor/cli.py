@@ -31,10 +31,17 @@ def new_run_id() -> str:
 
 
 def live_ports(plan: Plan) -> tuple[dict, dict]:
-    """Storage and vSphere ports per site for a real run. Not wired yet: the SRA (sra/) and the
-    vSphere adapter (orchestrator/vsphere/) still need StoragePort/VspherePort bridges, so this
-    returns none and a run whose steps need them stops with PortsNotWired before acting."""
-    return {}, {}
+    """Storage (SRA) and vSphere ports per site for a real run; see orchestrator/wiring.py.
+    The plan's state (protection records, SRA selections) lives in ``state_dir(plan)``."""
+    from orchestrator.wiring import live_ports as wire
+
+    return wire(plan, state_dir(plan))
+
+
+def state_dir(plan: Plan) -> Path:
+    """``$DRKIT_STATE_DIR/<plan>``, else ``state/<plan>`` beside the runs directory."""
+    root = os.environ.get("DRKIT_STATE_DIR")
+    return (Path(root) if root else runs_dir().parent / "state") / plan.name
 
 
 def plan_digest(path: str | Path) -> str:

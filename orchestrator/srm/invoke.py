@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,11 @@ class Connection:
 
     addresses: dict[str, str]
     username: str
-    password: str = field(repr=False)
+    password: str | Callable[[], str] = field(repr=False)  # a callable is read at call time
     opaques: dict[str, str] = field(default_factory=dict)
+
+    def secret(self) -> str:
+        return self.password() if callable(self.password) else self.password
 
 
 def q(tag: str) -> str:
@@ -108,7 +112,7 @@ class SraInvoker:
         for key, value in conn.addresses.items():
             sub(addresses, "Address", value, id=key)
         sub(node, "Username", conn.username)
-        sub(node, "Password", conn.password)
+        sub(node, "Password", conn.secret())
         if conn.opaques:
             opaques = sub(node, "Opaques")
             for key, value in conn.opaques.items():

@@ -1,0 +1,148 @@
+"""Live ports for a real run: each site's SRA (as SRM calls it) and its vCenter.
+
+``live_ports(plan, state_dir)`` builds, per site role:
+
+- a :class:`~orchestrator.srm.port.SraStoragePort` running the plan's SRA command with the
+  site's connection (the secret read from its credential reference at call time, never logged);
+- a :class:`~orchestrator.vsphere.port.VsphereSitePort` over the site's vCenter. An SDK served
+  over plain ``http://`` is a simulator (vCenter only serves https): drkit then uses vcsim's
+  stand-in for VMFS, reading recovered devices through the site's appliance (the SRA's
+  address). ``https://`` is a real vCenter (VMFS resignature, real RDMs).
+
+Nothing connects until a step needs it, so a disaster recovery runs with the protected site
+gone. State that must outlive a run (protection records, mounted datastores, which SRA ids a
+protection group means) lives under ``state_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.plan.errors import PlanError
+from orchestrator.plan.model import CredentialRef, Plan, Site
+from orchestrator.srm.discovery import Selections
+from orchestrator.srm.invoke import Connection, SraInvoker
+from orchestrator.srm.port import SraStoragePort
+
+
+class CredentialError(PlanError):
+    """A credential reference that cannot be read (the reference is named, never the value)."""
+
+
+def secret(ref: CredentialRef, what: str) -> str:
+    """The secret behind a reference: an environment variable, or a file holding the secret
+    alone or a JSON object with ``password``/``token``."""
+    if ref.env:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise CredentialError(f"{what}: environment variable {ref.env} is not set")
+        return value.strip()
+    try:
+        text = Path(ref.file or "").read_text().strip()
+    except OSError as exc:
+        raise CredentialError(f"{what}: cannot read credential file {ref.file} "
+                              f"({exc.strerror})") from None
+    if text.startswith("{"):
+        data = json.loads(text)
+        text = str(data.get("password") or data.get("token") or "")
+    if not text:
+        raise CredentialError(f"{what}: credential file {ref.file} holds no secret")
+    return text
+
+
+class Lazy:
+    """Builds the wrapped object on first use (a vCenter login, say), then delegates."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._obj: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._obj is None:
+            self._obj = self._build()
+        return getattr(self._obj, name)
+
+
+def live_ports(plan: Plan, state_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    adapters = {role: Lazy(lambda s=site, r=role: _adapter(s, state_dir / r))
+                for role, site in plan.sites.items()}
+    vsphere = _vsphere_ports(plan, state_dir, adapters)
+    storage: dict[str, SraStoragePort] = {}
+    selections = Selections(state_dir / "selections.json",
+                            lambda: storage["protected"].discovery(),
+                            lambda: storage["recovery"].discovery())
+    for role, site in plan.sites.items():
+        storage[role] = SraStoragePort(
+            role, _invoker(plan, site, state_dir / "sra-logs" / role), selections,
+            initiators=lambda a=adapters[role]: _initiators(a),
+            access_group=f"drkit-{site.name}",
+            array_ids=(site.sra.array_id or "", site.sra.peer_array_id or ""))
+    return storage, vsphere
+
+
+def _invoker(plan: Plan, site: Site, log_dir: Path) -> SraInvoker:
+    conn = site.sra.connection
+    what = f"sites.{site.role}.sra.connection.credentials"
+    connection = Connection(dict(conn.addresses), conn.credentials.username or "drkit",
+                            lambda: secret(conn.credentials, what), dict(conn.opaques))
+    return SraInvoker(list(site.sra.command), connection, log_dir,
+                      timeout=plan.options.sra_timeout)
+
+
+def _adapter(site: Site, state: Path) -> Any:
+    from orchestrator.vsphere.pyvmomi_adapter import for_vcenter, for_vcsim
+
+    vc = site.vcenter
+    user = vc.credentials.username or "administrator@vsphere.local"
+    password = secret(vc.credentials, f"sites.{site.role}.vcenter.credentials")
+    if not vc.url.startswith("http://"):
+        return for_vcenter(vc.url, user, password, verify_tls=not vc.insecure)
+    from simulators.nss.client import NssClient
+    from simulators.vcsim.storage import NssDevices
+
+    address = next(iter(site.sra.connection.addresses.values()))
+    token = secret(site.sra.connection.credentials, f"sites.{site.role}.sra.connection")
+    url = address if "://" in address else f"http://{address}"
+    return for_vcsim(vc.url, user, password, NssDevices(NssClient(url, token)), state / "mnt")
+
+
+def _initiators(adapter: Any) -> list[tuple[str, str]]:
+    return [(i.type, i.id) for h in adapter.inventory().hosts if h.connected
+            for i in h.initiators]
+
+
+def _vsphere_ports(plan: Plan, state_dir: Path, adapters: dict[str, Any]) -> dict[str, Any]:
+    from orchestrator.vsphere.port import RecordStore, VsphereSitePort
+
+    store = RecordStore(state_dir / "vsphere.json")
+    ports = {}
+    for role in plan.sites:
+        other = "recovery" if role == "protected" else "protected"
+        host = Lazy(lambda r=role: _placement_host(plan, r, adapters[r]))
+        ports[role] = _DeferredPort(lambda r=role, o=other, h=host: VsphereSitePort(
+            r, adapters[r], store, _name(h), peer=adapters.get(o)))
+    return ports
+
+
+class _DeferredPort(Lazy):
+    """A VsphereSitePort built on first use (its placement host needs the live inventory)."""
+
+
+def _name(host: Lazy) -> str:
+    return host.name
+
+
+def _placement_host(plan: Plan, role: str, adapter: Any) -> Any:
+    """Where recovered VMs go: a connected host of a cluster the plan maps to this site."""
+    clusters = plan.inventory.clusters
+    wanted = set(clusters.values()) if role == "recovery" else set(clusters)
+    hosts = [h for h in adapter.inventory().hosts if h.connected]
+    preferred = [h for h in hosts if h.cluster in wanted] or hosts
+    if not preferred:
+        raise PlanError(f"the {role} site's vCenter has no connected host to recover VMs on")
+    return preferred[0]
