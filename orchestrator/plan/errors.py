@@ -2,7 +2,7 @@
 
 The tree (``T`` = transient: retrying the same call may succeed; everything else is permanent)::
 
-    OrchestratorError                 (orchestrator.errors)
+    OrchestratorError                 (orchestrator.errors, owned by the vSphere side)
      ├── PermanentError
      │    └── PlanError               anything about a plan, its graph or its run
      │         ├── PlanRenderError    Jinja2 rendering failed (undefined variable, syntax)
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.errors import OrchestratorError, PermanentError, TransientError
+from orchestrator.errors import PermanentError, TransientError
 
 
 @dataclass(frozen=True)
@@ -93,5 +93,3 @@ class TransientStepError(TransientError):
         self.step_id = step_id
         super().__init__(f"{step_id}: {message}")
 
-
-__all__ = ["OrchestratorError"]

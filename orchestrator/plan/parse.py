@@ -10,7 +10,6 @@ import shlex
 from typing import Any
 
 from orchestrator.plan.model import (
-    PRIORITIES,
     SITE_ROLES,
     WORKFLOWS,
     Callout,
@@ -267,6 +266,3 @@ def _options(reader: Reader, value: Any) -> Options:
         test_sync=reader.boolean(data, "test_sync", "options", True),
         retries=reader.number(data, "retries", "options", d.retries, 0, 10, integer=True),
     )
-
-
-__all__ = ["PRIORITIES", "parse_plan"]
