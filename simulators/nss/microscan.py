@@ -116,7 +116,8 @@ class _Batch:
 
 
 def _u8(buf: Any, what: str, index: int) -> np.ndarray:
-    arr = buf if isinstance(buf, np.ndarray) else np.frombuffer(buf, dtype=np.uint8)
+    # np.asarray drops subclasses (np.memmap): their per-operation overhead is large
+    arr = np.asarray(buf) if isinstance(buf, np.ndarray) else np.frombuffer(buf, dtype=np.uint8)
     arr = arr.reshape(-1).view(np.uint8)
     if arr.size == 0 or arr.size % SECTOR:
         raise DiffInputError(f"chunk {index}: {what} length {arr.size} is not a positive "
@@ -320,7 +321,8 @@ def image_chunks(base: Any, head: Any, dirty_chunks: Iterable[int] | None = None
 
 
 def _image(buf: Any, what: str) -> np.ndarray:
-    arr = buf if isinstance(buf, np.ndarray) else np.frombuffer(buf, dtype=np.uint8)
+    # np.asarray drops subclasses (np.memmap): their per-operation overhead is large
+    arr = np.asarray(buf) if isinstance(buf, np.ndarray) else np.frombuffer(buf, dtype=np.uint8)
     arr = arr.reshape(-1).view(np.uint8)
     if arr.size % SECTOR:
         raise DiffInputError(f"{what} size {arr.size} is not a multiple of 512", field=what)
