@@ -80,6 +80,8 @@ def find_timeview(ctx: Context, replica_id: str) -> Json | None:
 
 
 def _start_one(ctx: Context, replica_id: str, point: Json, groups: list[str]) -> Element:
+    for group_id in groups:  # NoInitiators before anything is made
+        present.clients_for(ctx, group_id)
     view = find_timeview(ctx, replica_id)
     if view is None:
         view = ctx.array.create_timeview(str(point["snapshot_id"]), timeview_name(replica_id))

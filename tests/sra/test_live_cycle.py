@@ -287,6 +287,7 @@ def test_test_failover_with_no_initiators_is_a_per_item_error(shared_sites: dict
             f'<TargetDevice key="{key}"><AccessGroups><AccessGroup id="empty-cluster"/>'
             "</AccessGroups></TargetDevice></TargetDevices>")
     assert b.run("testFailoverStart", body).error_codes() == [CODE["NoInitiators"]]
+    assert f"srm-test {key}" not in [x["name"] for x in b.ap.client.list_luns()]
 
 
 def test_restore_replication_after_split(shared_sites: dict) -> None:
@@ -353,7 +354,8 @@ def test_rerun_after_partial_group_start_keeps_one_point(shared_sites: dict) -> 
     ids = {p.get("id") for p in root.iter(q("RecoveryPoint"))}
     assert ids == {older["id"]}
     no_errors(b.run("testFailoverStop", body))
-    assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
+    names = {f"srm-test {r}" for r in replicas}
+    assert not [x for x in b.ap.client.list_luns() if x["name"] in names]
 
 
 def test_sra_1x_aliases(shared_sites: dict) -> None:
