@@ -45,7 +45,11 @@ class RecoveryPoint:
 
 @dataclass(frozen=True)
 class Side:
-    """One appliance's view of a replicated device."""
+    """One appliance's view of a replicated device.
+
+    ``dirty_since[rp]`` is every chunk written on this side since its snapshot of ``rp`` by
+    anyone: hosts, TimeView-independent writes, and deltas applied on a replica.
+    """
 
     name: str
     points: Sequence[RecoveryPoint] = ()
