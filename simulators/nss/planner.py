@@ -48,7 +48,7 @@ class Side:
     """One appliance's view of a replicated device.
 
     ``dirty_since[rp]`` is every chunk written on this side since its snapshot of ``rp`` by
-    anyone: hosts, TimeView-independent writes, and deltas applied on a replica.
+    anyone: host writes and, on a replica, applied deltas.
     """
 
     name: str
