@@ -59,8 +59,10 @@ def _promote(ctx: Context, item: Item, group: bool) -> tuple[list[str], list[str
     (replica LUN ids, warnings, pair id)."""
     pair = common.pair_of(ctx, item, group=group, source=False)
     replicas = [m.replica for m in pair.members]
-    warns = common.change_role(ctx, pair, "promote")
     groups = present.access_groups_of(ctx, [item, *item.devices])
+    for group_id in groups:  # NoInitiators before anything changes
+        present.clients_for(ctx, group_id)
+    warns = common.change_role(ctx, pair, "promote")
     for replica in replicas:
         if groups:
             present.present(ctx, replica, groups)
