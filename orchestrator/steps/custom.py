@@ -1,7 +1,8 @@
 """Commands and prompts: the plan's custom steps and the VMs' pre/post power-on callouts.
 
 A command runs without a shell (``shlex.split``), in the run's working directory, with
-``DRKIT_RUN_ID``, ``DRKIT_STEP_ID``, ``DRKIT_WORKFLOW`` and ``DRKIT_VM`` in its environment.
+``DRKIT_RUN_ID``, ``DRKIT_STEP_ID``, ``DRKIT_WORKFLOW`` and ``DRKIT_VM`` in its environment, and
+without the variables that hold the plan's credentials.
 A custom command step with ``creates: PATH`` is checked before acting (skipped when PATH exists);
 one marked ``idempotent: true`` is simply re-run after an interruption; any other is reported as
 outcome-unknown rather than run twice.
@@ -15,13 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.plan.errors import StepError, StepTimeout
+from orchestrator.plan.model import Plan
 from orchestrator.steps.base import RunContext, Step, step_type
+
+
+def secret_variables(plan: Plan) -> set[str]:
+    """Environment variables that hold the plan's credentials (kept from commands)."""
+    refs = [ref for site in plan.sites.values()
+            for ref in (site.vcenter.credentials, site.sra.connection.credentials)]
+    return {ref.env for ref in refs if ref.env}
 
 
 def run_command(step: Step, ctx: RunContext, text: str, timeout: float | None) -> dict:
     argv = shlex.split(text)
-    env = {**ctx.environ, "DRKIT_RUN_ID": ctx.run_id, "DRKIT_STEP_ID": step.id,
-           "DRKIT_WORKFLOW": ctx.workflow, "DRKIT_VM": step.vm or ""}
+    hidden = secret_variables(ctx.plan)
+    env = {k: v for k, v in ctx.environ.items() if k not in hidden}
+    env.update(DRKIT_RUN_ID=ctx.run_id, DRKIT_STEP_ID=step.id, DRKIT_WORKFLOW=ctx.workflow,
+               DRKIT_VM=step.vm or "")
     try:
         proc = subprocess.run(argv, cwd=ctx.workdir, env=env, capture_output=True, text=True,
                               timeout=timeout, check=False)

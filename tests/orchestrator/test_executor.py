@@ -3,6 +3,7 @@ resume from a journal."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -220,3 +221,18 @@ def test_concurrency_is_bounded_per_site_and_per_host(tmp_path):
     assert result.status == "ok"
     assert 1 < lab.peak["recovery"] <= 5  # parallel, never beyond the limit
     assert max(lab.peak[vm["host"]] for vm in data["vms"]) <= 2
+
+
+def test_commands_do_not_see_the_plans_credential_variables(tmp_path):
+    text = SAMPLE.replace("sh -c 'echo recovery of sample-app started'",
+                          "sh -c 'echo a${DRKIT_VC_A_PASSWORD}b${HOME_ISH}c'")
+    plan = check_text(text, environ={}).plan
+    storage, vsphere = ports(seeded())
+    ctx = RunContext(plan, "test", "r", storage, vsphere, workdir=tmp_path,
+                     prompt=lambda m, t: True,
+                     environ={"DRKIT_VC_A_PASSWORD": "s3cret", "HOME_ISH": "kept",
+                              "PATH": os.environ["PATH"]})
+    journal = Journal(tmp_path / "j.jsonl")
+    Executor(build_workflow(plan, "test"), ctx, journal).run()
+    assert ctx.outputs["custom:announce"]["stdout"] == "abkeptc\n"
+    assert "s3cret" not in journal.path.read_text()
