@@ -114,3 +114,12 @@ def test_resume_refuses_a_changed_plan_unless_forced(tmp_path):
     assert forced.exit_code == 0, forced.output
     listing = json.loads(drkit("runs", "list", "--json", runs=runs).output)
     assert listing[0]["status"] == "ok"
+
+
+def test_dry_run_checks_drift_when_given_an_inventory(tmp_path):
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text("protected: {vms: {db1: {}, app1: {}}}\nrecovery: {}\n")
+    result = drkit("run", SAMPLE, "--mode", "test", "--dry-run", "--inventory", str(inventory),
+                   runs=tmp_path)
+    assert result.exit_code == 1
+    assert "vms[2].name: VM 'app2' not found at the protected site" in result.output
