@@ -59,10 +59,26 @@ def clients_for(ctx: Context, group_id: str) -> list[str]:
     owners = _owners(ctx, _initiators(group))
     if owners:
         return owners
-    client = ctx.array.create_client(group_id, _initiators(group))
+    try:
+        client = ctx.array.create_client(group_id, _initiators(group))
+    except errors.SraError as exc:
+        if exc.name != "ArrayConflict":
+            raise
+        return _made_meanwhile(ctx, group_id, group, exc)
     ctx.log.info("created client %s for access group %r", client["id"], group_id)
     _clients(ctx).append(client)
     return [client["id"]]
+
+
+def _made_meanwhile(ctx: Context, group_id: str, group: AccessGroup | None,
+                    exc: errors.SraError) -> list[str]:
+    """Another SRA process (SRM runs commands in parallel) made the client first: use it."""
+    ctx.cache["clients"] = ctx.array.clients()
+    found = ([c["id"] for c in _clients(ctx) if c.get("name") == group_id]
+             or _owners(ctx, _initiators(group)))
+    if not found:
+        raise exc
+    return found
 
 
 def access_groups_of(ctx: Context, items: list[Item]) -> list[str]:

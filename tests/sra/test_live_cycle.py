@@ -391,3 +391,24 @@ def test_initiators_missing_from_an_existing_client_are_presented_too(shared_sit
     assert view["id"] in [d.get("lun_id", d.get("id")) for d in seen]
     assert len(b.ap.client.list_presentations(view["id"])) == 2
     no_errors(b.run("testFailoverStop", body))
+
+
+def test_parallel_commands_share_one_new_client(shared_sites: dict) -> None:
+    """SRM runs commands for different protection groups at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    b = shared_sites["b"]
+    reps = b.ap.client.list_replications()
+    single = next(r for r in reps if r["source_kind"] == "lun")["devices"][0]["local"]
+    group = next(r for r in reps if r["source_kind"] == "group")["id"]
+    access = ('<AccessGroups><AccessGroup id="domain-par">'
+              '<Initiator id="21:00:00:00:aa:bb:cc:01" type="FC"/></AccessGroup></AccessGroups>')
+    bodies = [f'{access}<TargetDevices><TargetDevice key="{single}"/></TargetDevices>',
+              f'{access}<TargetGroups><TargetGroup key="{group}"/></TargetGroups>']
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda body: b.run("testFailoverStart", body), bodies))
+    for run in runs:
+        no_errors(run)
+    assert [c["name"] for c in b.ap.client.list_clients()].count("domain-par") == 1
+    for body in bodies:
+        no_errors(b.run("testFailoverStop", body))
