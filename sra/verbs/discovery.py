@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sra import errors
 from sra.registry import command
 from sra.topology import Pair
 from sra.verbs import common
@@ -73,22 +74,32 @@ def _target_group(ctx: Context, pair: Pair) -> Element:
               key=pair.id, state=_group_state(ctx, [m.replica for m in pair.members]))
 
 
+def _element(ctx: Context, pair: Pair) -> tuple[str, Element] | None:
+    """(section, element) for one replication; None (logged) if its devices are missing."""
+    try:
+        if pair.is_group:
+            return (("ConsistencyGroups", _consistency_group(ctx, pair)) if pair.local_is_source
+                    else ("TargetGroups", _target_group(ctx, pair)))
+        if pair.local_is_source:
+            return "SourceDevices", _source_device(ctx, pair.members[0].source, pair.key)
+        return "TargetDevices", _target_device(ctx, pair.key)
+    except errors.SraError as exc:
+        ctx.log.warning("replication %s left out of discovery: %s", pair.id, exc.message)
+        return None
+
+
 @command("discoverDevices", aliases=("discoverLuns",))
 def discover_devices(ctx: Context) -> Element:
     pairs = common.topology(ctx).with_peer(common.check_peer(ctx))
     ctx.progress(30)
     common.luns(ctx)
     ctx.progress(60)
-    groups, singles = [p for p in pairs if p.is_group], [p for p in pairs if not p.is_group]
-    sections = (
-        ("ConsistencyGroups", [_consistency_group(ctx, p) for p in groups if p.local_is_source]),
-        ("TargetGroups", [_target_group(ctx, p) for p in groups if not p.local_is_source]),
-        ("SourceDevices", [_source_device(ctx, p.members[0].source, p.key)
-                           for p in singles if p.local_is_source]),
-        ("TargetDevices", [_target_device(ctx, p.key) for p in singles if not p.local_is_source]),
-    )
+    sections: dict[str, list[Element]] = {
+        "ConsistencyGroups": [], "TargetGroups": [], "SourceDevices": [], "TargetDevices": []}
+    for found in filter(None, (_element(ctx, p) for p in pairs)):
+        sections[found[0]].append(found[1])
     return el("ReplicatedDevices", None,
-              *(el(tag, None, *items) for tag, items in sections if items))
+              *(el(tag, None, *items) for tag, items in sections.items() if items))
 
 
 def _settings(pair: Pair) -> list[Element]:
