@@ -61,14 +61,6 @@ def test_dry_run_table_and_json(tmp_path):
     assert report["timing"]["failover"] == {"seconds": 30.0, "source": "default"}
 
 
-def test_real_run_without_ports_says_what_is_missing_and_changes_nothing(tmp_path):
-    result = drkit("run", SAMPLE, "--mode", "planned", runs=tmp_path)
-    assert result.exit_code == 2
-    assert "no storage port for the protected site" in result.output
-    assert "use --dry-run" in result.output
-    assert not list(tmp_path.iterdir())
-
-
 def test_invalid_plan_run_exits_1(tmp_path):
     result = drkit("run", str(INVALID / "dependency-cycle.yaml"), "--mode", "test",
                    "--dry-run", runs=tmp_path)
