@@ -47,6 +47,8 @@ def run_all(argv: list[str]) -> int:
                 continue
             print(f"== bench {name}", file=sys.stderr)
             code = int(entry(list(argv)) or 0)
+        except SystemExit as exc:  # argparse in a benchmark: keep running the others
+            code = exc.code if isinstance(exc.code, int) else 1
         except Exception:
             traceback.print_exc()
             code = 1
