@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("orchestrator.plan.cli:plan", "Validate recovery plans."),
     "run": ("orchestrator.plan.cli:run",
             "Run a recovery plan (test, cleanup, planned, disaster, reprotect, failback)."),
+    "runbook": ("orchestrator.report.cli:runbook", "Write the living runbook of a plan (md|html)."),
     "runs": ("orchestrator.executor.cli:runs", "List and resume recovery-plan runs."),
     "sim": ("simulators.vcsim.lab:sim", "Two-site lab: appliances + vcsim (up|status|down)."),
     "trials": ("simulators.agent.cli:trials", "Run application-consistency trials."),

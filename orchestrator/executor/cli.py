@@ -197,3 +197,8 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("run", "workflow", "status", "started", "plan")))
     Console(emoji=False).print(table)
+
+
+from orchestrator.report.cli import report as _report  # noqa: E402  (drkit runs report)
+
+runs.add_command(_report)

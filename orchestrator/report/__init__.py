@@ -1,0 +1,11 @@
+"""Reports rendered with Jinja2: the living runbook of a plan and the report of a run.
+
+- :mod:`~orchestrator.report.runbook` turns a plan (and optionally a live inventory) plus its dry
+  run into a plain context: workflows, phases, waves, steps, VMs, callouts, IP settings, RTO.
+- :mod:`~orchestrator.report.runreport` turns a run journal (finished or still being written)
+  into a context: steps, VMs, timeline, errors, warnings, measured and predicted RTO.
+- :mod:`~orchestrator.report.render` owns the Jinja2 environments (package templates under
+  ``templates/``; html autoescaped, markdown escaped by ``finalize``) and secret redaction.
+- :mod:`~orchestrator.report.cli` is the thin click layer (``drkit runbook``, ``drkit runs
+  report``).
+"""

@@ -1,0 +1,108 @@
+"""The Jinja2 environments: templates are package files under ``templates/``.
+
+html is autoescaped. Markdown has no autoescape in Jinja2, so ``finalize`` escapes every
+``{{ expression }}`` for markdown (table pipes, emphasis, links, raw HTML, line breaks) unless the
+value is :class:`Raw` (made only by this module's filters, which sanitize for their own context:
+code spans and mermaid lines). Both environments pass every string through the run's
+:class:`~orchestrator.report.redact.Redactor` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+FORMATS = ("md", "html")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class Raw(str):
+    """Already safe for markdown (output of :func:`code` or :func:`mermaid_text`)."""
+
+
+def clock(seconds: float | None) -> str:
+    """``H:MM:SS`` (rounded); '-' for None."""
+    if seconds is None:
+        return "-"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def secs(seconds: float | None) -> str:
+    """A short duration: ``0.42 s``, ``12.3 s``, ``0:02:05``."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.1f} s" if seconds < 60 else clock(seconds)
+
+
+def md_escape(text: str) -> str:
+    """Inline markdown text: specials backslash-escaped, newlines folded, ``&`` kept literal."""
+    text = text.replace("&", "&amp;").replace("\r", "").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def code(value: Any) -> Raw:
+    """A markdown code span that no backtick inside can close early."""
+    text = str(value).replace("\n", " ")
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Raw(f"{fence}{pad}{text}{pad}{fence}")
+
+
+def mermaid_text(value: Any) -> Raw:
+    """A mermaid gantt task title: no ``:`` ``;`` ``#`` or line breaks (they end a title)."""
+    return Raw(re.sub(r"[:;#`\n\r]+", " ", str(value)).strip() or "-")
+
+
+def mermaid_time(value: Any) -> Raw:
+    """ISO 8601 UTC (``2026-01-02T03:04:05.678Z``) as mermaid's ``YYYY-MM-DD HH:mm:ss.SSS``."""
+    text = str(value or "").replace("T", " ").removesuffix("Z").removesuffix("+00:00")
+    if "." not in text:
+        text += ".000"
+    return Raw(re.sub(r"[^0-9 :.\-]", "", text)[:23])
+
+
+def slug(value: Any) -> str:
+    return _SLUG.sub("-", str(value).lower()).strip("-") or "x"
+
+
+def _finalizer(fmt: str, redact: Callable[[str], str]) -> Callable[[Any], Any]:
+    def finalize(value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, Markup):
+            return value
+        if isinstance(value, Raw):
+            return Raw(redact(value))
+        if not isinstance(value, str):
+            return value
+        return md_escape(redact(value)) if fmt == "md" else redact(value)
+    return finalize
+
+
+def environment(fmt: str, redact: Callable[[str], str] = str) -> jinja2.Environment:
+    """The environment for ``fmt`` (``md`` or ``html``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("orchestrator.report", "templates"),
+        autoescape=fmt == "html", undefined=jinja2.StrictUndefined,
+        finalize=_finalizer(fmt, redact), trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters.update(clock=clock, secs=secs, code=code, mermaid=mermaid_text, mtime=mermaid_time,
+                       slug=slug)
+    return env
+
+
+def render(template: str, fmt: str, context: dict[str, Any],
+           redact: Callable[[str], str] = str) -> str:
+    """Render ``<template>.<fmt>.j2`` with ``context``."""
+    return environment(fmt, redact).get_template(f"{template}.{fmt}.j2").render(context)

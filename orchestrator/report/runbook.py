@@ -1,0 +1,149 @@
+"""The living runbook's context: everything a person would follow by hand, from the plan, its
+workflow DAGs and their dry runs (and, when given, the live inventory). Pure: no I/O.
+
+The context is plain dicts, lists and strings, so the templates hold no logic beyond loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from orchestrator.dryrun import DryRun, Slot, dry_run
+from orchestrator.executor.journal import utcnow
+from orchestrator.plan.errors import Issue
+from orchestrator.plan.live import LiveInventory
+from orchestrator.plan.model import WORKFLOWS, Callout, CustomStep, Plan, Vm
+from orchestrator.plan.validate import effective_priorities
+from orchestrator.report import phases
+from orchestrator.report.redact import mask_vars
+from orchestrator.report.steps import ip_text, step_details
+from orchestrator.timing import TimingModel
+
+RULES = {"stop": "stops the run", "block": "skips what depends on it",
+         "ignore": "is noted; the run goes on"}
+WORKFLOW_TITLES = {"test": "Test recovery", "cleanup": "Clean up after a test",
+                   "planned": "Planned migration", "disaster": "Disaster recovery",
+                   "reprotect": "Reprotect", "failback": "Failback"}
+
+
+def callout_dict(call: Callout, when: str) -> dict[str, Any]:
+    return {"when": when, "kind": call.kind, "text": call.text, "timeout": call.timeout,
+            "continue_on_error": call.continue_on_error}
+
+
+def vm_dict(plan: Plan, vm: Vm, eff: Mapping[str, int],
+            live: LiveInventory | None) -> dict[str, Any]:
+    dependents = [v.name for v in plan.vms if vm.name in v.depends_on]
+    calls = [callout_dict(c, "pre-power-on") for c in vm.pre_power_on]
+    calls += [callout_dict(c, "post-power-on") for c in vm.post_power_on]
+    return {"name": vm.name, "group": vm.protection_group, "priority": vm.priority,
+            "effective_priority": eff[vm.name], "depends_on": list(vm.depends_on),
+            "dependents": dependents, "startup": vm.startup, "wait_for_tools": vm.wait_for_tools,
+            "tools_timeout": vm.tools_timeout or plan.options.tools_timeout, "host": vm.host,
+            "cpus": vm.cpus, "memory_mb": vm.memory_mb, "ip": [ip_text(i) for i in vm.ip],
+            "callouts": calls, "live": _live_vm(vm.name, live)}
+
+
+def _live_vm(name: str, live: LiveInventory | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    found = live.vms("protected").get(name)
+    if found is None:
+        return {"found": False}
+    return {"found": True, "networks": list(found.networks),
+            "datastores": list(found.datastores), "cluster": found.cluster}
+
+
+def site_dicts(plan: Plan) -> list[dict[str, Any]]:
+    out = []
+    for role, site in sorted(plan.sites.items()):
+        conn = site.sra.connection
+        out.append({"role": role, "name": site.name, "vcenter": site.vcenter.url,
+                    "vcenter_credentials": site.vcenter.credentials.describe(),
+                    "insecure": site.vcenter.insecure, "sra_command": " ".join(site.sra.command),
+                    "sra_addresses": sorted(conn.addresses.items()),
+                    "sra_credentials": conn.credentials.describe(),
+                    "array_id": site.sra.array_id, "peer_array_id": site.sra.peer_array_id})
+    return out
+
+
+def inventory_rows(plan: Plan) -> list[dict[str, Any]]:
+    inv = plan.inventory
+    kinds = ("networks", "test_networks", "clusters", "resource_pools", "folders",
+             "placeholder_datastores")
+    return [{"kind": k.replace("_", " "), "pairs": sorted(getattr(inv, k).items())}
+            for k in kinds]
+
+
+def custom_dict(step: CustomStep) -> dict[str, Any]:
+    return {"name": step.name, "type": step.type, "text": step.text,
+            "workflows": list(step.workflows), "after": step.after,
+            "depends_on": list(step.depends_on), "timeout": step.timeout,
+            "creates": step.creates, "idempotent": step.idempotent,
+            "continue_on_error": step.continue_on_error}
+
+
+def step_dict(n: int, slot: Slot, result: DryRun, plan: Plan, eff: Mapping[str, int],
+              critical: set[str]) -> dict[str, Any]:
+    step, graph = slot.step, result.graph
+    preds = list(graph.predecessors(step.id))
+    after = [p for p in preds if not p.startswith("phase:")]
+    barrier = [phases.title(p.removeprefix("phase:")) for p in preds if p.startswith("phase:")]
+    rule = str(step.on_failure(result.workflow, plan.options))
+    site = plan.sites.get(step.site) if step.site else None
+    return {"n": n, "id": step.id, "type": step.type, "category": step.category,
+            "description": step.describe(), "site": step.site,
+            "site_name": site.name if site else None, "side": step.side, "vm": step.vm,
+            "host": step.host, "priority": eff.get(step.vm) if step.vm else None,
+            "wave": slot.wave, "start": slot.start, "seconds": slot.end - slot.start,
+            "after": after, "after_phase": barrier[0] if barrier else None,
+            "timeout": step.timeout, "on_failure": rule,
+            "on_failure_text": RULES[rule], "critical": step.id in critical,
+            "details": step_details(step)}
+
+
+def workflow_dict(plan: Plan, result: DryRun, timing: TimingModel,
+                  eff: Mapping[str, int]) -> dict[str, Any]:
+    order = result.graph.graph["order"]
+    owner = phases.phase_of(result.graph, order)
+    critical = set(result.critical_path)
+    steps = [step_dict(i + 1, s, result, plan, eff, critical) for i, s in enumerate(result.slots)]
+    by_phase: dict[str, list[dict[str, Any]]] = {}
+    for step in steps:
+        by_phase.setdefault(owner[step["id"]], []).append(step)
+    sections = [{"name": p, "title": phases.title(p), "steps": by_phase[p]}
+                for p in phases.phase_order(order) if p in by_phase]
+    types = sorted({s.step.type for s in result.slots})
+    return {"name": result.workflow, "title": WORKFLOW_TITLES[result.workflow],
+            "predicted_rto": result.predicted_rto, "critical_seconds": result.critical_seconds,
+            "critical_path": result.critical_path, "step_count": len(steps),
+            "wave_count": len(result.waves), "phases": sections,
+            "waves": [{"index": i, "start": w[0].start, "count": len(w),
+                       "summary": result.wave_summary(w)} for i, w in enumerate(result.waves)],
+            "timing": [{"type": t, "seconds": timing.seconds(t), "source": timing.source(t)}
+                       for t in types]}
+
+
+def runbook_context(plan: Plan, workflows: Sequence[str] = WORKFLOWS,
+                    timing: TimingModel | None = None, live: LiveInventory | None = None,
+                    issues: Iterable[Issue] = (),
+                    variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the runbook templates show, for ``workflows`` of ``plan``."""
+    timing = timing or TimingModel()
+    eff = effective_priorities(plan)
+    runs = [dry_run(plan, w, timing) for w in workflows]  # drift: see ``issues``
+    vms = sorted(plan.vms, key=lambda v: (eff[v.name], v.index))
+    return {"plan": {"name": plan.name, "description": plan.description,
+                     "source": plan.source, "vars": mask_vars(variables or {})},
+            "generated_at": utcnow(), "live": live is not None,
+            "issues": [{"severity": i.severity, "path": i.path, "message": i.message}
+                       for i in issues],
+            "sites": site_dicts(plan), "inventory": inventory_rows(plan),
+            "groups": [{"name": g.name, "kind": g.kind.replace("_", " "),
+                        "members": list(g.members)} for g in plan.protection_groups],
+            "vms": [vm_dict(plan, vm, eff, live) for vm in vms],
+            "custom_steps": [custom_dict(s) for s in plan.steps],
+            "options": sorted(asdict(plan.options).items()),
+            "workflows": [workflow_dict(plan, r, timing, eff) for r in runs]}

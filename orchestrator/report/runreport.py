@@ -1,0 +1,208 @@
+"""A run report's context, from a journal as it stands (the run may still be going). Pure.
+
+Journal records are described in :mod:`orchestrator.executor.journal`. The latest record per
+step gives its status; steps of the plan's graph with no record yet are ``pending``. A run is
+finished when its latest ``run`` record is an outcome (ok, ok-with-errors, failed) rather than
+``started``/``resumed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.dryrun import DryRun, dry_run
+from orchestrator.executor.journal import parse_time, utcnow
+from orchestrator.plan.model import Plan
+from orchestrator.report.redact import mask_vars
+from orchestrator.timing import TimingModel
+
+OPEN = ("started", "resumed")
+SCHEMA = "drkit.run-report/1"
+
+
+@dataclass
+class Predicted:
+    """The dry run of the run's plan (as it reads now), or the reason there is none."""
+
+    reason: str | None = None
+    plan: Plan | None = None
+    text: str = ""
+    result: DryRun | None = None
+    timing: TimingModel = field(default_factory=TimingModel)
+    digest: str | None = None  # sha256 of the plan file as it reads now
+
+    @classmethod
+    def unavailable(cls, reason: str) -> Predicted:
+        return cls(reason=reason)
+
+    @classmethod
+    def of(cls, plan: Plan, header: Mapping[str, Any], raw: bytes,
+           timing: TimingModel) -> Predicted:
+        return cls(None, plan, raw.decode(errors="replace"),
+                   dry_run(plan, header["workflow"], timing), timing,
+                   hashlib.sha256(raw).hexdigest())
+
+    def changed(self, header: Mapping[str, Any]) -> bool:
+        recorded = header.get("plan_sha256")
+        return bool(recorded and self.digest and recorded != self.digest)
+
+    def as_dict(self, header: Mapping[str, Any]) -> dict[str, Any]:
+        if self.result is None:
+            return {"available": False, "reason": self.reason, "rto_seconds": None,
+                    "critical_path": [], "plan_changed": None, "timing": "-"}
+        learned = sorted(t for t in {s.step.type for s in self.result.slots}
+                         if t in self.timing.learned)
+        source = (f"learned medians of other runs for {', '.join(learned)}; defaults for the "
+                  f"rest" if learned else "default step timings")
+        return {"available": True, "reason": None, "rto_seconds": self.result.predicted_rto,
+                "critical_path": self.result.critical_path,
+                "plan_changed": self.changed(header), "timing": source}
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return max((parse_time(end) - parse_time(start)).total_seconds(), 0.0)
+
+
+def latest_steps(events: Sequence[Mapping[str, Any]]) -> tuple[dict[str, dict], Counter]:
+    """Latest record per step, and how many times each step was started."""
+    latest: dict[str, dict] = {}
+    starts: Counter = Counter()
+    for ev in events:
+        if ev.get("event") == "step" and ev.get("step"):
+            latest[ev["step"]] = dict(ev)
+            starts[ev["step"]] += ev.get("status") == "running"
+    return latest, starts
+
+
+def step_row(rec: Mapping[str, Any], starts: int, t0: str, now: str) -> dict[str, Any]:
+    running = rec.get("status") == "running"
+    end = rec.get("end")
+    return {"id": rec["step"], "type": rec.get("type"), "vm": rec.get("vm"),
+            "site": rec.get("site"), "status": rec.get("status"), "start": rec.get("start"),
+            "end": end, "seconds": seconds_between(rec.get("start"), now if running else end),
+            "offset": seconds_between(t0, rec.get("start")), "attempt": rec.get("attempt", 1),
+            "starts": starts, "error": rec.get("error"), "rule": rec.get("rule")}
+
+
+def pending_rows(predicted: Predicted, seen: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Steps of the plan's graph that have no journal record yet."""
+    if predicted.result is None:
+        return []
+    return [{"id": s.step.id, "type": s.step.type, "vm": s.step.vm, "site": s.step.site,
+             "status": "pending", "start": None, "end": None, "seconds": None, "offset": None,
+             "attempt": 0, "starts": 0, "error": None, "rule": None}
+            for s in predicted.result.slots if s.step.id not in seen]
+
+
+def order_rows(rows: list[dict[str, Any]], predicted: Predicted) -> list[dict[str, Any]]:
+    """Started steps by start time, then the rest in the plan's order."""
+    rank = {}
+    if predicted.result is not None:
+        rank = {s.step.id: i for i, s in enumerate(predicted.result.slots)}
+    return sorted(rows, key=lambda r: (r["start"] is None, r["start"] or "",
+                                       rank.get(r["id"], len(rank)), r["id"]))
+
+
+def vm_status(statuses: Sequence[str]) -> str:
+    for status in ("failed", "skipped-dependency-failed", "running", "pending"):
+        if status in statuses:
+            return status
+    return "ok" if statuses else "no steps"
+
+
+def vm_rows(rows: Sequence[Mapping[str, Any]], predicted: Predicted) -> list[dict[str, Any]]:
+    """Per VM: overall result, the step that decided it, and when its last step ended."""
+    names = [vm.name for vm in predicted.plan.vms] if predicted.plan else []
+    names += sorted({r["vm"] for r in rows if r["vm"] and r["vm"] not in names})
+    out = []
+    for name in names:
+        mine = [r for r in rows if r["vm"] == name]
+        status = vm_status([r["status"] for r in mine])
+        cause = next((r for r in mine if r["status"] == status and r["error"]), None)
+        ends = [r["offset"] + r["seconds"] for r in mine
+                if r["status"] == "ok" and r["offset"] is not None and r["seconds"] is not None]
+        out.append({"name": name, "status": status, "steps": len(mine),
+                    "step": cause["id"] if cause else None,
+                    "error": cause["error"] if cause else None,
+                    "ready_after": max(ends) if status == "ok" and ends else None})
+    return out
+
+
+def warnings_for(rows: Sequence[Mapping[str, Any]], finished: bool,
+                 predicted: Mapping[str, Any]) -> list[str]:
+    out = []
+    if not finished:
+        out.append("the run has no final record: it is still going, or the orchestrator "
+                   "stopped (then finish it with 'drkit runs resume')")
+    if not predicted["available"]:
+        out.append(f"no predicted RTO: {predicted['reason']}")
+    elif predicted["plan_changed"]:
+        out.append("the plan changed since the run started: the prediction is for the plan "
+                   "as it reads now")
+    for r in rows:
+        if r["status"] == "failed" and r["rule"] == "ignore":
+            out.append(f"{r['id']} failed and the run went on without it: {r['error']}")
+        if (r["attempt"] or 1) > 1:
+            out.append(f"{r['id']} needed {r['attempt']} attempts (transient errors)")
+        if r["starts"] > 1:
+            out.append(f"{r['id']} was started {r['starts']} times (interrupted and resumed)")
+        if finished and r["status"] == "running":
+            out.append(f"{r['id']} has no recorded outcome")
+    return out
+
+
+def _width(offset: float, seconds: float, span: float) -> float:
+    left = 100 * offset / span
+    return round(max(min(100 * seconds / span, 100 - left), 0.4), 3)
+
+
+def timeline(rows: Sequence[Mapping[str, Any]], span: float,
+             now: str) -> list[dict[str, Any]]:
+    """Gantt bars: offset and width in percent of ``span`` (at least a sliver); a running
+    step's bar ends ``now``."""
+    span = span or 1.0
+    return [{"id": r["id"], "status": r["status"], "offset": r["offset"],
+             "seconds": r["seconds"], "start": r["start"], "end": r["end"] or now,
+             "left": round(100 * r["offset"] / span, 3),
+             "width": _width(r["offset"], r["seconds"] or 0.0, span)}
+            for r in rows if r["offset"] is not None]
+
+
+def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: Predicted,
+                   now: str | None = None) -> dict[str, Any]:
+    """Everything a run report shows (also its JSON form)."""
+    runs = [e for e in events if e.get("event") == "run"]
+    header, last = runs[0], runs[-1]
+    finished = last.get("status") not in OPEN
+    now = now or utcnow()
+    latest, starts = latest_steps(events)
+    rows = [step_row(rec, starts[sid], header["ts"], now) for sid, rec in latest.items()]
+    rows = order_rows(rows + pending_rows(predicted, latest), predicted)
+    ended = last.get("ts") if finished else None
+    measured = seconds_between(header["ts"], ended or now)
+    pred = predicted.as_dict(header)
+    counts = Counter(r["status"] for r in rows)
+    return {"schema": SCHEMA, "generated_at": now, "run": run_id,
+            "plan": header.get("plan"), "plan_name": predicted.plan.name if predicted.plan
+            else None, "workflow": header.get("workflow"), "workdir": header.get("workdir"),
+            "vars": mask_vars(header.get("vars") or {}),
+            "status": last.get("status") if finished else "in-progress",
+            "finished": finished, "started": header.get("ts"), "ended": ended,
+            "history": [{"status": e.get("status"), "ts": e.get("ts")} for e in runs],
+            "measured_rto_seconds": measured, "predicted": pred,
+            "rto_delta_seconds": (measured - pred["rto_seconds"]
+                                  if pred["rto_seconds"] is not None else None),
+            "counts": dict(sorted(counts.items())), "steps": rows,
+            "vms": vm_rows(rows, predicted),
+            "errors": [{"step": r["id"], "vm": r["vm"], "error": r["error"], "rule": r["rule"]}
+                       for r in rows if r["status"] == "failed"],
+            "warnings": warnings_for(rows, finished, pred),
+            "timeline": timeline(rows, measured or 0.0, now)}
+
+
