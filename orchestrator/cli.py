@@ -12,7 +12,11 @@ import importlib
 import click
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("orchestrator.demo.run:demo",
+             "The whole DR cycle on the embedded simulators (test → failback)."),
     "nss": ("simulators.nss.cli:nss", "Run and drive an NSS appliance simulator."),
+    "protect": ("orchestrator.protect:protect",
+                "Capture protection records of a plan's VMs from the protected site."),
     "plan": ("orchestrator.plan.cli:plan", "Validate recovery plans."),
     "run": ("orchestrator.plan.cli:run",
             "Run a recovery plan (test, cleanup, planned, disaster, reprotect, failback)."),

@@ -24,6 +24,8 @@ def recover(b: Builder, src: str, tgt: str) -> None:
     b.per_vm(vsphere.PrepareVmMigration, "prepare-migration", src, b.plan.vms, "source")
     b.link_vms("shutdown", "prepare-migration")
     b.phase("prepare-migration-vms")
+    b.groups(storage.Unmount, "unmount-source", src, "source")  # SRM unmounts the leaving site
+    b.phase("source-unmounted")
     b.groups(storage.PrepareFailover, "prepare-failover", src, "source")
     b.phase("prepare-migration")
     b.groups(storage.SyncStorage, "sync", src, "source")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -42,6 +43,7 @@ class RecordStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._lock = threading.RLock()  # steps run in parallel threads: load-modify-save is atomic
 
     def _load(self) -> dict[str, Any]:
         if not self.path.exists():
@@ -50,7 +52,7 @@ class RecordStore:
 
     def _save(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "w") as out:
             json.dump(data, out, indent=2, sort_keys=True)
             out.flush()
@@ -58,9 +60,13 @@ class RecordStore:
         os.replace(tmp, self.path)
 
     def put_record(self, record: VmRecord) -> None:
-        data = self._load()
-        data["records"][record.name] = asdict(record)
-        self._save(data)
+        with self._lock:
+            data = self._load()
+            data["records"][record.name] = asdict(record)
+            self._save(data)
+
+    def records(self) -> list[VmRecord]:
+        return [VmRecord.from_dict(r) for r in self._load()["records"].values()]
 
     def record(self, vm: str) -> VmRecord:
         found = self._load()["records"].get(vm)
@@ -72,10 +78,11 @@ class RecordStore:
         return self._load()["sites"].get(site, {"mounts": {}, "devices": {}})
 
     def update_site(self, site: str, key: str, name: str, value: Any) -> None:
-        data = self._load()
-        entry = data["sites"].setdefault(site, {"mounts": {}, "devices": {}})
-        entry[key][name] = value
-        self._save(data)
+        with self._lock:
+            data = self._load()
+            entry = data["sites"].setdefault(site, {"mounts": {}, "devices": {}})
+            entry[key][name] = value
+            self._save(data)
 
 
 class VsphereSitePort:
@@ -153,9 +160,15 @@ class VsphereSitePort:
             return None
 
     def unmount(self, group: Any) -> None:
-        mounted = self.store.site(self.site)["mounts"].get(group.name, {})
-        names = {d.name for d in self.adapter.inventory().datastores}
-        for name in sorted(set(mounted.values()) & names):
+        """Unmount what this port mounted for ``group``; where it mounted nothing (the site the
+        VMs are leaving), the datastores that hold protected VMs' files and no registered VM:
+        their devices are about to become replicas (SRM unmounts them in planned migration)."""
+        inventory = self.adapter.inventory()
+        mounted = set(self.store.site(self.site)["mounts"].get(group.name, {}).values())
+        if not mounted:
+            busy = {ds for vm in inventory.vms for ds in vm.datastores}
+            mounted = {r.datastore for r in self.store.records()} - busy
+        for name in sorted(mounted & {d.name for d in inventory.datastores}):
             self.adapter.unmount_datastore(name)
         self.store.update_site(self.site, "mounts", group.name, {})
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +171,25 @@ class PyVmomiAdapter:
             with vsphere_call(f"VM {name!r}"):
                 existing = list(vm.config.hardware.device)
                 extra = {o.key: o.value for o in vm.config.extraConfig or []}
-            spec = config_spec(record, target, existing, extra)
-            wait_for_task(vm.ReconfigVM_Task(spec), f"VM {name!r}")
+            self._reconfigure(vm, name, record, target, existing, extra)
         except BaseException:
             self._unregister_ref(vm, name)
             raise
         return name
+
+    def _reconfigure(self, vm: Any, name: str, record: Any, target: Target, existing: list,
+                     extra: dict) -> None:
+        """Re-apply the record. An RDM's mapping (stand-in) file that came back with the
+        replicated datastore (a failback) is attached as it is instead of created again."""
+        try:
+            wait_for_task(vm.ReconfigVM_Task(config_spec(record, target, existing, extra)),
+                          f"VM {name!r}")
+        except VSphereAlreadyExists:
+            if not record.rdm_wwns or self.rdm_style != "standin":
+                raise
+            again = replace(target, create_rdm_files=False)
+            wait_for_task(vm.ReconfigVM_Task(config_spec(record, again, existing, extra)),
+                          f"VM {name!r}")
 
     def _register(self, host: Any, path: str, name: str) -> Any:
         """RegisterVM_Task. vcsim opens '<name>.nvram', so there the VM is registered under its

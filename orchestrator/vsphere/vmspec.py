@@ -41,6 +41,7 @@ class Target:
     device_map: Mapping[str, str]
     backings: Mapping[str, Any]  # recovery network name -> NIC backing (see nic_backing)
     rdm_style: str = "rdm"  # "rdm" (vCenter) or "standin" (vcsim)
+    create_rdm_files: bool = True  # False: the mapping/stand-in files exist; attach them
 
 
 def config_spec(record: VmRecord, target: Target, existing: list[Any],
@@ -119,7 +120,7 @@ def _disk_changes(disk: DiskRecord, record: VmRecord, target: Target, existing: 
     device = Dev.VirtualDisk(key=-200 - disk.unit - 16 * disk.bus, unitNumber=disk.unit,
                              controllerKey=controller_keys[disk.bus],
                              capacityInKB=disk.capacity_kb, backing=_backing(disk, path, target))
-    create = "create" if disk.rdm_wwn else None
+    create = "create" if disk.rdm_wwn and target.create_rdm_files else None
     changes.append(Dev.VirtualDeviceSpec(operation="add", device=device, fileOperation=create))
     return changes
 

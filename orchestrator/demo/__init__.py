@@ -1,0 +1,1 @@
+"""``drkit demo``: the whole product on the embedded simulators, start to finish."""
