@@ -244,6 +244,17 @@ def test_full_cycle(sites: dict) -> None:
     no_errors(a.run("reverseReplication", f"<PeerArrayId>{b.id}</PeerArrayId>{devices}"))
     final = discover(a, b)
     assert final.find(q("ReplicatedDevices/SourceDevices/SourceDevice")).get("id") == sites["lun"]
+    assert_no_tokens(a, b)
+
+
+def assert_no_tokens(*sites: Site) -> None:
+    """Every log, Response and StatusFile the cycle produced is free of both tokens."""
+    files = [f for s in sites for f in s.workdir.rglob("*") if f.is_file()]
+    assert len(files) > 50
+    for f in files:
+        data = f.read_bytes()
+        for s in sites:
+            assert s.ap.token.encode() not in data, f
 
 
 def wait_idle(site: Site, lun: str) -> None:
