@@ -153,7 +153,8 @@ def check_cmd(appliance_url: str | None, appliance_token_file: Path | None,
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rate", "rate_tps", type=float, default=100.0, show_default=True,
               help="workload transactions per second")
-@click.option("--via", type=click.Choice(["timeview", "export", "replica"]), default="timeview",
+@click.option("--via", type=click.Choice(["timeview", "export", "replica", "sra"]),
+              default="timeview",
               show_default=True, help="how the recovered image is produced")
 @click.option("--appliance-url", help="use this appliance instead of starting a private one")
 @click.option("--appliance-token-file", type=Path)

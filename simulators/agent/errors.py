@@ -12,7 +12,8 @@
         ├── Unauthorized            wrong or missing bearer token (the token is never echoed)
         ├── StoreFrozen             a transaction was refused because the store is frozen
         ├── FormatError             the devices do not hold a store (bad magic/superblock)
-        └── RegistrationError       the appliance refused the agent registration
+        ├── RegistrationError       the appliance refused the agent registration
+        └── SraError                the SRA answered an error during a trial's test failover
 
 The HTTP service maps these to statuses in one place (``service._status_for``).
 """
@@ -77,3 +78,7 @@ class FormatError(PermanentAgentError):
 
 class RegistrationError(PermanentAgentError):
     code = "registration-failed"
+
+
+class SraError(PermanentAgentError):
+    code = "sra-error"

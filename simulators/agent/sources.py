@@ -15,8 +15,11 @@ Built in:
 - ``ReplicaSource`` - a replication cycle to a paired appliance (``sync`` with ``quiesce``), then
   a TimeView of the new recovery point on the replica: what a test failover presents.
 
-An SRA ``testFailoverStart`` source fits the same protocol. Appliance errors (``NssApiError``,
-e.g. ``quiesce-failed``) propagate: the trial records them as snapshot failures.
+- ``SraTestFailoverSource`` (sra_source.py) - the replication cycle, then the real SRA's
+  ``testFailoverStart``/``testFailoverStop`` at the recovery site, as SRM runs them.
+
+Appliance errors (``NssApiError``, e.g. ``quiesce-failed``) and ``AgentError`` (``SraError``)
+propagate: the trial records them as failures of that trial.
 """
 
 from __future__ import annotations

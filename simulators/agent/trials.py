@@ -23,7 +23,7 @@ from typing import Any
 
 from simulators.agent.blockdev import ApplianceDevice
 from simulators.agent.checker import KINDS, check
-from simulators.agent.errors import InvalidField
+from simulators.agent.errors import AgentError, InvalidField
 from simulators.agent.guest import GuestConfig, GuestProcess
 from simulators.agent.quiesce import summary
 from simulators.agent.sources import (
@@ -128,7 +128,7 @@ class TrialRunner:
         try:
             with self.source.recovered(setup, mode) as (consistency, data, wal):
                 report = check(data, wal)
-        except NssApiError as exc:
+        except (NssApiError, AgentError) as exc:
             return TrialResult(mode, i, None, None, {}, error=f"{exc.code}: {exc.message}")
         pause = guest.status()["stats"]["last_pause_ms"] if consistency == "app" else None
         return TrialResult(mode, i, consistency, report.ok, report.counts, pause)
@@ -143,7 +143,7 @@ def _wait_for_checkpoint(setup: Setup, min_lsn: int, timeout_s: float = 30) -> N
         time.sleep(0.05)
 
 
-VIAS = ("timeview", "export", "replica")
+VIAS = ("timeview", "export", "replica", "sra")
 
 
 @contextmanager
@@ -168,9 +168,13 @@ def make_source(via: str, appliances: list[Any], workdir: Path) -> ImageSource:
         return TimeViewSource()
     if via == "export":
         return ExportSource(workdir / "export")
-    if via == "replica":
+    if via in ("replica", "sra"):
+        from simulators.agent.sra_source import SraTestFailoverSource
+
         a, b = appliances
         peer = a.client.pair(b.url, b.token)
+        if via == "sra":
+            return SraTestFailoverSource(b.client, b.url, b.token, peer["id"], workdir / "sra")
         return ReplicaSource(b.client, b.url, b.token, peer["id"])
     raise InvalidField("via", f"{via!r} is not one of {', '.join(VIAS)}")
 
@@ -180,10 +184,10 @@ def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None, via: st
                token_file: Path | None = None) -> dict[str, ModeSummary]:
     """Run ``cfg.count`` trials per mode, on the given appliance or on private ones.
 
-    ``via`` picks the recovered-image step (VIAS); ``replica`` needs two appliances, so it always
-    runs on private ones.
+    ``via`` picks the recovered-image step (VIAS); ``replica`` and ``sra`` need two paired
+    appliances, so they always run on private ones.
     """
-    if appliance_url and token_file and via != "replica":
+    if appliance_url and token_file and via in ("timeview", "export"):
         from simulators.nss.client import NssClient
 
         token = token_file.read_text().strip()
@@ -192,7 +196,7 @@ def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None, via: st
             runner = TrialRunner(NssClient(appliance_url, token), appliance_url, token,
                                  token_file, Path(tmp), source)
             return {m: runner.run_mode(m, cfg, progress) for m in modes}
-    with private_appliances(2 if via == "replica" else 1) as (aps, workdir):
+    with private_appliances(2 if via in ("replica", "sra") else 1) as (aps, workdir):
         source = make_source(via, aps, workdir)
         runner = TrialRunner(aps[0].client, aps[0].url, aps[0].token, aps[0].token_file,
                              workdir, source)

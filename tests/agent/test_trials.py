@@ -50,3 +50,13 @@ def test_trials_through_replication_recover_from_the_replica(tmp_path: Path) -> 
     assert app["checked"] == 3 and app["violations_total"] == 0
     assert app["consistency"] == {"app": 3} and app["pause_ms"]["count"] == 3
     assert crash["checked"] == 3 and crash["consistency"] == {"crash": 3}
+
+
+def test_trials_through_the_sra_test_failover_of_the_replica() -> None:
+    from simulators.agent.trials import run_trials
+
+    summaries = run_trials(["app", "crash"], TrialConfig(count=2, seed=6), via="sra")
+    app, crash = summaries["app"].to_dict(), summaries["crash"].to_dict()
+    assert app["snapshot_failures"] == 0 and crash["snapshot_failures"] == 0
+    assert app["checked"] == 2 and app["violations_total"] == 0
+    assert app["consistency"] == {"app": 2} and crash["consistency"] == {"crash": 2}
