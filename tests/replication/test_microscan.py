@@ -57,7 +57,8 @@ def test_apply_of_diff_gives_head(case, xor, batch) -> None:
     assert stats.sectors_changed == changed.size
     assert stats.block_bytes(512) == changed.size * 512
     for a, b in itertools.pairwise(extents):  # sorted, coalesced
-        assert a.end < b.offset or (a.end == b.offset and a.kind is not b.kind)
+        merged_too_big = len(a.data) + len(b.data) > ms.MERGE_LIMIT
+        assert a.end < b.offset or (a.end == b.offset and (a.kind is not b.kind or merged_too_big))
 
 
 @settings(max_examples=40, deadline=None)
@@ -174,3 +175,16 @@ def test_bad_sizes_and_out_of_range_extents() -> None:
     assert image == bytearray(1024)  # nothing written
     with pytest.raises(DiffInputError):
         ms.Extent(3, b"\0" * 512)
+
+
+def test_long_runs_merge_across_batches_up_to_the_limit() -> None:
+    rng = np.random.default_rng(11)
+    base = np.zeros(4 << 20, np.uint8)
+    head = base.copy()
+    head[4096 : (3 << 20) + 4096] = rng.integers(1, 256, 3 << 20, dtype=np.uint8)
+    extents = ms.diff_images(base, head, chunk_size=CHUNK, batch_chunks=16)
+    assert all(e.length <= ms.MERGE_LIMIT for e in extents) and 3 <= len(extents) <= 4
+    assert all(a.end == b.offset for a, b in itertools.pairwise(extents))
+    assert sum(e.length for e in extents) == 3 << 20
+    ms.apply(base, extents)
+    assert np.array_equal(base, head)
