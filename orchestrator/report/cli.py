@@ -47,12 +47,14 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False),
               help="Snapshot of the live sites (YAML/JSON), shown beside the plan.")
 @click.option("--runs-dir", type=click.Path(file_okay=False),
-              help="Past run journals to learn step timings from.")
+              help="Past run journals to learn step timings from (default $DRKIT_RUNS_DIR "
+                   "or ~/.local/state/drkit/runs), as 'drkit run --dry-run' does.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: str,
             modes: tuple[str, ...], inventory: str | None, runs_dir: str | None,
             output: str | None) -> None:
     """Write the living runbook of PLAN: every step, in order, with its waves and RTO."""
+    from orchestrator.executor.journal import runs_dir as default_runs_dir
     from orchestrator.report.build import build_runbook
 
     live = None
@@ -62,7 +64,7 @@ def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: st
         live = StaticInventory(yaml.safe_load(Path(inventory).read_text()) or {})
     try:
         text = build_runbook(plan_path, _variables(var, vars_file), fmt, modes or WORKFLOWS,
-                             live, runs_dir)
+                             live, default_runs_dir(runs_dir))
     except PlanError as exc:
         _fail(str(exc), 1)
     _write(text, output)

@@ -80,7 +80,7 @@ def latest_steps(events: Sequence[Mapping[str, Any]]) -> tuple[dict[str, dict], 
     return latest, starts
 
 
-def step_row(rec: Mapping[str, Any], starts: int, t0: str, now: str) -> dict[str, Any]:
+def step_row(rec: Mapping[str, Any], starts: int, t0: str | None, now: str) -> dict[str, Any]:
     running = rec.get("status") == "running"
     end = rec.get("end")
     return {"id": rec["step"], "type": rec.get("type"), "vm": rec.get("vm"),
@@ -182,10 +182,10 @@ def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: 
     finished = last.get("status") not in OPEN
     now = now or utcnow()
     latest, starts = latest_steps(events)
-    rows = [step_row(rec, starts[sid], header["ts"], now) for sid, rec in latest.items()]
+    rows = [step_row(rec, starts[sid], header.get("ts"), now) for sid, rec in latest.items()]
     rows = order_rows(rows + pending_rows(predicted, latest), predicted)
     ended = last.get("ts") if finished else None
-    measured = seconds_between(header["ts"], ended or now)
+    measured = seconds_between(header.get("ts"), ended or now)
     pred = predicted.as_dict(header)
     counts = Counter(r["status"] for r in rows)
     return {"schema": SCHEMA, "generated_at": now, "run": run_id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from orchestrator.executor.journal import read_events
 from tests.orchestrator.labsite import Lab
-from tests.report.runs import command_plan, drkit, lab_run, run_ids, spawn_run
+from tests.report.runs import SAMPLE, command_plan, drkit, lab_run, run_ids, spawn_run
 from tests.report.wellformed import check_html
 
 SCHEMA = {"schema": str, "generated_at": str, "run": str, "plan": str, "workflow": str,
@@ -173,3 +175,35 @@ def wait_for_running(runs: Path, step: str, timeout: float = 20.0) -> Path:
                 return path
         time.sleep(0.02)
     raise AssertionError(f"{step} never started")
+
+
+def test_killed_then_resumed_run_reports_the_restart(tmp_path):
+    gate = "{name: gate, type: command, command: \"sh -c 'while [ ! -e open ]; do sleep " \
+           "0.01; done; touch gated.done'\", creates: gated.done, workflows: [test]}"
+    plan, runs = command_plan(tmp_path, [gate]), tmp_path / "runs"
+    proc = spawn_run(plan, runs, tmp_path)
+    try:
+        run_id = wait_for_running(runs, "custom:gate").parent.name
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
+    assert killed["status"] == "in-progress" and killed["steps"][0]["status"] == "running"
+    (tmp_path / "open").touch()
+    assert drkit("runs", "resume", run_id, runs=runs).exit_code == 0
+    report = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
+    assert [h["status"] for h in report["history"]] == ["started", "resumed", "ok"]
+    assert report["steps"][0]["starts"] == 2
+    assert "custom:gate was started 2 times (interrupted and resumed)" in report["warnings"]
+
+
+def test_runbook_learns_step_timings_from_past_runs(tmp_path):
+    runs = lab_run(tmp_path, Lab())
+    out = drkit("runbook", str(SAMPLE), "--mode", "test", "--runs-dir", str(runs),
+                runs=tmp_path / "none").output
+    assert "register-vm" in out and "(median of 3)" in out
+
+
+def test_unknown_run_exits_2(tmp_path):
+    result = drkit("runs", "report", "nope", runs=tmp_path)
+    assert result.exit_code == 2 and "no run 'nope'" in result.output

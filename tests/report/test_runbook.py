@@ -22,7 +22,9 @@ CALLOUTS = ("sh -c 'echo db up'", "sh -c 'echo app1 starting'",
 
 
 def drkit(*args: str, env: dict | None = None):
-    return CliRunner().invoke(main, list(args), env=env)
+    """The real CLI root; no past runs, so step timings are the defaults."""
+    return CliRunner().invoke(main, list(args),
+                              env={"DRKIT_RUNS_DIR": "/nonexistent/drkit-runs", **(env or {})})
 
 
 def section(text: str, start: str, end: str) -> str:
