@@ -202,13 +202,18 @@ def _mapping_drift(plan: Plan, reader: Reader, live: LiveInventory) -> None:
 
 
 def _capacity(plan: Plan, reader: Reader, live: LiveInventory) -> None:
+    """Recovery capacity against the VMs to power on: live sizes first, else the plan's
+    ``cpus``/``memory_mb``; a size known to neither counts as zero."""
     cap = live.capacity("recovery")
     if cap is None:
         return
     live_vms = live.vms("protected")
-    on = [live_vms[vm.name] for vm in plan.vms
-          if vm.startup == "power-on" and vm.name in live_vms]
-    cpus, mem = sum(v.cpus or 0 for v in on), sum(v.memory_mb or 0 for v in on)
+    on = [vm for vm in plan.vms if vm.startup == "power-on"]
+    cpus = mem = 0
+    for vm in on:
+        seen = live_vms.get(vm.name)
+        cpus += (seen and seen.cpus) or vm.cpus or 0
+        mem += (seen and seen.memory_mb) or vm.memory_mb or 0
     if cpus > cap.cpus or mem > cap.memory_mb:
         reader.error("vms", f"recovery capacity short: powering on {len(on)} VMs needs {cpus} "
                             f"vCPUs and {mem} MiB, the recovery site has {cap.cpus} vCPUs and "

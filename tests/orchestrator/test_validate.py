@@ -121,3 +121,12 @@ def test_adapter_inventory_feeds_drift_checks():
     assert live.capacity("recovery") is None and live.devices("protected") == frozenset()
     assert errors(SAMPLE, live) == [
         "vms[2].name: VM 'app2' not found at the protected site (did you mean 'app1'?)"]
+
+
+def test_capacity_falls_back_to_the_plans_sizes():
+    live = StaticInventory(site_snapshot(
+        protected__vms={"db1": {}, "app1": {"cpus": 2, "memory_mb": 2048}, "app2": {}},
+        recovery__capacity={"cpus": 5, "memory_mb": 65536}))
+    assert errors(SAMPLE, live) == [  # db1: 4 vCPUs from the plan, app1: 2 live, app2: 0
+        "vms: recovery capacity short: powering on 3 VMs needs 6 vCPUs and 10240 MiB, the "
+        "recovery site has 5 vCPUs and 65536 MiB"]
