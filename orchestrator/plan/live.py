@@ -9,7 +9,8 @@ mapping (e.g. a YAML/JSON snapshot given to ``drkit plan validate --inventory FI
                   memory_mb: 8192}}
       networks: [VM Network]
       datastores: [ds-app]
-      devices: [naa.600...]          # device ids / WWNs / consistency groups the SRA discovers
+      devices: [naa.600...]          # device ids / WWNs the SRA discovers
+      consistency_groups: [cg-1]     # omitted: unknown, not checked
       clusters: [A]
     recovery:
       networks: [DR Network]
@@ -56,6 +57,10 @@ class LiveInventory(Protocol):
 
     def devices(self, site: str) -> Set[str]: ...
 
+    def consistency_groups(self, site: str) -> Set[str] | None:
+        """``None`` when unknown (consistency-group members are then not checked)."""
+        ...
+
     def clusters(self, site: str) -> Set[str]: ...
 
     def capacity(self, site: str) -> Capacity | None:
@@ -87,8 +92,13 @@ class AdapterInventory:
         return frozenset(d.name for d in self._snap[site].datastores)
 
     def devices(self, site: str) -> Set[str]:
+        """Each discovered device by its key and by its WWN."""
         port = self._storage.get(site)
-        return frozenset(d.key for d in port.discover()) if port else frozenset()
+        found = port.discover() if port else ()
+        return frozenset(d.key for d in found) | frozenset(d.wwn for d in found if d.wwn)
+
+    def consistency_groups(self, site: str) -> Set[str] | None:
+        return None  # a StoragePort's discover() lists devices only
 
     def clusters(self, site: str) -> Set[str]:
         return frozenset(self._snap[site].clusters)
@@ -117,6 +127,10 @@ class StaticInventory:
 
     def devices(self, site: str) -> Set[str]:
         return frozenset(self._sites[site].get("devices") or ())
+
+    def consistency_groups(self, site: str) -> Set[str] | None:
+        groups = self._sites[site].get("consistency_groups")
+        return None if groups is None else frozenset(groups)
 
     def clusters(self, site: str) -> Set[str]:
         return frozenset(self._sites[site].get("clusters") or ())

@@ -178,11 +178,12 @@ def _vm_drift(plan: Plan, reader: Reader, vm: Vm, live_vm) -> None:
 
 
 def _group_drift(plan: Plan, reader: Reader, live: LiveInventory) -> None:
-    stores, devices = live.datastores("protected"), live.devices("protected")
+    known = {"datastores": live.datastores("protected"), "devices": live.devices("protected"),
+             "consistency_groups": live.consistency_groups("protected")}
     for i, group in enumerate(plan.protection_groups):
-        known = stores if group.kind == "datastores" else devices
-        for member in group.members:
-            if member not in known:
+        present = known[group.kind]
+        for member in group.members if present is not None else ():
+            if member not in present:
                 reader.error(f"protection_groups[{i}].{group.kind}",
                              f"'{member}' not found at the protected site")
 

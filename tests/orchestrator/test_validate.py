@@ -130,3 +130,11 @@ def test_capacity_falls_back_to_the_plans_sizes():
     assert errors(SAMPLE, live) == [  # db1: 4 vCPUs from the plan, app1: 2 live, app2: 0
         "vms: recovery capacity short: powering on 3 VMs needs 6 vCPUs and 10240 MiB, the "
         "recovery site has 5 vCPUs and 65536 MiB"]
+
+
+def test_consistency_groups_are_checked_only_when_known():
+    text = SAMPLE.replace("datastores: [ds-app]", "consistency_groups: [cg-db]")
+    assert errors(text, StaticInventory(site_snapshot())) == []  # unknown: not checked
+    live = StaticInventory(site_snapshot(protected__consistency_groups=["cg-web"]))
+    assert errors(text, live) == [
+        "protection_groups[0].consistency_groups: 'cg-db' not found at the protected site"]
