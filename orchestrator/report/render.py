@@ -35,9 +35,11 @@ def clock(seconds: float | None) -> str:
 
 
 def secs(seconds: float | None) -> str:
-    """A short duration: ``0.42 s``, ``12.3 s``, ``0:02:05``."""
+    """A short duration: ``24 ms``, ``4.42 s``, ``12.3 s``, ``0:02:05``."""
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 10:
         return f"{seconds:.2f} s"
     return f"{seconds:.1f} s" if seconds < 60 else clock(seconds)

@@ -126,6 +126,30 @@ def workflow_dict(plan: Plan, result: DryRun, timing: TimingModel,
                        for t in types]}
 
 
+def preflight(plan: Plan, workflows: Sequence[str]) -> list[str]:
+    """What to confirm before starting any of ``workflows``."""
+    out = [f"the plan validates against the live sites: drkit plan validate {plan.source} "
+           f"--inventory SNAPSHOT"]
+    for role, site in sorted(plan.sites.items()):
+        out.append(f"{role} site {site.name}: vCenter {site.vcenter.url} answers with the "
+                   f"credentials at {site.vcenter.credentials.describe()}")
+        sra = site.sra
+        out.append(f"{role} site {site.name}: the SRA ({' '.join(sra.command)}) reaches its "
+                   f"array with the credentials at {sra.connection.credentials.describe()}")
+    placeholders = sorted(plan.inventory.placeholder_datastores.values())
+    if placeholders:
+        out.append(f"placeholder datastores exist at the recovery site: {', '.join(placeholders)}")
+    if "test" in workflows and plan.inventory.test_networks:
+        nets = ", ".join(sorted(set(plan.inventory.test_networks.values())))
+        out.append(f"test networks are isolated from production: {nets}")
+    cpus = sum(vm.cpus or 0 for vm in plan.vms)
+    memory = sum(vm.memory_mb or 0 for vm in plan.vms)
+    if cpus or memory:
+        out.append(f"the recovery site has room for at least {cpus} vCPUs and {memory} MB of "
+                   f"memory (VMs whose size the plan gives)")
+    return out
+
+
 def runbook_context(plan: Plan, workflows: Sequence[str] = WORKFLOWS,
                     timing: TimingModel | None = None, live: LiveInventory | None = None,
                     issues: Iterable[Issue] = (),
@@ -145,5 +169,6 @@ def runbook_context(plan: Plan, workflows: Sequence[str] = WORKFLOWS,
                         "members": list(g.members)} for g in plan.protection_groups],
             "vms": [vm_dict(plan, vm, eff, live) for vm in vms],
             "custom_steps": [custom_dict(s) for s in plan.steps],
+            "preflight": preflight(plan, workflows),
             "options": sorted(asdict(plan.options).items()),
             "workflows": [workflow_dict(plan, r, timing, eff) for r in runs]}

@@ -52,13 +52,14 @@ class Predicted:
 
     def as_dict(self, header: Mapping[str, Any]) -> dict[str, Any]:
         if self.result is None:
-            return {"available": False, "reason": self.reason, "rto_seconds": None,
+            return {"available": False, "reason": self.reason, "rto_seconds": None, "rto": None,
                     "critical_path": [], "plan_changed": None, "timing": "-"}
         learned = sorted(t for t in {s.step.type for s in self.result.slots}
                          if t in self.timing.learned)
         source = (f"learned medians of other runs for {', '.join(learned)}; defaults for the "
                   f"rest" if learned else "default step timings")
         return {"available": True, "reason": None, "rto_seconds": self.result.predicted_rto,
+                "rto": iso_duration(self.result.predicted_rto),
                 "critical_path": self.result.critical_path,
                 "plan_changed": self.changed(header), "timing": source}
 
@@ -67,6 +68,16 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
     return max((parse_time(end) - parse_time(start)).total_seconds(), 0.0)
+
+
+def iso_duration(seconds: float | None) -> str | None:
+    """ISO 8601 duration (``PT1H2M3.5S``); None stays None."""
+    if seconds is None:
+        return None
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    head = (f"{int(hours)}H" if hours else "") + (f"{int(minutes)}M" if minutes else "")
+    return f"PT{head}{round(secs, 3):g}S" if secs or not head else f"PT{head}"
 
 
 def latest_steps(events: Sequence[Mapping[str, Any]]) -> tuple[dict[str, dict], Counter]:
@@ -85,7 +96,9 @@ def step_row(rec: Mapping[str, Any], starts: int, t0: str | None, now: str) -> d
     end = rec.get("end")
     return {"id": rec["step"], "type": rec.get("type"), "vm": rec.get("vm"),
             "site": rec.get("site"), "status": rec.get("status"), "start": rec.get("start"),
-            "end": end, "seconds": seconds_between(rec.get("start"), now if running else end),
+            "end": end, "seconds": (took := seconds_between(rec.get("start"),
+                                                            now if running else end)),
+            "duration": iso_duration(took),
             "offset": seconds_between(t0, rec.get("start")), "attempt": rec.get("attempt", 1),
             "starts": starts, "error": rec.get("error"), "rule": rec.get("rule")}
 
@@ -95,7 +108,8 @@ def pending_rows(predicted: Predicted, seen: Mapping[str, Any]) -> list[dict[str
     if predicted.result is None:
         return []
     return [{"id": s.step.id, "type": s.step.type, "vm": s.step.vm, "site": s.step.site,
-             "status": "pending", "start": None, "end": None, "seconds": None, "offset": None,
+             "status": "pending", "start": None, "end": None, "seconds": None,
+             "duration": None, "offset": None,
              "attempt": 0, "starts": 0, "error": None, "rule": None}
             for s in predicted.result.slots if s.step.id not in seen]
 
@@ -195,7 +209,8 @@ def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: 
             "status": last.get("status") if finished else "in-progress",
             "finished": finished, "started": header.get("ts"), "ended": ended,
             "history": [{"status": e.get("status"), "ts": e.get("ts")} for e in runs],
-            "measured_rto_seconds": measured, "predicted": pred,
+            "measured_rto_seconds": measured, "measured_rto": iso_duration(measured),
+            "predicted": pred,
             "rto_delta_seconds": (measured - pred["rto_seconds"]
                                   if pred["rto_seconds"] is not None else None),
             "counts": dict(sorted(counts.items())), "steps": rows,

@@ -69,6 +69,8 @@ def test_json_report_of_a_finished_run(failed_run):
     assert report["predicted"]["available"] and report["predicted"]["rto_seconds"] == 30.0
     assert report["started"].endswith("Z") and report["ended"].endswith("Z")
     assert report["measured_rto_seconds"] < 30
+    assert report["measured_rto"].startswith("PT") and report["predicted"]["rto"] == "PT30S"
+    assert all(s["duration"].startswith("PT") for s in report["steps"] if s["start"])
     assert {b["id"] for b in report["timeline"]} == {"custom:one", "custom:two", "custom:side"}
 
 

@@ -42,6 +42,9 @@ def test_md_runbook_names_every_vm_callout_ip_and_workflow():
                   "Disaster recovery", "Reprotect", "Failback"):
         assert f"## {title} (`" in text
     assert "`administrator@vsphere.local@env:DRKIT_VC_A_PASSWORD`" in text
+    before = section(text, "## Before you start", "## Sites")
+    assert "- [ ] test networks are isolated from production: Test Bubble" in before
+    assert "room for at least 4 vCPUs and 8192 MB" in before
 
 
 def test_md_vm_table_and_power_on_follow_priorities():
@@ -81,7 +84,7 @@ def test_html_runbook_is_well_formed_and_complete():
         assert f'id="vm-{vm}"' in html
     for call in CALLOUTS:
         assert call in text
-    assert html.count('<input type="checkbox" />') == 16 + 25
+    assert html.count('<li value="') == 16 + 25  # one checklist item per step
     assert 'href="#test-power-on-db1"' in html and 'id="test-power-on-db1"' in html
 
 
