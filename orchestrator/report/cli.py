@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,6 +87,3 @@ def report(run_id: str, fmt: str, runs_dir: str | None, output: str | None) -> N
         _fail(str(exc))
     _write(text, output)
 
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False) + "\n"

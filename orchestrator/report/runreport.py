@@ -188,36 +188,41 @@ def timeline(rows: Sequence[Mapping[str, Any]], span: float,
             for r in rows if r["offset"] is not None]
 
 
-def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: Predicted,
-                   now: str | None = None) -> dict[str, Any]:
-    """Everything a run report shows (also its JSON form)."""
-    runs = [e for e in events if e.get("event") == "run"]
+def run_fields(run_id: str, runs: Sequence[Mapping[str, Any]], predicted: Predicted,
+               now: str) -> dict[str, Any]:
+    """The run as a whole: identity, status, history and the two RTOs."""
     header, last = runs[0], runs[-1]
     finished = last.get("status") not in OPEN
-    now = now or utcnow()
-    latest, starts = latest_steps(events)
-    rows = [step_row(rec, starts[sid], header.get("ts"), now) for sid, rec in latest.items()]
-    rows = order_rows(rows + pending_rows(predicted, latest), predicted)
     ended = last.get("ts") if finished else None
     measured = seconds_between(header.get("ts"), ended or now)
     pred = predicted.as_dict(header)
-    counts = Counter(r["status"] for r in rows)
-    return {"schema": SCHEMA, "generated_at": now, "run": run_id,
-            "plan": header.get("plan"), "plan_name": predicted.plan.name if predicted.plan
-            else None, "workflow": header.get("workflow"), "workdir": header.get("workdir"),
+    delta = measured - pred["rto_seconds"] if None not in (measured, pred["rto_seconds"]) \
+        else None
+    return {"schema": SCHEMA, "generated_at": now, "run": run_id, "plan": header.get("plan"),
+            "plan_name": predicted.plan.name if predicted.plan else None,
+            "workflow": header.get("workflow"), "workdir": header.get("workdir"),
             "vars": mask_vars(header.get("vars") or {}),
             "status": last.get("status") if finished else "in-progress",
             "finished": finished, "started": header.get("ts"), "ended": ended,
             "history": [{"status": e.get("status"), "ts": e.get("ts")} for e in runs],
             "measured_rto_seconds": measured, "measured_rto": iso_duration(measured),
-            "predicted": pred,
-            "rto_delta_seconds": (measured - pred["rto_seconds"]
-                                  if pred["rto_seconds"] is not None else None),
-            "counts": dict(sorted(counts.items())), "steps": rows,
-            "vms": vm_rows(rows, predicted),
-            "errors": [{"step": r["id"], "vm": r["vm"], "error": r["error"], "rule": r["rule"]}
+            "predicted": pred, "rto_delta_seconds": delta}
+
+
+def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: Predicted,
+                   now: str | None = None) -> dict[str, Any]:
+    """Everything a run report shows (also its JSON form): :func:`run_fields`, then per step,
+    per VM, errors, warnings and the timeline."""
+    now = now or utcnow()
+    runs = [e for e in events if e.get("event") == "run"]
+    out = run_fields(run_id, runs, predicted, now)
+    latest, starts = latest_steps(events)
+    rows = [step_row(rec, starts[sid], out["started"], now) for sid, rec in latest.items()]
+    rows = order_rows(rows + pending_rows(predicted, latest), predicted)
+    out.update(counts=dict(sorted(Counter(r["status"] for r in rows).items())), steps=rows,
+               vms=vm_rows(rows, predicted),
+               errors=[{"step": r["id"], "vm": r["vm"], "error": r["error"], "rule": r["rule"]}
                        for r in rows if r["status"] == "failed"],
-            "warnings": warnings_for(rows, finished, pred),
-            "timeline": timeline(rows, measured or 0.0, now)}
-
-
+               warnings=warnings_for(rows, out["finished"], out["predicted"]),
+               timeline=timeline(rows, out["measured_rto_seconds"] or 0.0, now))
+    return out
