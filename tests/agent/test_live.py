@@ -10,6 +10,7 @@ import pytest
 from simulators.agent.blockdev import ApplianceDevice
 from simulators.agent.checker import Report, check
 from simulators.agent.guest import GuestConfig, GuestProcess
+from simulators.agent.sources import timeviews
 from tests.agent.helpers import wait_until
 
 pytestmark = pytest.mark.live
@@ -32,13 +33,9 @@ class Site:
 
     def check_snapshot(self, gsnap: dict, data_lun: str, wal_lun: str) -> Report:
         by_lun = {s["lun_id"]: s["id"] for s in gsnap["snapshots"]}
-        tvs = [self.client.create_timeview(by_lun[lun], writable=False)["id"]
-               for lun in (data_lun, wal_lun)]
-        try:
-            return check(*(ApplianceDevice(self.ap.url, self.ap.token, tv) for tv in tvs))
-        finally:
-            for tv in tvs:
-                self.client.delete_lun(tv)
+        ids = [by_lun[data_lun], by_lun[wal_lun]]
+        with timeviews(self.client, self.ap.url, self.ap.token, ids) as (data, wal):
+            return check(data, wal)
 
     def wait_progress(self, data_lun: str, wal_lun: str, min_lsn: int) -> None:
         def progressed() -> bool:
