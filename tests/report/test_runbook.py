@@ -9,9 +9,11 @@ import yaml
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+from orchestrator.plan.live import AdapterInventory
 from orchestrator.plan.load import load_plan
 from orchestrator.report.build import build_runbook
 from orchestrator.report.runbook import runbook_context
+from orchestrator.vsphere.adapter import DatastoreInfo, HostInfo, Inventory, VmInfo
 from tests.report.wellformed import check_html
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +142,31 @@ def test_invalid_plan_exits_1_with_its_issues():
 def _clock(seconds: float) -> str:
     total = round(seconds)
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+class Snapshot:
+    """A vSphere adapter's answer to ``inventory()`` (orchestrator.vsphere.adapter records)."""
+
+    def __init__(self, cluster: str, networks: tuple[str, ...], datastores: tuple[str, ...],
+                 vms: tuple[str, ...] = ()) -> None:
+        host = HostInfo("esx-01", "dc", cluster, True, (), datastores)
+        self.snapshot = Inventory(
+            ("dc",), (cluster,), (host,),
+            tuple(VmInfo(vm, "esx-01", "poweredOn", True, "green", None, None, None,
+                         datastores, networks[:1]) for vm in vms),
+            tuple(DatastoreInfo(d, f"ds:///{d}/", "VMFS", ("esx-01",)) for d in datastores),
+            networks)
+
+    def inventory(self) -> Inventory:
+        return self.snapshot
+
+
+def test_runbook_from_a_vsphere_adapter_inventory():
+    live = AdapterInventory({
+        "protected": Snapshot("cluster-a", ("VM Network",), ("ds-app",), VMS),
+        "recovery": Snapshot("cluster-b", ("DR Network", "Test Bubble"), ("ph-app",))})
+    text = build_runbook(SAMPLE, {}, "md", ["planned"], live=live)
+    assert "live inventory" in text and "not found" not in text
+    for vm in VMS:
+        block = section(text, f"### {vm}\n", "\n###")
+        assert "live: cluster cluster-a; networks VM Network; datastores ds-app" in block
