@@ -152,9 +152,10 @@ class ArrayClient:
     def replication(self, rep_id: str) -> Json:
         return self._request("GET", f"/replications/{rep_id}")["replication"]
 
-    def sync(self, rep_id: str) -> Json:
+    def sync(self, rep_id: str, quiesce: bool = False) -> Json:
         """``{"job": {...}}``, plus ``"warning"`` when a cycle was already running."""
-        return self._request("POST", f"/replications/{rep_id}/sync", json={})
+        body = {"quiesce": True} if quiesce else {}
+        return self._request("POST", f"/replications/{rep_id}/sync", json=body)
 
     def role_change(self, rep_id: str, action: str) -> Json:
         """promote | demote | split | reverse | resume: ``{"replication", "warning"?, "job"?}``."""

@@ -40,7 +40,9 @@ The tree (``transient`` = retrying the same command later may succeed)::
     └── InternalError        9001 a bug: details are in the log file, never in the response
 
 Warnings (``<Warnings><Warning code="N"/></Warnings>`` next to a success):
-    SyncAlreadyRunning 5001, NothingToRestore 5002, AlreadyDone 5003.
+    SyncAlreadyRunning 5001, NothingToRestore 5002, AlreadyDone 5003,
+    CrashConsistentPoint 5004, ApplicationConsistentPoint 5005 (on each recovered device: how
+    consistent the recovery point it shows is).
 """
 
 from __future__ import annotations
@@ -200,6 +202,12 @@ WARNINGS: tuple[Definition, ...] = (
     Definition(5002, "NothingToRestore", "Replication was not split; nothing to restore.",
                "No action needed."),
     Definition(5003, "AlreadyDone", "The operation had already been done.", "No action needed."),
+    Definition(5004, "CrashConsistentPoint",
+               "The recovery point is crash-consistent: applications were not quiesced.",
+               "Sync with the quiesce option (Snapshot Agent) for application consistency."),
+    Definition(5005, "ApplicationConsistentPoint",
+               "The recovery point is application-consistent (quiesced by the Snapshot Agent).",
+               "No action needed."),
 )
 
 ERRORS: tuple[Definition, ...] = tuple(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sra.dispatch import warnings_element
 from sra.registry import command
+from sra.topology import Json
 from sra.verbs import common, present, testfailover
 from sra.xmlio import Element, Item, el
 
@@ -47,11 +49,10 @@ def check_failover(ctx: Context) -> Element:
                         lambda i: testfailover._check(ctx, i, False)))
 
 
-def _latest_point(ctx: Context, replica_id: str) -> Element | None:
+def _latest_point(ctx: Context, replica_id: str) -> Json | None:
     points = ctx.array.recovery_points(replica_id)
-    newest = max(points, key=lambda p: (p.get("sequence", 0), str(p.get("time", ""))),
-                 default=None)
-    return testfailover.recovery_point_element(newest) if newest else None
+    return max(points, key=lambda p: (p.get("sequence", 0), str(p.get("time", ""))),
+               default=None)
 
 
 def _promote(ctx: Context, item: Item, group: bool) -> tuple[list[str], list[str], str]:
@@ -69,20 +70,30 @@ def _promote(ctx: Context, item: Item, group: bool) -> tuple[list[str], list[str
     return replicas, warns, pair.id
 
 
-def _device_body(ctx: Context, replica_id: str) -> list[Element | None]:
+def _device_body(ctx: Context, replica_id: str) -> tuple[list[Element | None], list[str]]:
+    """Identity and newest RecoveryPoint of a promoted device, and its consistency warning."""
     lun = ctx.array.lun(replica_id)
-    return [el("Identity", None, el("Wwn", lun.get("wwn", ""))), _latest_point(ctx, replica_id)]
+    point = _latest_point(ctx, replica_id)
+    rp = testfailover.recovery_point_element(point) if point else None
+    return [el("Identity", None, el("Wwn", lun.get("wwn", ""))), rp], \
+        testfailover.consistency(point)
 
 
 def _failover_device(ctx: Context, item: Item) -> common.Body:
     replicas, warns, _ = _promote(ctx, item, group=False)
-    return _device_body(ctx, replicas[0]), warns, {"id": replicas[0], "state": "read-write"}
+    body, points = _device_body(ctx, replicas[0])
+    return body, [*warns, *points], {"id": replicas[0], "state": "read-write"}
+
+
+def _member(ctx: Context, replica_id: str) -> Element:
+    body, points = _device_body(ctx, replica_id)
+    return el("TargetDevice", None, *body, warnings_element(*points), key=replica_id,
+              id=replica_id, state="read-write")
 
 
 def _failover_group(ctx: Context, item: Item) -> common.Body:
     replicas, warns, pair_id = _promote(ctx, item, group=True)
-    devices = [el("TargetDevice", None, *_device_body(ctx, r), key=r, id=r, state="read-write")
-               for r in replicas]
+    devices = [_member(ctx, r) for r in replicas]
     return [el("TargetDevices", None, *devices)], warns, {"id": pair_id, "state": "read-write"}
 
 

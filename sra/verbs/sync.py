@@ -52,9 +52,15 @@ def device_sync(job: Json) -> Element:
               id=str(job["id"]), status="inProgress")
 
 
+def quiesce(ctx: Context) -> bool:
+    """Connection Opaque ``quiesce=true``: application-consistent cycles (Snapshot Agent)."""
+    conns = ctx.request.connections
+    return bool(conns) and conns[0].opaque("quiesce").lower() in ("true", "1", "yes")
+
+
 def _start(ctx: Context, item: Item, group: bool) -> common.Body:
     pair = common.pair_of(ctx, item, group, source=True)
-    answer = ctx.array.sync(pair.id)
+    answer = ctx.array.sync(pair.id, quiesce=quiesce(ctx))
     if answer.get("warning"):
         ctx.log.info("replication %s: %s", pair.id, answer["warning"])
         return [device_sync(answer["job"])], ["SyncAlreadyRunning"]

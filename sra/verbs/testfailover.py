@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sra import errors
+from sra.dispatch import warnings_element
 from sra.registry import VERBS, command
 from sra.topology import Json, Pair
 from sra.verbs import common, present
@@ -68,6 +69,13 @@ def existing_point(ctx: Context, replica_id: str) -> Json | None:
     return match
 
 
+def consistency(point: Json | None) -> list[str]:
+    """Warning names that tell SRM (and drkit's orchestrator) how consistent a point is."""
+    kind = (point or {}).get("consistent")
+    return (["CrashConsistentPoint"] if kind == "crash"
+            else ["ApplicationConsistentPoint"] if kind == "app" else [])
+
+
 def recovery_point_element(point: Json) -> Element:
     return el("RecoveryPoint", None, el("Time", common.iso_seconds(str(point.get("time", "")))),
               id=str(point.get("id", "")))
@@ -95,7 +103,8 @@ def _start_one(ctx: Context, replica_id: str, point: Json, groups: list[str]) ->
 def _start_device(ctx: Context, item: Item) -> common.Body:
     pair = common.pair_of(ctx, item, group=False, source=False)
     point = existing_point(ctx, pair.key) or recovery_points(ctx, pair.key)[0]
-    return [_start_one(ctx, pair.key, point, present.access_groups_of(ctx, [item]))]
+    groups = present.access_groups_of(ctx, [item])
+    return [_start_one(ctx, pair.key, point, groups)], consistency(point)
 
 
 def _group_devices(pair: Pair, item: Item) -> list[str]:
@@ -115,11 +124,11 @@ def _start_group(ctx: Context, item: Item) -> common.Body:
         if existing_point(ctx, replica) not in (None, point):
             _stop_replica(ctx, replica)
     groups = present.access_groups_of(ctx, [item, *item.devices])
-    devices = [el("TargetDevice", None, _start_one(ctx, r, points[r], groups), key=r)
-               for r in replicas]
+    devices = [el("TargetDevice", None, _start_one(ctx, r, points[r], groups),
+                  warnings_element(*consistency(points[r])), key=r) for r in replicas]
     first = points[replicas[0]]
     return [el("Snapshot", None, recovery_point_element(first),
-               el("TargetDevices", None, *devices), id=str(first.get("id")))]
+               el("TargetDevices", None, *devices), id=str(first.get("id")))], consistency(first)
 
 
 Work = Callable[[Item], common.Body]

@@ -8,9 +8,11 @@ every state-changing verb run twice (SRM re-runs after partial failures).
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -44,14 +46,14 @@ class Site:
     def id(self) -> str:
         return self.ap.client.appliance()["id"]
 
-    def run(self, name: str, body: str = "", *, array: bool = True) -> SraRun:
+    def run(self, name: str, body: str = "", *, array: bool = True, **opaques: str) -> SraRun:
         tag = name[:1].upper() + name[1:] + "Parameters"
         array_id = f"<ArrayId>{self.id}</ArrayId>" if array else ""
         params = f"<{tag}>{array_id}{body}</{tag}>"
         work = self.workdir / f"{next(self.counter):03d}-{name}"
         work.mkdir(parents=True)
-        run = run_sra(command(name, params, connection=connection(self.ap.url, self.ap.token)),
-                      work)
+        conn = connection(self.ap.url, self.ap.token, **opaques)
+        run = run_sra(command(name, params, connection=conn), work)
         assert run.returncode == 0 and run.stderr == "", run.stderr
         return run
 
@@ -423,3 +425,49 @@ def test_parallel_commands_share_one_new_client(shared_sites: dict) -> None:
     assert [c["name"] for c in b.ap.client.list_clients()].count("domain-par") == 1
     for body in bodies:
         no_errors(b.run("testFailoverStop", body))
+
+
+class _Agent(BaseHTTPRequestHandler):
+    """A Snapshot Agent that always freezes (the appliance's quiesce protocol)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"state": "frozen"}' if self.path == "/quiesce" else b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_consistency_of_points_is_reported_per_device(shared_sites: dict) -> None:
+    a, b = shared_sites["a"], shared_sites["b"]
+    lun = shared_sites["lun"]
+    key = next(r for r in b.ap.client.list_replications()
+               if r["source_kind"] == "lun")["devices"][0]["local"]
+    body = f'{ACCESS}<TargetDevices><TargetDevice key="{key}"/></TargetDevices>'
+    crash = b.run("testFailoverStart", body)
+    no_errors(crash)
+    assert warnings(crash) == [CODE["CrashConsistentPoint"]]
+    no_errors(b.run("testFailoverStop", body))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Agent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    agent = a.ap.client.register_agent("sra-test", f"http://127.0.0.1:{server.server_port}",
+                                       "agent-token", [lun])
+    try:
+        wait_idle(a, lun)
+        root = no_errors(a.run("syncOnce", f'<SourceDevices><SourceDevice id="{lun}"/>'
+                               "</SourceDevices>", quiesce="true"))
+        job = root.find(f".//{q('DeviceSync')}").get("id")
+        a.ap.client.wait_job(job)
+        app = b.run("testFailoverStart", body)
+        no_errors(app)
+        assert warnings(app) == [CODE["ApplicationConsistentPoint"]]
+        no_errors(b.run("testFailoverStop", body))
+    finally:
+        a.ap.client.delete_agent(agent["id"])
+        server.shutdown()
