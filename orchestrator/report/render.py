@@ -19,6 +19,7 @@ from markupsafe import Markup
 FORMATS = ("md", "html")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
 _SLUG = re.compile(r"[^a-z0-9]+")
+_LIST_START = re.compile(r"^(\s*(?:\d+)?)([-+.)])(?=\s)")
 
 
 class Raw(str):
@@ -48,7 +49,8 @@ def secs(seconds: float | None) -> str:
 def md_escape(text: str) -> str:
     """Inline markdown text: specials backslash-escaped, newlines folded, ``&`` kept literal."""
     text = text.replace("&", "&amp;").replace("\r", "").replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _LIST_START.sub(r"\1\\\2", text, count=1)  # "- x", "1. x": not a list
 
 
 def code(value: Any) -> Raw:
@@ -61,7 +63,7 @@ def code(value: Any) -> Raw:
 
 def mermaid_text(value: Any) -> Raw:
     """A mermaid gantt task title: no ``:`` ``;`` ``#`` or line breaks (they end a title)."""
-    return Raw(re.sub(r"[:;#`\n\r]+", " ", str(value)).strip() or "-")
+    return Raw(" ".join(re.sub(r"[:;#`]+", " ", str(value)).split()) or "-")
 
 
 def mermaid_time(value: Any) -> Raw:
