@@ -97,9 +97,6 @@ class Context:
             raise errors.MissingConnection("the request has no <Connections>/<Connection>")
         return client_for(self.request.connections[0], self.log)
 
-    def secrets(self) -> list[str]:
-        return [c.password for c in self.request.connections if c.password]
-
 
 def _log_path(request: xmlio.Request) -> str:
     name = re.sub(r"[^A-Za-z0-9_-]", "_", request.name)[:64]

@@ -36,7 +36,7 @@ The tree (``transient`` = retrying the same command later may succeed)::
     │   ├── NotReplica           4002 device is not a replica (target)
     │   ├── NoRecoveryPoint      4003 the replica has no recovery point yet
     │   ├── NoInitiators         4004 an access group has no initiators to present to
-    │   └── GroupSplit           4005 a group member is missing from the request
+    │   └── GroupSplit           4005 a member of a consistency group is named on its own
     └── InternalError        9001 a bug: details are in the log file, never in the response
 
 Warnings (``<Warnings><Warning code="N"/></Warnings>`` next to a success):
@@ -190,8 +190,9 @@ NoInitiators = _declare(
     StateError, "NoInitiators", 4004, "An access group has no initiators.",
     "Add hosts with FC/iSCSI initiators to the recovery cluster.")
 GroupSplit = _declare(
-    StateError, "GroupSplit", 4005, "A consistency group can only be handled as a whole.",
-    "Include every device of the group in the protection group.")
+    StateError, "GroupSplit", 4005,
+    "The device belongs to a consistency group, which is only handled as a whole.",
+    "Protect and name the consistency group instead of its devices.")
 InternalError = _declare(
     SraError, "InternalError", 9001, "The SRA hit an internal error.",
     "See the SRA log file for details.")

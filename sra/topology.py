@@ -76,11 +76,25 @@ class Topology:
     def with_peer(self, peer: str) -> list[Pair]:
         return [p for p in self.pairs if not peer or p.peer == peer]
 
+    def _why_not(self, lun_id: str, tag: str, source: bool) -> errors.SraError:
+        """The most specific error for a device that is not a single ``tag`` here."""
+        for pair in self.pairs:
+            if lun_id not in pair.local_luns():
+                continue
+            if pair.is_group:
+                return errors.GroupSplit(f"{tag} {lun_id!r} belongs to the consistency group of "
+                                         f"replication {pair.id!r}: name the group instead")
+            if pair.local_is_source != source:
+                cls = errors.NotSource if source else errors.NotReplica
+                side = "a replica" if source else "the source"
+                return cls(f"{tag} {lun_id!r} is {side} here (replication {pair.id!r})")
+        return errors.UnknownDevice(f"{tag} {lun_id!r} is not a replicated device on this array")
+
     def source_device(self, lun_id: str) -> Pair:
         for pair in self.pairs:
             if pair.local_is_source and not pair.is_group and pair.members[0].source == lun_id:
                 return pair
-        raise errors.UnknownDevice(f"SourceDevice {lun_id!r} is not a replicated source here")
+        raise self._why_not(lun_id, "SourceDevice", source=True)
 
     def source_group(self, group_id: str) -> Pair:
         for pair in self.pairs:
@@ -92,7 +106,7 @@ class Topology:
         for pair in self.pairs:
             if not pair.local_is_source and not pair.is_group and pair.members[0].replica == key:
                 return pair
-        raise errors.UnknownDevice(f"TargetDevice {key!r} is not a replica on this array")
+        raise self._why_not(key, "TargetDevice", source=False)
 
     def target_group(self, key: str) -> Pair:
         for pair in self.pairs:

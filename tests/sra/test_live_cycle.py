@@ -349,6 +349,12 @@ def test_bad_ids_get_specific_codes(shared_sites: dict) -> None:
     wrong_side = b.run("failover", f'<TargetDevices><TargetDevice key="{shared_sites["lun"]}"/>'
                        "</TargetDevices>")
     assert wrong_side.error_codes() == [CODE["UnknownDevice"]]
+    at_source = a.run("failover", f'<TargetDevices><TargetDevice key="{shared_sites["lun"]}"/>'
+                      "</TargetDevices>")
+    assert at_source.error_codes() == [CODE["NotReplica"]]
+    member = a.run("syncOnce", f'<SourceDevices><SourceDevice id="{shared_sites["members"][0]}"/>'
+                   "</SourceDevices>")
+    assert member.error_codes() == [CODE["GroupSplit"]]
 
 
 def test_rerun_after_partial_group_start_keeps_one_point(shared_sites: dict) -> None:

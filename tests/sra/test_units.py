@@ -58,8 +58,15 @@ def test_pairs_and_keys() -> None:
     assert topo.source_device("lun-a") is source
     assert topo.target_group("rep-2") is target
     assert topo.device("lun-r2") is target
-    with pytest.raises(errors.SraError):
+    with pytest.raises(errors.SraError) as info:
         topo.target_device("lun-a")
+    assert info.value.name == "NotReplica"
+    with pytest.raises(errors.SraError) as info:
+        topo.source_device("lun-r1")
+    assert info.value.name == "GroupSplit"
+    with pytest.raises(errors.SraError) as info:
+        topo.source_device("nope")
+    assert info.value.name == "UnknownDevice"
 
 
 def test_sync_progress_and_estimate() -> None:
