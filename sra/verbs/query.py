@@ -33,6 +33,10 @@ STRINGS: dict[str, str] = {
     "verifyTlsHint": "true (default) or false.",
     "timeoutTitle": "Request timeout (seconds)",
     "timeoutHint": "Seconds to wait for each appliance request; default 30.",
+    "retriesTitle": "Attempts on transient errors",
+    "retriesHint": "How often to try a request that failed for a transient reason; default 3.",
+    "quiesceTitle": "Application-consistent sync",
+    "quiesceHint": "true: quiesce applications (Snapshot Agent) for each sync; default false.",
 }
 STRINGS.update({f"Description{d.code}": d.description for d in (*errors.ERRORS, *errors.WARNINGS)})
 STRINGS.update({f"FixHint{d.code}": d.fix_hint for d in (*errors.ERRORS, *errors.WARNINGS)})
@@ -81,7 +85,8 @@ def query_connection_parameters(ctx: Context) -> Element:
         el("Addresses", None, titled("Address", "address", id="address")),
         titled("Username", "username"), titled("Password", "password"),
         el("Opaques", None, titled("Opaque", "verifyTls", id="verify_tls"),
-           titled("Opaque", "timeout", id="timeout")),
+           titled("Opaque", "timeout", id="timeout"), titled("Opaque", "retries", id="retries"),
+           titled("Opaque", "quiesce", id="quiesce")),
         id="nss")
     return el("AdapterConnectionParameters", None, connection)
 
