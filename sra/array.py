@@ -105,7 +105,7 @@ class ArrayClient:
         for url in self.urls:
             try:
                 resp = self.session.request(method, url + path, json=json, params=params,
-                                            timeout=self.timeout)
+                                            timeout=(min(5.0, self.timeout), self.timeout))
             except requests.RequestException as exc:
                 failure = self._mask(f"{method} {url}{path}: {type(exc).__name__}")
                 self.log.warning("%s", failure)
