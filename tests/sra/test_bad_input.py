@@ -92,3 +92,22 @@ def test_python_m_sra_works_without_perl(tmp_path: Path) -> None:
                           capture_output=True, env=env, timeout=60)
     assert proc.returncode == 0 and proc.stderr == b""
     assert b"<AdapterInfo>" in (tmp_path / "out.xml").read_bytes()
+
+
+def test_command_pl_finds_the_venv_beside_the_repository(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.sra.sra_runner import COMMAND_PL, REPO
+
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        import pytest
+
+        pytest.skip("no .venv beside the repository")
+    env = {k: v for k, v in os.environ.items() if k not in ("DRKIT_PYTHON", "PYTHONPATH")}
+    request = (f'<Command xmlns="{NS}"><Name>queryInfo</Name><OutputFile>out.xml</OutputFile>'
+               "</Command>")
+    proc = subprocess.run(["perl", str(COMMAND_PL)], input=request.encode(), cwd=tmp_path,
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == b""
+    assert b"<AdapterInfo>" in (tmp_path / "out.xml").read_bytes()
