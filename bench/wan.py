@@ -159,8 +159,8 @@ def run(opts: Options) -> dict[str, Any]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"device_size": opts.size, "regions": regions, "seed": opts.seed,
-            "tools": tool_versions(), "patterns": results, "goals": goals(results),
-            "seconds": perf_counter() - started}
+            "tools": tool_versions() if opts.peers else {}, "patterns": results,
+            "goals": goals(results), "seconds": perf_counter() - started}
 
 
 def goals(results: list[dict[str, Any]]) -> dict[str, Any]:
