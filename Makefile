@@ -1,10 +1,22 @@
 # drkit — the two set-up commands: `make demo` and `make test`.
+# Each installs what it needs: Debian packages (when root), a virtualenv, the Python packages.
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+DEBS    := python3-venv perl golang-go golang-github-vmware-govmomi-dev e2fsprogs rsync xdelta3
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench deps venv clean
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "drkit needs these Debian packages (run as root or install them):$$missing"; exit 1; fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -12,20 +24,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: deps $(STAMP)
 
-demo: $(STAMP)
+demo: venv
 	$(BIN)/drkit demo
 
-test: $(STAMP)
+test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 --durations=15
 
-lint: $(STAMP)
+lint: venv
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: venv
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .drkit
