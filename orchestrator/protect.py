@@ -2,8 +2,10 @@
 
 What SRM keeps in placeholder VMs (CPU, memory, NICs and their networks, disks and RDM WWNs,
 files on the datastore), drkit keeps in the plan's state, so the recovery site can rebuild the
-VMs from replicated bytes. Run it when VMs are added to a plan or reconfigured; reprotect
-captures the records again at the new protected site.
+VMs from replicated bytes. It also records which SRA devices and groups each protection
+group means, so a disaster recovery can act with the protected site gone. Run it when VMs or
+storage are added to a plan or reconfigured; reprotect captures the records again at the new
+protected site.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from orchestrator.plan.model import Plan
 def protect_vms(plan: Plan) -> list[str]:
     from orchestrator.executor.cli import live_ports
 
-    _, vsphere = live_ports(plan)
+    storage, vsphere = live_ports(plan)
+    for pg in plan.protection_groups:  # remember which SRA ids each group means (disaster)
+        storage["protected"].selections.get(pg)
     for vm in plan.vms:
         vsphere["recovery"].protect_vm(vm.name, plan.inventory)
     return [vm.name for vm in plan.vms]

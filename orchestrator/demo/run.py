@@ -197,14 +197,16 @@ def _summary(root: Path, runs: list[tuple[str, str]]) -> None:
 
 
 def _reports(root: Path, runs: list[tuple[str, str]]) -> list[Path]:
-    try:
-        from orchestrator.report import api as report_api
-    except ImportError:
-        return []
+    from orchestrator.report.build import build_report
+
     out = []
     for _, run_id in runs:
         path = root / "reports" / f"{run_id}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
-        report_api.write_run_report(run_id, root / "runs", "html", path)
+        path.write_text(build_report(run_id, root / "runs", "html"))
         out.append(path)
-    return out
+    runbook = root / "reports" / "runbook.md"
+    from orchestrator.report.build import build_runbook
+
+    runbook.write_text(build_runbook(root / "plan.yaml", {}, "md", runs_dir=root / "runs"))
+    return [*out, runbook]

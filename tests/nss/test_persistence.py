@@ -41,7 +41,9 @@ def test_acknowledged_writes_survive_kill9(appliance):
 
     writer = threading.Thread(target=stream)
     writer.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while (snap_before is None or len(acked) < 80) and time.monotonic() < deadline:
+        time.sleep(0.01)  # kill mid-stream, once a snapshot and enough writes are acknowledged
     appliance.kill9()
     stop.set()
     writer.join()
