@@ -39,7 +39,8 @@ def demo(root: Path, keep: bool, boot_delay: float) -> None:
     _fresh(root)
     console.rule("drkit demo")
     console.print(f"[bold]1.[/] starting the lab in {root / 'lab'} (first run builds vcsim)")
-    lab = start_lab(root / "lab", LabOptions(vms=3, hosts=2, boot_delay_s=boot_delay))
+    lab = start_lab(root / "lab", LabOptions(vms=3, hosts=2, boot_delay_s=boot_delay,
+                                             app_luns=True))
     try:
         _cycle(root, lab)
     finally:
@@ -61,6 +62,7 @@ def _fresh(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     os.environ["DRKIT_RUNS_DIR"] = str(root / "runs")
     os.environ["DRKIT_STATE_DIR"] = str(root / "state")
+    os.environ.setdefault("DRKIT_POLL_INTERVAL", "0.5")
 
 
 def _rmtree(path: Path) -> None:
@@ -77,12 +79,34 @@ def _cycle(root: Path, lab: dict[str, Any]) -> None:
     plan = load_plan(plan_path)
     console.print(f"[bold]2.[/] plan {plan_path}: {', '.join(v.name for v in plan.vms)}; "
                   f"protection records captured for {', '.join(protect_vms(plan))}")
+    guest = start_guest(root, lab)
+    console.print("   reference application running at site a on app-data/app-wal, its "
+                  "Snapshot Agent registered with appliance a")
     runs = []
-    for step, mode in enumerate(WORKFLOWS, start=3):
-        console.print(f"[bold]{step}.[/] drkit run --mode {mode}")
-        runs.append((mode, run_workflow(plan_path, plan, mode, root)))
-        console.print(f"   [green]verified[/]: {CHECKS[mode](lab)}")
+    try:
+        for step, mode in enumerate(WORKFLOWS, start=3):
+            variables = {"app_consistent": "true"} if mode == "test" else {}
+            if mode == "planned":
+                guest.stop()  # the application stops with its VM, cleanly
+                console.print("   application stopped cleanly (its VM shuts down)")
+            console.print(f"[bold]{step}.[/] drkit run --mode {mode}"
+                          + (" --var app_consistent=true" if variables else ""))
+            runs.append((mode, run_workflow(plan_path, load_plan(plan_path, variables), mode,
+                                            root, variables)))
+            console.print(f"   [green]verified[/]: {CHECKS[mode](lab)}")
+    finally:
+        guest.stop()
     _summary(root, runs)
+
+
+def start_guest(root: Path, lab: dict[str, Any]) -> Any:
+    """The reference transactional application with its Snapshot Agent, at site a."""
+    from simulators.agent.guest import GuestConfig, GuestProcess
+
+    site, app = lab["sites"]["a"], lab["sites"]["a"]["protected"]["app"]
+    return GuestProcess(root / "guest", site["appliance"]["url"],
+                        Path(site["appliance"]["token_file"]), app["data"], app["wal"],
+                        GuestConfig(name="app", seed=7, rate_tps=50)).start()
 
 
 def write_plan(root: Path, lab: dict[str, Any]) -> Path:
@@ -96,12 +120,13 @@ def write_plan(root: Path, lab: dict[str, Any]) -> Path:
     return path
 
 
-def run_workflow(plan_path: Path, plan: Any, mode: str, root: Path) -> str:
+def run_workflow(plan_path: Path, plan: Any, mode: str, root: Path,
+                 variables: dict[str, str] | None = None) -> str:
     from orchestrator.executor.cli import start_run
 
     before = set((root / "runs").glob("*")) if (root / "runs").exists() else set()
     started = time.monotonic()
-    code = start_run(str(plan_path), plan, mode, {}, root / "runs", as_json=False)
+    code = start_run(str(plan_path), plan, mode, variables or {}, root / "runs", as_json=False)
     run_dir = next(iter(set((root / "runs").glob("*")) - before), None)
     if code != 0:
         raise DemoFailed(f"workflow {mode} failed (exit {code}); journal: {run_dir}")
@@ -133,16 +158,40 @@ def _pairs(client: Any) -> list[tuple[str, str]]:
     return [(d["local"], d["remote"]) for d in rep["devices"]]
 
 
+def _app(lab: dict[str, Any]) -> dict[str, str]:
+    return lab["sites"]["a"]["protected"].get("app") or {}
+
+
+def check_app(lab: dict[str, Any], site: str, data_lun: str, wal_lun: str) -> str:
+    """Run the application's integrity checker on a recovered data/WAL pair at ``site``."""
+    from simulators.agent.blockdev import ApplianceDevice
+    from simulators.agent.checker import check
+
+    app = lab["sites"][site]["appliance"]
+    url, token = app["url"], Path(app["token_file"]).read_text().strip()
+    report = check(ApplianceDevice(url, token, data_lun), ApplianceDevice(url, token, wal_lun))
+    if not report.ok:
+        raise DemoFailed(f"application image {data_lun}/{wal_lun}: {report.counts}")
+    return "application image clean (0 torn records, 0 log/data disagreements)"
+
+
 def check_test(lab: dict[str, Any]) -> str:
     a, b = _clients(lab)
     peer_of = dict(_pairs(b))
+    app = {v: k for k, v in _app(lab).items()}
     views = b.list_luns(role="timeview")
+    found: dict[str, str] = {}
     for tv in views:
-        if digest(b, tv["id"]) != digest(a, peer_of[tv["source_lun"]]):
+        protected = peer_of[tv["source_lun"]]
+        if protected in app:  # the application kept writing at site a since the sync
+            found[app[protected]] = tv["id"]
+        elif digest(b, tv["id"]) != digest(a, protected):
             raise DemoFailed(f"TimeView {tv['id']} differs from the protected device")
     if len(views) != len(peer_of):
         raise DemoFailed(f"{len(views)} TimeViews for {len(peer_of)} replicated devices")
-    return f"{len(views)} TimeViews at site b hold exactly the protected devices' bytes"
+    extra = f"; {check_app(lab, 'b', found['data'], found['wal'])}" if found else ""
+    return (f"{len(views)} TimeViews at site b of an application-consistent recovery point"
+            f"{extra}")
 
 
 def check_cleanup(lab: dict[str, Any]) -> str:
@@ -164,8 +213,19 @@ def _same(lab: dict[str, Any], site: str) -> int:
     return len(pairs)
 
 
+def _app_at(lab: dict[str, Any], site: str) -> str:
+    app = _app(lab)
+    if not app:
+        return ""
+    if site == "a":
+        return "; " + check_app(lab, "a", app["data"], app["wal"])
+    local = {remote: local for local, remote in _pairs(_clients(lab)[1])}
+    return "; " + check_app(lab, "b", local[app["data"]], local[app["wal"]])
+
+
 def check_planned(lab: dict[str, Any]) -> str:
-    return f"{_same(lab, 'b')} devices promoted read-write at site b, byte-identical to site a"
+    return (f"{_same(lab, 'b')} devices promoted read-write at site b, byte-identical to "
+            f"site a{_app_at(lab, 'b')}")
 
 
 def check_reprotect(lab: dict[str, Any]) -> str:
@@ -177,7 +237,8 @@ def check_reprotect(lab: dict[str, Any]) -> str:
 
 
 def check_failback(lab: dict[str, Any]) -> str:
-    return f"{_same(lab, 'a')} devices back in production at site a, byte-identical to site b"
+    return (f"{_same(lab, 'a')} devices back in production at site a, byte-identical to "
+            f"site b{_app_at(lab, 'a')}")
 
 
 CHECKS = {"test": check_test, "cleanup": check_cleanup, "planned": check_planned,

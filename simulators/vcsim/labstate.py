@@ -45,6 +45,7 @@ class LabOptions:
     hosts: int = 2
     boot_delay_s: float = 2.0
     method_delay_ms: dict[str, int] | None = None
+    app_luns: bool = False  # two more protected LUNs (data + WAL) for the reference application
 
 
 def default_dir() -> Path:
@@ -131,12 +132,15 @@ def seed_protected_site(root: Path, site: dict[str, Any], options: LabOptions) -
         create_vm(adapter.si, host, "prot-ds1", vm, ds_dir)
     ds_lun = client.create_lun("ds-a-1", 32 * MiB)
     seed_datastore(client, ds_lun, ds_dir)
-    luns = [lun for lun in (ds_lun, rdm) if lun]
+    app = [client.create_lun(f"app-{kind}", 4 * MiB) for kind in ("data", "wal")] \
+        if options.app_luns else []
+    luns = [lun for lun in (ds_lun, rdm, *app) if lun]
     for lun in luns:
         for h in site["hosts"]:
             client.present(lun["id"], client_id=h["client_id"])
     return {"datastore": "prot-ds1", "host": host, "vms": [f"vm{n + 1:02d}" for n in
                                                            range(options.vms)],
+            "app": {"data": app[0]["id"], "wal": app[1]["id"]} if app else None,
             "luns": [{"id": lun["id"], "name": lun["name"], "wwn": lun["wwn"]} for lun in luns]}
 
 

@@ -17,6 +17,7 @@ from simulators.vcsim.labstate import LabOptions, start_lab, stop_lab
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DRKIT_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("DRKIT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DRKIT_POLL_INTERVAL", "0.3")
     info = start_lab(tmp_path / "lab", LabOptions(vms=3, hosts=2, boot_delay_s=0.5))
     try:
         plan_path = write_plan(tmp_path, info)
