@@ -174,6 +174,46 @@ def read_file(ctx: click.Context, lun_id: str, target: Path, offset: int, length
             bar.update(task, advance=n)
 
 
+@nss.command("backup")
+@click.argument("snap_id")
+@click.argument("target")
+@click.option("--client", "client_id", help="Present the TimeView to this backup client.")
+@click.pass_context
+def backup(ctx: click.Context, snap_id: str, target: str, client_id: str | None) -> None:
+    """Back up a snapshot off production: mount it as a read-only TimeView (presented to the
+    backup client if given), stream its content to TARGET (a file, or - for stdout), then
+    remove the TimeView. The production device is never read."""
+    client = _client(ctx)
+    snap = _run(lambda: client.get_snapshot(snap_id))
+    view = _run(lambda: client.create_timeview(snap_id, writable=False))
+    pres = _run(lambda: client.present(view["id"], client_id=client_id)) if client_id else None
+    try:
+        _stream(client, view, target)
+    finally:
+        if pres:
+            client.unpresent(view["id"], pres["id"])
+        client.delete_lun(view["id"])
+    if target != "-":  # stdout carries the image itself
+        console.print(f"backed up snapshot {snap['id']} of {snap['lun_id']} "
+                      f"({view['size_bytes']} bytes) through TimeView {view['wwn']}",
+                      highlight=False)
+
+
+def _stream(client: NssClient, view: dict[str, Any], target: str) -> None:
+    out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    size = view["size_bytes"]
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"backup {view['id']}", total=size)
+            for pos in range(0, size, IO_STEP):
+                n = min(IO_STEP, size - pos)
+                out.write(_run(lambda p=pos, k=n: client.read(view["id"], p, k)))
+                bar.update(task, advance=n)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+
+
 @nss.command("snapshots")
 @click.argument("lun_id")
 @json_option
