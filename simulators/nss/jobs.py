@@ -18,7 +18,6 @@ from typing import Any
 
 from .context import Context, new_id, utcnow
 from .errors import NssError, not_found
-from .replication_errors import ReplicationError
 from .store import dumps, loads
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class Jobs:
         self._update(job_id, state="running")
         try:
             result = fn(JobHandle(self, job_id))
-        except (NssError, ReplicationError) as exc:
+        except NssError as exc:
             self._update(job_id, state="failed", error=exc.to_dict())
         except Exception as exc:  # a bug: keep the job honest, log the traceback
             log.exception("job %s failed", job_id)

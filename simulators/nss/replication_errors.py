@@ -1,9 +1,8 @@
 """Errors of the replication engine: MicroScan diff, the delta wire format and the planner.
 
-Standalone on purpose (no import of the appliance's ``errors.py``, which re-exports these), with
-the same shape as the appliance's errors: a stable ``code``, a ``message`` naming the ids and
-fields involved (never key material), ``details``, an HTTP ``status`` for the REST layer, and
-``transient`` saying whether retrying the same operation may succeed.
+A branch of the appliance's error tree (``errors.NssError``): a stable ``code``, a ``message``
+naming the ids and fields involved (never key material), ``details``, an HTTP ``status`` for
+the REST layer, and ``transient`` saying whether retrying the same operation may succeed.
 
     ReplicationError                      code, message, details, status, transient
     ├── TransientReplicationError         transient: retry with backoff
@@ -30,23 +29,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import NssError
 
-class ReplicationError(Exception):
-    """Base of every replication-engine error."""
+
+class ReplicationError(NssError):
+    """Base of every replication-engine error: an appliance error (code, message, details,
+    status, transient) with replication's own defaults."""
 
     status = 500
     code = "replication-error"
     transient = False
-
-    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.details = details
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
 
 
 class TransientReplicationError(ReplicationError):

@@ -30,7 +30,7 @@ def _field(loc: tuple) -> str:
     return ".".join(parts)
 
 
-async def _nss_error(_: Request, exc: NssError | ReplicationError) -> JSONResponse:
+async def _nss_error(_: Request, exc: NssError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     if isinstance(exc, ReplicationError):
         log.warning("replication refused: %s", exc.message)
@@ -62,7 +62,6 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(NssError, _nss_error)
-    app.add_exception_handler(ReplicationError, _nss_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

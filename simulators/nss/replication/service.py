@@ -7,7 +7,6 @@ from typing import Any
 
 from ..context import new_id, utcnow
 from ..errors import Conflict, InUse, InvalidRequest, NssError
-from ..replication_errors import ReplicationError
 from .peers import PeerLink, Peers
 from .records import ZERO_STATS, Device, Records, Replication
 from .source import KEEP_SOURCE_POINTS, Cycle, CycleLocks, source_points
@@ -112,7 +111,7 @@ class ReplicationService:
         with self.locks.get(rep_id):
             try:
                 result = Cycle(self, rep_id, handle, quiesce).run()
-            except (NssError, ReplicationError) as exc:
+            except NssError as exc:
                 self.records.update(rep_id, error={**exc.to_dict(), "time": utcnow()})
                 raise
             options = {k: v for k, v in self.records.get(rep_id).options.items()
