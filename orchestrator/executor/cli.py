@@ -55,7 +55,8 @@ def _prompt(message: str, timeout: float) -> bool:
 def make_context(plan: Plan, mode: str, run_id: str, workdir: Path) -> RunContext:
     storage, vsphere = live_ports(plan)
     return RunContext(plan, mode, run_id, storage, vsphere, workdir=workdir,
-                      prompt=_prompt if sys.stdin.isatty() else None)
+                      prompt=_prompt if sys.stdin.isatty() else None,
+                      poll_interval=float(os.environ.get("DRKIT_POLL_INTERVAL", "2.0")))
 
 
 def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], root: Path,
