@@ -39,7 +39,9 @@ def collect(si: Any, kind: type, props: list[str],
                 objects.extend(result.objects)
         finally:
             view.Destroy()
-    return [(o.obj, {p.name: p.val for p in o.propSet}) for o in objects]
+    found = [(o.obj, {p.name: p.val for p in o.propSet}) for o in objects]
+    # an object being created right now (a concurrent RegisterVM) may have no name yet: skip it
+    return [(ref, got) for ref, got in found if "name" not in props or "name" in got]
 
 
 def names(si: Any, kind: type) -> dict[str, Any]:
