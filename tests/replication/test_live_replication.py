@@ -227,3 +227,29 @@ def test_recovery_points_stay_exact_and_are_pruned(pair):
     for p in points:
         if p["id"] in history:
             assert snap_digest(cb, p["snapshot_id"], MiB) == history[p["id"]]
+
+
+def test_reverse_without_a_common_recovery_point_is_refused(pair):
+    """The old primary lost its recovery points (simulated in its metadata while it is down):
+    reverse must refuse before changing anything, naming the device."""
+    import sqlite3
+
+    ca = pair.ca
+    lun = ca.create_lun("lost", MiB)
+    created = ca.create_replication(lun["id"], pair.peer_of_a)
+    rep_id = created["replication"]["id"]
+    ca.wait_job(created["job"]["id"])
+    pair.cb.role(rep_id, "promote")
+    ca.role(rep_id, "demote")
+    pair.a.stop()
+    with sqlite3.connect(pair.a.data_dir / "meta.sqlite") as db:
+        db.execute("DELETE FROM rpoints")
+    pair.a.start()
+    before = (pair.cb.get_replication(rep_id), pair.a.client.get_replication(rep_id))
+    with pytest.raises(NssApiError) as err:
+        pair.cb.role(rep_id, "reverse")
+    assert err.value.status == 409 and err.value.code == "no-common-recovery-point"
+    assert lun["id"] in err.value.message
+    after = (pair.cb.get_replication(rep_id), pair.a.client.get_replication(rep_id))
+    assert [(r["direction"], r["state"]) for r in before] == \
+        [(r["direction"], r["state"]) for r in after]

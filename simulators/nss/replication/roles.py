@@ -74,6 +74,7 @@ class Roles:
                            "read-write primaries (promote first)", code="not-promoted",
                            id=rep_id)
         link = self.svc.peers.link(rep.peer_id)
+        self._refuse_without_common_point(rep, link.get(f"/replications/{rep_id}/sync-state"))
         answer = link.post(f"/replications/{rep_id}/peer-event",
                            {"event": "reverse", "points": self.svc.records.rp_ids(rep_id)})
         self.svc.records.update(rep_id, direction="outbound", state="replicating",
@@ -96,6 +97,20 @@ class Roles:
                            id=rep_id)
         self.svc.records.update(rep_id, state="replicating")
         return {**self._answer(rep_id), "job": self.svc.sync(rep_id)}
+
+    def _refuse_without_common_point(self, rep: Replication, peer: dict[str, Any]) -> None:
+        """Reverse sends only what changed since a recovery point both sides hold; without one
+        every device would have to travel whole, so the reverse is refused and nothing moves."""
+        for dev in rep.devices:
+            theirs = {p["rp"] for p in peer["devices"].get(dev.remote, {}).get("points", [])}
+            theirs.add(peer.get("inflight_rp") or "")  # shipped, its acknowledgement lost
+            mine = {p.rp_id for p in self.svc.records.points(rep.id, dev.local)}
+            if not theirs & mine:
+                raise Conflict(
+                    f"replication {rep.id!r}: device {dev.local!r} and the peer's "
+                    f"{dev.remote!r} share no recovery point; reverse refused (recreate the "
+                    "replication for a full resync)", code="no-common-recovery-point",
+                    id=rep.id, device=dev.local)
 
     # ---------------------------------------------------------------- peer events
     def on_peer_event(self, rep_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -98,6 +98,7 @@ class Target:
                 "dirty_since": {p.rp_id: sorted(self.app.data.dirty_chunks(
                     dev.local, self.app.snapshots.get(p.snapshot_id).seq)) for p in points}}
         return {"sequence": rep.sequence, "last_rp": rep.last_rp, "state": rep.state,
+                "inflight_rp": (rep.inflight or {}).get("rp"),
                 "direction": rep.direction, "devices": devices,
                 "receiving": self.receiving(rep)}
 
