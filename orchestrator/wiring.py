@@ -123,18 +123,11 @@ def _vsphere_ports(plan: Plan, state_dir: Path, adapters: dict[str, Any]) -> dic
     ports = {}
     for role in plan.sites:
         other = "recovery" if role == "protected" else "protected"
-        host = Lazy(lambda r=role: _placement_host(plan, r, adapters[r]))
-        ports[role] = _DeferredPort(lambda r=role, o=other, h=host: VsphereSitePort(
-            r, adapters[r], store, _name(h), peer=adapters.get(o)))
+        # built on first use: the placement host needs the live inventory
+        ports[role] = Lazy(lambda r=role, o=other: VsphereSitePort(
+            r, adapters[r], store, _placement_host(plan, r, adapters[r]).name,
+            peer=adapters.get(o)))
     return ports
-
-
-class _DeferredPort(Lazy):
-    """A VsphereSitePort built on first use (its placement host needs the live inventory)."""
-
-
-def _name(host: Lazy) -> str:
-    return host.name
 
 
 def _placement_host(plan: Plan, role: str, adapter: Any) -> Any:

@@ -95,7 +95,7 @@ class Agents:
         request_id = new_id("quiesce")
         frozen, failures = self._freeze_all(agents, request_id, lun_ids)
         try:
-            if (failures and policy == "fail") or (not agents and policy == "fail"):
+            if policy == "fail" and (failures or not agents):
                 why = "; ".join(failures) or "no agent is registered for these LUNs"
                 raise QuiesceFailed(f"quiesce failed, no snapshot taken: {why}",
                                     failures=failures)

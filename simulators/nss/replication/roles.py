@@ -27,7 +27,7 @@ class Roles:
         rep = self._idle(rep_id, "split")
         if rep.state == "replicating":
             rep = self.svc.records.update(rep_id, state="split")
-            self.svc._tell_peer(rep, {"event": "split"}, required=False)
+            self.svc.tell_peer(rep, {"event": "split"}, required=False)
         return self._answer(rep_id)
 
     def promote(self, rep_id: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class Roles:
         for lun_id in rep.local_luns:
             self.app.luns.set_role(lun_id, "primary", "read-write")
         rep = self.svc.records.update(rep_id, state="failed-over")
-        self.svc._tell_peer(rep, {"event": "promoted"}, required=False)
+        self.svc.tell_peer(rep, {"event": "promoted"}, required=False)
         return self._answer(rep_id)
 
     def demote(self, rep_id: str) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class Roles:
         if rep.inflight and rep.inflight["rp"] in peer_points:
             self.svc.acknowledge(rep.id, rep.inflight["sequence"], rep.inflight["rp"])
         elif rep.inflight:
-            self.svc._drop_inflight(rep)
+            self.svc.drop_inflight(rep)
         for lun_id in rep.local_luns:
             self.app.luns.set_role(lun_id, "replica", "read-only")
         rep = self.svc.records.update(rep.id, direction="inbound", state="replicating")

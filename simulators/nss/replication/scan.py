@@ -44,9 +44,12 @@ def snapshot_chunks(data: DataPath, lun: Lun, snap: Snapshot | None,
 
 
 def pairs(data: DataPath, lun: Lun, base: Snapshot | None, head: Snapshot,
-          chunks: Iterable[int]) -> Iterator[tuple[int, bytes, bytes]]:
-    """``(index, base bytes, head bytes)`` for MicroScan's ``iter_diff``."""
+          chunks: Iterable[int], unknown: frozenset[int] = frozenset(),
+          ) -> Iterator[tuple[int, bytes | None, bytes]]:
+    """``(index, base bytes, head bytes)`` for MicroScan's ``iter_diff``. A chunk in
+    ``unknown`` (the replica wrote it, so its content there is not the base) gets base None:
+    MicroScan then sends every sector of it."""
     chunks = sorted(chunks)
     for (c, old), (_, new) in zip(snapshot_chunks(data, lun, base, chunks),
                                   snapshot_chunks(data, lun, head, chunks), strict=True):
-        yield c, old, new
+        yield c, None if c in unknown else old, new

@@ -81,7 +81,7 @@ class ReplicationService:
             raise Conflict(f"replication {rep_id!r} is syncing; wait for the job to end",
                            code="sync-in-progress", id=rep_id)
         if not from_peer:
-            self._tell_peer(rep, {"event": "deleted"}, required=True)
+            self.tell_peer(rep, {"event": "deleted"}, required=True)
         for point in self.records.points(rep_id):
             if self.app.snapshots.timeviews_of(point.snapshot_id):
                 raise InUse(f"recovery point {point.rp_id} has TimeViews; delete them first",
@@ -127,7 +127,7 @@ class ReplicationService:
             if state["last_rp"] == rep.inflight["rp"]:
                 self.acknowledge(rep_id, rep.inflight["sequence"], rep.inflight["rp"])
             else:
-                self._drop_inflight(rep)
+                self.drop_inflight(rep)
         return self.records.get(rep_id)
 
     def acknowledge(self, rep_id: str, seq: int, rp_id: str) -> None:
@@ -138,7 +138,7 @@ class ReplicationService:
             self.records.update(rep_id, db, sequence=seq, last_rp=rp_id, inflight=None)
         self.prune(rep_id, KEEP_SOURCE_POINTS)
 
-    def _drop_inflight(self, rep: Replication) -> None:
+    def drop_inflight(self, rep: Replication) -> None:
         for snap_id in (rep.inflight or {}).get("snapshots", {}).values():
             try:
                 self.app.snapshots.delete(snap_id)
@@ -169,7 +169,7 @@ class ReplicationService:
         cumulative = {k: v for k, v in rep.stats.items() if k != "last_cycle"}
         return {"cumulative": cumulative, "last_cycle": rep.stats.get("last_cycle")}
 
-    def _tell_peer(self, rep: Replication, event: dict[str, Any], required: bool) -> bool:
+    def tell_peer(self, rep: Replication, event: dict[str, Any], required: bool) -> bool:
         try:
             self.peers.link(rep.peer_id, attempts=2, timeout=10).post(
                 f"/replications/{rep.id}/peer-event", event)

@@ -106,7 +106,9 @@ class Cycle:
                plan: planner.Plan) -> wire.Delta:
         lun = self.app.luns.get(dev.local)
         base_snap, chunks = self._scan_set(lun, head, plan)
-        extents = microscan.diff(pairs(self.app.data, lun, base_snap, head, chunks),
+        unknown = frozenset(plan.replica_dirty) if isinstance(plan, planner.InitialFull) \
+            else frozenset()
+        extents = microscan.diff(pairs(self.app.data, lun, base_snap, head, chunks, unknown),
                                  xor=bool(rep.options.get("xor")), stats=self.stats)
         header = wire.DeltaHeader(
             replication_id=rep.id, sequence=seq, base_rp=plan.base_rp,
