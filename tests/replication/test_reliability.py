@@ -54,13 +54,27 @@ def test_kill9_during_cycles_never_mixes_recovery_points(pair, seed):
         victim = rng.choice([pair.a, pair.b])
         victim.kill9()
         victim.start()
-        rp_digest, _ = _latest_rp_digest(pair.cb, replica)
-        assert rp_digest in (old, new)
-        assert digest(pair.cb, replica, SIZE) == rp_digest  # the live replica is that point
+        _settle(pair, rep_id, replica, (old, new))
         _wait_idle(pair.ca, rep_id)
         pair.ca.sync_wait(rep_id)                            # the next cycle completes the work
         assert _latest_rp_digest(pair.cb, replica)[0] == new
         old = new
+
+
+def _settle(pair, rep_id, replica, allowed, timeout=60):
+    """Every recovery point seen is exactly the old or the new state, never a mix; the live
+    replica settles on the latest point (a commit journalled before the kill runs to its end,
+    and may still be arriving when we first look)."""
+    url = f"{pair.b.url}/api/v1/replications/{rep_id}/sync-state"
+    deadline = time.monotonic() + timeout
+    while True:
+        rp_digest, _ = _latest_rp_digest(pair.cb, replica)
+        assert rp_digest in allowed
+        state = requests.get(url, headers={"Authorization": f"Bearer {pair.b.token}"}).json()
+        if not state["committing"] and digest(pair.cb, replica, SIZE) == rp_digest:
+            return
+        assert time.monotonic() < deadline, "the live replica never settled on a recovery point"
+        time.sleep(0.2)
 
 
 def _wait_idle(client, rep_id, timeout=60):

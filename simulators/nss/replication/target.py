@@ -33,6 +33,7 @@ from ..errors import Conflict, InvalidRequest
 from ..microscan import Extent, Kind
 from ..replication_errors import DeltaError, DeltaFormatError, DeltaReplayError
 from .records import ZERO_STATS, Device, RecoveryPoint, Replication
+from .source import CycleLocks
 
 _REC = struct.Struct("<QI")
 KEEP_REPLICA_POINTS = 8
@@ -43,6 +44,9 @@ class Target:
         self.svc = service
         self.app = service.app
         self.root = self.app.data_dir / "staging"
+        # a journalled commit runs to its end even if the source died meanwhile; promote and
+        # the next commit wait for it instead of racing its writes
+        self.locks = CycleLocks()
 
     # ---------------------------------------------------------------- creation
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -100,17 +104,18 @@ class Target:
         return {"sequence": rep.sequence, "last_rp": rep.last_rp, "state": rep.state,
                 "inflight_rp": (rep.inflight or {}).get("rp"),
                 "direction": rep.direction, "devices": devices,
-                "receiving": self.receiving(rep)}
+                "receiving": self.receiving(rep),
+                "committing": self.locks.get(rep.id).locked()}
 
     def receiving(self, rep: Replication) -> bool:
         path = self.root / rep.id
         return path.exists() and any(path.iterdir())
 
     def drop_uncommitted(self, rep: Replication) -> None:
-        """Staged parts without a pending commit were never committed: they go."""
-        if self.app.store.one("SELECT 1 FROM pending_commits WHERE replication_id=?", rep.id):
+        """Finish a journalled commit; staged parts without one were never committed: they go."""
+        with self.locks.get(rep.id):
             self.finish(rep.id)
-        shutil.rmtree(self.root / rep.id, ignore_errors=True)
+            shutil.rmtree(self.root / rep.id, ignore_errors=True)
 
     # ---------------------------------------------------------------- staging
     def stage(self, rep: Replication, seq: int, device: str, part: int, blob: bytes) -> None:
@@ -130,6 +135,10 @@ class Target:
         os.replace(tmp, path)
 
     def commit(self, rep: Replication, body: dict[str, Any]) -> dict[str, Any]:
+        with self.locks.get(rep.id):
+            return self._commit(self.svc.records.get(rep.id), body)
+
+    def _commit(self, rep: Replication, body: dict[str, Any]) -> dict[str, Any]:
         seq, rp_id = int(body["sequence"]), str(body["rp_id"])
         if rp_id in self.svc.records.rp_ids(rep.id):
             return {"recovery_point": rp_id, "sequence": rep.sequence, "already": True}
