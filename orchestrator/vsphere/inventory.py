@@ -21,10 +21,19 @@ VM_PROPS = ["name", "runtime.powerState", "runtime.host", "guest.toolsRunningSta
             "config.files.vmPathName", "datastore", "network"]
 
 
+def service_content(si: Any) -> Any:
+    """The ServiceInstanceContent of ``si``; ``si`` may already be one. Functions here take
+    either: passing the content saves a round trip per call."""
+    if isinstance(si, vim.ServiceInstanceContent):
+        return si
+    with vsphere_call("vCenter service content"):
+        return si.RetrieveContent()
+
+
 def collect(si: Any, kind: type, props: list[str],
             root: Any = None) -> list[tuple[Any, dict[str, Any]]]:
     """Every object of ``kind`` under ``root`` with the requested properties (missing: absent)."""
-    content = si.RetrieveContent()
+    content = service_content(si)
     with vsphere_call(f"{kind.__name__} inventory"):
         view = content.viewManager.CreateContainerView(root or content.rootFolder, [kind], True)
         try:
@@ -42,6 +51,20 @@ def collect(si: Any, kind: type, props: list[str],
     found = [(o.obj, {p.name: p.val for p in o.propSet}) for o in objects]
     # an object being created right now (a concurrent RegisterVM) may have no name yet: skip it
     return [(ref, got) for ref, got in found if "name" not in props or "name" in got]
+
+
+def object_props(si: Any, ref: Any, props: list[str]) -> dict[str, Any] | None:
+    """The requested properties of the one object ``ref``; None when it no longer exists."""
+    content = service_content(si)
+    spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=ref, skip=False)],
+                         propSet=[PC.PropertySpec(type=type(ref), pathSet=props)])
+    with vsphere_call(f"{type(ref).__name__} {ref._moId}"):
+        try:
+            result = content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+        except vmodl.fault.ManagedObjectNotFound:
+            return None
+    objects = result.objects if result else []
+    return {p.name: p.val for p in objects[0].propSet} if objects else None
 
 
 def names(si: Any, kind: type) -> dict[str, Any]:

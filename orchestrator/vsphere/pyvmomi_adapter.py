@@ -34,6 +34,7 @@ from orchestrator.vsphere.checks import Names, check_registration
 from orchestrator.vsphere.connection import connect, disconnect
 from orchestrator.vsphere.datastores import DatastoreMounter, TarMounter, VmfsMounter
 from orchestrator.vsphere.faults import retry_transient, vsphere_call
+from orchestrator.vsphere.lookup import Lookup
 from orchestrator.vsphere.protection import (
     VmRecord,
     move_path,
@@ -52,6 +53,17 @@ from orchestrator.vsphere.vmspec import (
 
 POLL_S = 0.1
 ISOLATED_SWITCH = "drkit-isolated"
+POWER = "runtime.powerState"
+STATE_PROPS = [POWER, "guest.toolsRunningStatus", "guestHeartbeatStatus"]
+
+
+def _tools_up(props: Mapping[str, Any]) -> bool:
+    return (props.get("guest.toolsRunningStatus") == "guestToolsRunning"
+            and props.get("guestHeartbeatStatus") == "green")
+
+
+def _powered_off(props: Mapping[str, Any]) -> bool:
+    return props.get(POWER) == "poweredOff"
 
 
 class PyVmomiAdapter:
@@ -59,6 +71,8 @@ class PyVmomiAdapter:
 
     def __init__(self, si: Any, mounter: DatastoreMounter, *, rdm_style: str = "rdm") -> None:
         self.si = si
+        self.lookup = Lookup(si)
+        self.content = self.lookup.content  # inventory reads take it: one round trip fewer
         self.mounter = mounter
         self.rdm_style = rdm_style
 
@@ -74,13 +88,21 @@ class PyVmomiAdapter:
 
     # -- lookups ---------------------------------------------------------------------------
     def _find(self, kind: type, name: str, error: type[VSphereError]) -> Any:
-        found = inv.names(self.si, kind).get(name)
+        found = inv.names(self.content, kind).get(name)
         if found is None:
             raise error(name)
         return found
 
     def _vm(self, name: str) -> Any:
-        return self._find(vim.VirtualMachine, name, VMNotFound)
+        return self._state(name, ())[0]
+
+    @retry_transient
+    def _state(self, vm: str, props: Sequence[str] = STATE_PROPS) -> tuple[Any, dict[str, Any]]:
+        """The VM's reference and ``props``, read from that VM alone."""
+        found = self.lookup.vm(vm, props)
+        if found is None:
+            raise VMNotFound(vm)
+        return found
 
     def _host(self, name: str) -> Any:
         return self._find(vim.HostSystem, name, HostNotFound)
@@ -89,7 +111,7 @@ class PyVmomiAdapter:
         return self._find(vim.Datastore, name, DatastoreNotFound)
 
     def _initiators(self, host: str) -> list[tuple[str, str]]:
-        info = next((h for h in inv.host_infos(self.si) if h.name == host), None)
+        info = next((h for h in inv.host_infos(self.content) if h.name == host), None)
         if info is None:
             raise HostNotFound(host)
         return [(i.type, i.id) for i in info.initiators]
@@ -98,19 +120,20 @@ class PyVmomiAdapter:
     @retry_transient
     def inventory(self) -> Inventory:
         return Inventory(
-            datacenters=tuple(sorted(inv.names(self.si, vim.Datacenter))),
-            clusters=tuple(sorted(inv.names(self.si, vim.ClusterComputeResource))),
-            hosts=tuple(inv.host_infos(self.si)), vms=tuple(inv.vm_infos(self.si)),
-            datastores=tuple(inv.datastore_infos(self.si)),
-            networks=tuple(sorted(inv.names(self.si, vim.Network))),
+            datacenters=tuple(sorted(inv.names(self.content, vim.Datacenter))),
+            clusters=tuple(sorted(inv.names(self.content, vim.ClusterComputeResource))),
+            hosts=tuple(inv.host_infos(self.content)), vms=tuple(inv.vm_infos(self.content)),
+            datastores=tuple(inv.datastore_infos(self.content)),
+            networks=tuple(sorted(inv.names(self.content, vim.Network))),
         )
 
-    @retry_transient
     def vm_info(self, vm: str) -> VmInfo:
-        found = next((v for v in inv.vm_infos(self.si) if v.name == vm), None)
-        if found is None:
-            raise VMNotFound(vm)
-        return found
+        props = self._state(vm, inv.VM_PROPS)[1]
+        host = props.get("runtime.host")
+        return inv.vm_info_from(
+            props, self.lookup.names(vim.HostSystem, [host] if host is not None else []),
+            self.lookup.names(vim.Datastore, props.get("datastore", [])),
+            self.lookup.names(vim.Network, props.get("network", [])))
 
     @retry_transient
     def capture_vm(self, vm: str) -> VmRecord:
@@ -118,7 +141,7 @@ class PyVmomiAdapter:
         with vsphere_call(f"VM {vm!r}"):
             config = ref.config
             files = [f.name for f in (ref.layoutEx.file if ref.layoutEx else [])]
-        nets = {r._moId: n for n, r in inv.names(self.si, vim.Network).items()}
+        nets = {r._moId: n for n, r in inv.names(self.content, vim.Network).items()}
         return record_from_config(config, _in_vm_folder(files, config.files.vmPathName), nets)
 
     # -- storage -----------------------------------------------------------------------------
@@ -143,20 +166,26 @@ class PyVmomiAdapter:
 
     def mount_datastore(self, host: str, wwn: str, name: str | None = None) -> str:
         wwn = normalize_wwn(wwn)
-        if name is not None and name in inv.names(self.si, vim.Datastore):
+        if name is not None and name in inv.names(self.content, vim.Datastore):
             raise VSphereAlreadyExists(f"datastore {name!r} already exists", name)
         ref, initiators = self._host(host), self._initiators(host)
         if not self.mounter.device_visible(ref, initiators, wwn):
             raise DeviceNotFound(wwn, host, 0.0)
-        return self.mounter.mount(ref, initiators, wwn, name)
+        try:
+            return self.mounter.mount(ref, initiators, wwn, name)
+        finally:
+            self.lookup.forget(vim.Datastore)
 
     def unmount_datastore(self, name: str) -> None:
         ref = self._datastore(name)
-        users = [v.name for v in inv.vm_infos(self.si) if name in v.datastores]
+        users = [v.name for v in inv.vm_infos(self.content) if name in v.datastores]
         if users:
             raise VSphereInvalidState(
                 f"datastore {name!r} still holds registered VMs: {', '.join(users)}", name)
-        self.mounter.unmount(ref, name)
+        try:
+            self.mounter.unmount(ref, name)
+        finally:
+            self.lookup.forget(vim.Datastore)
 
     def sync_datastore(self, name: str) -> None:
         self.mounter.sync(self._datastore(name), name)
@@ -210,11 +239,11 @@ class PyVmomiAdapter:
 
     def _check_registration(self, reg: Registration, name: str) -> tuple[Any, Target]:
         """Validate every name before anything changes; returns the host and the target."""
-        networks = inv.names(self.si, vim.Network)
+        networks = inv.names(self.content, vim.Network)
         check_registration(reg, Names(
-            hosts=inv.names(self.si, vim.HostSystem), networks=networks,
-            datastores=inv.names(self.si, vim.Datastore),
-            vms=inv.names(self.si, vim.VirtualMachine)))
+            hosts=inv.names(self.content, vim.HostSystem), networks=networks,
+            datastores=inv.names(self.content, vim.Datastore),
+            vms=inv.names(self.content, vim.VirtualMachine)))
         used = {reg.network_map.get(n.network, n.network) for n in reg.record.nics}
         target = Target(vm_name=name, datastore_map=reg.datastore_map,
                         network_map=reg.network_map, device_map=reg.device_map,
@@ -224,7 +253,7 @@ class PyVmomiAdapter:
 
     def connect_networks(self, vm: str, network_map: Mapping[str, str]) -> None:
         record = self.capture_vm(vm)
-        ref, networks = self._vm(vm), inv.names(self.si, vim.Network)
+        ref, networks = self._vm(vm), inv.names(self.content, vim.Network)
         wanted = {network_map.get(n.network, n.network) for n in record.nics}
         for name in sorted(wanted):
             if name not in networks:
@@ -252,32 +281,31 @@ class PyVmomiAdapter:
         wait_for_task(ref.CustomizeVM_Task(cust), f"VM {vm!r}")
 
     def power_on(self, vm: str) -> None:
-        ref = self._vm(vm)
-        if self.vm_info(vm).power_state != "poweredOn":
+        ref, props = self._state(vm)
+        if props.get(POWER) != "poweredOn":
             wait_for_task(ref.PowerOnVM_Task(), f"VM {vm!r}")
 
     def power_off(self, vm: str) -> None:
-        ref = self._vm(vm)
-        if self.vm_info(vm).power_state != "poweredOff":
+        ref, props = self._state(vm)
+        if not _powered_off(props):
             wait_for_task(ref.PowerOffVM_Task(), f"VM {vm!r}")
 
     def shutdown_guest(self, vm: str, timeout_s: float = 120.0) -> None:
-        ref = self._vm(vm)
-        if self.vm_info(vm).power_state == "poweredOff":
+        ref, props = self._state(vm)
+        if _powered_off(props):
             return
         with vsphere_call(f"VM {vm!r}"):
             ref.ShutdownGuest()
-        self._wait(vm, lambda i: i.power_state == "poweredOff", timeout_s, "to power off")
+        self._wait(vm, _powered_off, timeout_s, "to power off")
 
     def wait_for_tools(self, vm: str, timeout_s: float = 300.0) -> float:
         start = time.monotonic()
-        self._wait(vm, lambda i: i.tools_running and i.heartbeat == "green", timeout_s,
-                   "to report VMware Tools running")
+        self._wait(vm, _tools_up, timeout_s, "to report VMware Tools running")
         return time.monotonic() - start
 
     def _wait(self, vm: str, done: Any, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
-        while not done(self.vm_info(vm)):
+        while not done(self._state(vm)[1]):
             if time.monotonic() >= deadline:
                 raise VSphereTransientError(f"VM {vm!r} did not {what.removeprefix('to ')} "
                                             f"within {timeout_s:.0f}s", vm)
@@ -294,18 +322,20 @@ class PyVmomiAdapter:
 
     # -- networks ----------------------------------------------------------------------------
     def create_isolated_network(self, name: str, hosts: Sequence[str] | None = None) -> str:
-        if name in inv.names(self.si, vim.Network):
+        if name in inv.names(self.content, vim.Network):
             raise VSphereAlreadyExists(f"network {name!r} already exists", name)
         targets = [self._host(h) for h in hosts] if hosts else list(
-            inv.names(self.si, vim.HostSystem).values())
+            inv.names(self.content, vim.HostSystem).values())
         for n, host in enumerate(targets):
             _add_isolated_portgroup(host, name, first=n == 0)
+        self.lookup.forget(vim.Network)
         return name
 
     def remove_network(self, name: str) -> None:
         self._find(vim.Network, name, NetworkNotFound)
-        for host in inv.names(self.si, vim.HostSystem).values():
+        for host in inv.names(self.content, vim.HostSystem).values():
             _remove_isolated_portgroup(host, name)
+        self.lookup.forget(vim.Network)
 
 
 def _add_isolated_portgroup(host: Any, name: str, *, first: bool) -> None:

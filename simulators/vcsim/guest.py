@@ -1,7 +1,7 @@
 """Guest emulation for vcsim: VMware Tools come up after a simulated boot.
 
 vcsim never reports VMware Tools running by itself. This emulator polls one vcsim (every VM's
-power state, boot time and ExtraConfig through one property-collector call) and, through vcsim's
+power state, boot time and Tools state through one property-collector call) and, through vcsim's
 ExtraConfig ``SET.<property path>`` keys, sets Tools running and the heartbeat green once a
 powered-on VM has been up for its boot delay, and back to not-running/gray when it powers off.
 
@@ -36,8 +36,8 @@ STOPPED = {
     "summary.guest.toolsStatus": "toolsNotRunning",
     "summary.quickStats.guestHeartbeatStatus": "gray",
 }
-PROPS = ["name", "runtime.powerState", "summary.runtime.bootTime", "guest.toolsRunningStatus",
-         "config.extraConfig"]
+PROPS = ["name", "runtime.powerState", "summary.runtime.bootTime", "guest.toolsRunningStatus"]
+PC = vmodl.query.PropertyCollector
 
 
 @dataclass(frozen=True)
@@ -65,57 +65,96 @@ def desired(vm: VmState, now: dt.datetime, default_delay: float) -> dict[str, st
     return RUNNING if up >= delay else None
 
 
-def read_vms(si: vim.ServiceInstance) -> list[VmState]:
-    content = si.RetrieveContent()
+class Emulator:
+    """One vcsim's guests. Each pass reads four small properties of every VM; a VM's boot delay
+    (its ExtraConfig, set when the VM is created) is read once, when it is first needed, and
+    kept by VM reference (a VM registered again gets a new one)."""
+
+    def __init__(self, si: vim.ServiceInstance, default_delay: float) -> None:
+        self.content = si.RetrieveContent()
+        self.default_delay = default_delay
+        self.delays: dict[str, float | None] = {}
+
+    def step(self) -> int:
+        """Bring every VM's Tools state up to date once; returns how many VMs changed."""
+        now = dt.datetime.now(dt.UTC)
+        changed = 0
+        for vm in self.read_vms():
+            values = desired(vm, now, self.default_delay)
+            if values is None:
+                continue
+            with contextlib.suppress(vmodl.fault.ManagedObjectNotFound, vim.fault.VimFault):
+                vm.ref.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=tools_settings(values)))
+                changed += 1
+        return changed
+
+    def read_vms(self) -> list[VmState]:
+        found = [(o.obj, {p.name: p.val for p in o.propSet})
+                 for o in _retrieve(self.content, [_all_vms_spec(self.content)])]
+        self._learn_delays([ref for ref, props in found if _booting(props)])
+        return [_state(ref, props, self.delays.get(ref._moId)) for ref, props in found]
+
+    def _learn_delays(self, refs: list[vim.VirtualMachine]) -> None:
+        unknown = [r for r in refs if r._moId not in self.delays]
+        if not unknown:
+            return
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=r, skip=False) for r in unknown],
+                             propSet=[PC.PropertySpec(type=vim.VirtualMachine,
+                                                      pathSet=["config.extraConfig"])])
+        with contextlib.suppress(vmodl.fault.ManagedObjectNotFound):  # gone: next pass
+            for obj in _retrieve(self.content, [spec]):
+                extra = {o.key: o.value for p in obj.propSet for o in p.val or []}
+                delay = extra.get(BOOT_DELAY_KEY)
+                self.delays[obj.obj._moId] = float(delay) if delay not in (None, "") else None
+
+
+def _all_vms_spec(content: vim.ServiceInstanceContent) -> PC.FilterSpec:
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    return PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[PC.TraversalSpec(
+            name="v", path="view", skip=False, type=vim.view.ContainerView)])],
+        propSet=[PC.PropertySpec(type=vim.VirtualMachine, pathSet=PROPS)])
+
+
+def _retrieve(content: vim.ServiceInstanceContent,
+              specs: list[PC.FilterSpec]) -> list[PC.ObjectContent]:
+    """Every object the specs select (following continuation tokens); container views in the
+    specs are destroyed afterwards."""
     try:
-        spec = vmodl.query.PropertyCollector.FilterSpec(
-            objectSet=[vmodl.query.PropertyCollector.ObjectSpec(
-                obj=view, skip=True, selectSet=[vmodl.query.PropertyCollector.TraversalSpec(
-                    name="v", path="view", skip=False, type=vim.view.ContainerView)])],
-            propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine,
-                                                                pathSet=PROPS)])
-        result = content.propertyCollector.RetrievePropertiesEx([spec], vmodl.query.
-                                                                PropertyCollector.RetrieveOptions())
+        result = content.propertyCollector.RetrievePropertiesEx(specs, PC.RetrieveOptions())
         objects = list(result.objects) if result else []
+        while result and result.token:
+            result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
+            objects.extend(result.objects)
+        return objects
     finally:
-        view.Destroy()
-    return [_state(o) for o in objects]
+        for spec in specs:
+            for obj in spec.objectSet:
+                if isinstance(obj.obj, vim.view.ContainerView):
+                    obj.obj.Destroy()
 
 
-def _state(obj: vmodl.query.PropertyCollector.ObjectContent) -> VmState:
-    props = {p.name: p.val for p in obj.propSet}
-    extra = {o.key: o.value for o in props.get("config.extraConfig") or []}
-    delay = extra.get(BOOT_DELAY_KEY)
+def _booting(props: dict) -> bool:
+    return (props.get("runtime.powerState") == "poweredOn"
+            and props.get("guest.toolsRunningStatus") != "guestToolsRunning")
+
+
+def _state(ref: vim.VirtualMachine, props: dict, boot_delay: float | None) -> VmState:
     return VmState(
-        ref=obj.obj, name=props.get("name", "?"),
+        ref=ref, name=props.get("name", "?"),
         powered_on=props.get("runtime.powerState") == "poweredOn",
         boot_time=props.get("summary.runtime.bootTime"),  # vcsim sets only this one
         tools_running=props.get("guest.toolsRunningStatus") == "guestToolsRunning",
-        boot_delay=float(delay) if delay not in (None, "") else None,
+        boot_delay=boot_delay,
     )
-
-
-def step(si: vim.ServiceInstance, default_delay: float) -> int:
-    """Bring every VM's Tools state up to date once; returns how many VMs changed."""
-    now = dt.datetime.now(dt.UTC)
-    changed = 0
-    for vm in read_vms(si):
-        values = desired(vm, now, default_delay)
-        if values is None:
-            continue
-        with contextlib.suppress(vmodl.fault.ManagedObjectNotFound, vim.fault.VimFault):
-            vm.ref.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=tools_settings(values)))
-            changed += 1
-    return changed
 
 
 def run(url: str, user: str, password: str, default_delay: float, interval: float) -> None:
     from orchestrator.vsphere.connection import connect
 
-    si = connect(url, user, password)
+    emulator = Emulator(connect(url, user, password), default_delay)
     while True:
-        step(si, default_delay)
+        emulator.step()
         time.sleep(interval)
 
 

@@ -1,0 +1,76 @@
+"""Cheap questions about one VM, for one vCenter session.
+
+Reading the whole inventory to answer "is VM x on?" made a 200-VM recovery CPU-bound: every
+status poll parsed every VM of the site. A :class:`Lookup` instead
+
+* maps a VM's name to its reference through a cache that is checked on every use: the
+  properties read back must carry the name asked for, else the map is read again (so a VM that
+  was unregistered, renamed or registered anew is never mistaken for another);
+* reads one VM's properties with one property-collector call on that VM alone;
+* keeps moref → name maps of hosts, datastores and networks, read again when a reference is not
+  in them, when they are older than :data:`TTL_S`, or when the adapter changed that kind of
+  object itself (:meth:`Lookup.forget`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pyVmomi import vim
+
+from orchestrator.vsphere import inventory as inv
+
+TTL_S = 5.0
+
+
+class Lookup:
+    """Name and property caches over one ServiceInstance; safe to share between threads."""
+
+    def __init__(self, si: Any) -> None:
+        self.content = inv.service_content(si)
+        self._vms: dict[str, Any] = {}
+        self._vms_read_at = float("-inf")  # when the read behind ``_vms`` started
+        self._names: dict[type, tuple[float, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def vm(self, name: str, props: Sequence[str] = ()) -> tuple[Any, dict[str, Any]] | None:
+        """(reference, properties) of the VM called ``name`` now; None when there is none."""
+        asked_at = time.monotonic()
+        ref = self._vms.get(name)
+        for known in (ref is not None, False):
+            if not known:
+                ref = self._read_vms(asked_at).get(name)
+                if ref is None:
+                    return None
+            got = inv.object_props(self.content, ref, ["name", *props])
+            if got is not None and got.get("name") == name:
+                return ref, got
+        return None
+
+    def names(self, kind: type, refs: Iterable[Any] = ()) -> dict[str, str]:
+        """moId → name of every ``kind`` object; fresh enough to name each of ``refs``."""
+        stamp, names = self._names.get(kind, (0.0, {}))
+        stale = time.monotonic() - stamp > TTL_S
+        if stale or any(r._moId not in names for r in refs):
+            names = {r._moId: p["name"] for r, p in inv.collect(self.content, kind, ["name"])}
+            self._names[kind] = (time.monotonic(), names)
+        return names
+
+    def forget(self, *kinds: type) -> None:
+        """Drop the cached names of ``kinds`` (the caller just created or removed some)."""
+        for kind in kinds:
+            self._names.pop(kind, None)
+
+    def _read_vms(self, asked_at: float) -> dict[str, Any]:
+        """name → reference of every VM, read after ``asked_at`` (parallel misses share a read
+        that started after they were asked)."""
+        with self._lock:
+            if self._vms_read_at >= asked_at:
+                return self._vms
+            started = time.monotonic()
+            self._vms = inv.names(self.content, vim.VirtualMachine)
+            self._vms_read_at = started
+            return self._vms
