@@ -7,9 +7,9 @@ status poll parsed every VM of the site. A :class:`Lookup` instead
   properties read back must carry the name asked for, else the map is read again (so a VM that
   was unregistered, renamed or registered anew is never mistaken for another);
 * reads one VM's properties with one property-collector call on that VM alone;
-* keeps moref → name maps of hosts, datastores and networks, read again when a reference is not
-  in them, when they are older than :data:`TTL_S`, or when the adapter changed that kind of
-  object itself (:meth:`Lookup.forget`).
+* keeps moref → name and name → moref maps of hosts, datastores and networks, read again when
+  a reference or name asked for is not in them, when they are older than :data:`TTL_S`, or
+  when the adapter changed that kind of object itself (:meth:`Lookup.forget`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Lookup:
         self._vms: dict[str, Any] = {}
         self._vms_read_at = float("-inf")  # when the read behind ``_vms`` started
         self._names: dict[type, tuple[float, dict[str, str]]] = {}
+        self._by_name: dict[type, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def vm(self, name: str, props: Sequence[str] = ()) -> tuple[Any, dict[str, Any]] | None:
@@ -50,19 +51,29 @@ class Lookup:
                 return ref, got
         return None
 
-    def names(self, kind: type, refs: Iterable[Any] = ()) -> dict[str, str]:
-        """moId → name of every ``kind`` object; fresh enough to name each of ``refs``."""
+    def names(self, kind: type, ids: Iterable[str] = ()) -> dict[str, str]:
+        """moId → name of every ``kind`` object; fresh enough to name each of ``ids``."""
         stamp, names = self._names.get(kind, (0.0, {}))
         stale = time.monotonic() - stamp > TTL_S
-        if stale or any(r._moId not in names for r in refs):
+        if stale or any(i not in names for i in ids):
             names = {r._moId: p["name"] for r, p in inv.collect(self.content, kind, ["name"])}
             self._names[kind] = (time.monotonic(), names)
         return names
+
+    def named(self, kind: type, wanted: Iterable[str] = ()) -> dict[str, Any]:
+        """name → reference of every ``kind`` object; read again unless each of ``wanted`` is
+        in a map younger than :data:`TTL_S` (a name that is missing is always checked anew)."""
+        stamp, by_name = self._by_name.get(kind, (0.0, {}))
+        if time.monotonic() - stamp > TTL_S or any(n not in by_name for n in wanted):
+            by_name = inv.names(self.content, kind)
+            self._by_name[kind] = (time.monotonic(), by_name)
+        return by_name
 
     def forget(self, *kinds: type) -> None:
         """Drop the cached names of ``kinds`` (the caller just created or removed some)."""
         for kind in kinds:
             self._names.pop(kind, None)
+            self._by_name.pop(kind, None)
 
     def _read_vms(self, asked_at: float) -> dict[str, Any]:
         """name → reference of every VM, read after ``asked_at`` (parallel misses share a read

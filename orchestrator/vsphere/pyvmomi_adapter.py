@@ -131,18 +131,21 @@ class PyVmomiAdapter:
         props = self._state(vm, inv.VM_PROPS)[1]
         host = props.get("runtime.host")
         return inv.vm_info_from(
-            props, self.lookup.names(vim.HostSystem, [host] if host is not None else []),
-            self.lookup.names(vim.Datastore, props.get("datastore", [])),
-            self.lookup.names(vim.Network, props.get("network", [])))
+            props, self.lookup.names(vim.HostSystem, [host._moId] if host is not None else []),
+            self.lookup.names(vim.Datastore, _ids(props.get("datastore", []))),
+            self.lookup.names(vim.Network, _ids(props.get("network", []))))
 
-    @retry_transient
     def capture_vm(self, vm: str) -> VmRecord:
-        ref = self._vm(vm)
-        with vsphere_call(f"VM {vm!r}"):
-            config = ref.config
-            files = [f.name for f in (ref.layoutEx.file if ref.layoutEx else [])]
-        nets = {r._moId: n for n, r in inv.names(self.content, vim.Network).items()}
-        return record_from_config(config, _in_vm_folder(files, config.files.vmPathName), nets)
+        return self._capture(vm)[0]
+
+    def _capture(self, vm: str) -> tuple[VmRecord, Any, Any]:
+        """The VM's protection record, its ConfigInfo and its reference (one read)."""
+        ref, props = self._state(vm, ["config", "layoutEx.file"])
+        config = props["config"]
+        files = [f.name for f in props.get("layoutEx.file") or []]
+        nets = self.lookup.names(vim.Network, _nic_network_ids(config))
+        record = record_from_config(config, _in_vm_folder(files, config.files.vmPathName), nets)
+        return record, config, ref
 
     # -- storage -----------------------------------------------------------------------------
     @retry_transient
@@ -198,8 +201,9 @@ class PyVmomiAdapter:
         vm = self._register(host, path, name)
         try:
             with vsphere_call(f"VM {name!r}"):
-                existing = list(vm.config.hardware.device)
-                extra = {o.key: o.value for o in vm.config.extraConfig or []}
+                config = vm.config
+                existing = list(config.hardware.device)
+                extra = {o.key: o.value for o in config.extraConfig or []}
             self._reconfigure(vm, name, record, target, existing, extra)
         except BaseException:
             self._unregister_ref(vm, name)
@@ -239,31 +243,30 @@ class PyVmomiAdapter:
 
     def _check_registration(self, reg: Registration, name: str) -> tuple[Any, Target]:
         """Validate every name before anything changes; returns the host and the target."""
-        networks = inv.names(self.content, vim.Network)
-        check_registration(reg, Names(
-            hosts=inv.names(self.content, vim.HostSystem), networks=networks,
-            datastores=inv.names(self.content, vim.Datastore),
-            vms=inv.names(self.content, vim.VirtualMachine)))
         used = {reg.network_map.get(n.network, n.network) for n in reg.record.nics}
+        datastore = reg.datastore_map.get(reg.record.datastore, reg.record.datastore)
+        networks = self.lookup.named(vim.Network, used)
+        check_registration(reg, Names(
+            hosts=self.lookup.named(vim.HostSystem, [reg.host]), networks=networks,
+            datastores=self.lookup.named(vim.Datastore, [datastore]),
+            vms={name} if self.lookup.vm(name) else set()))
         target = Target(vm_name=name, datastore_map=reg.datastore_map,
                         network_map=reg.network_map, device_map=reg.device_map,
                         backings={n: _backing(n, networks[n]) for n in used},
                         rdm_style=self.rdm_style)
-        return self._host(reg.host), target
+        return self.lookup.named(vim.HostSystem, [reg.host])[reg.host], target
 
     def connect_networks(self, vm: str, network_map: Mapping[str, str]) -> None:
-        record = self.capture_vm(vm)
-        ref, networks = self._vm(vm), inv.names(self.content, vim.Network)
+        record, config, ref = self._capture(vm)
         wanted = {network_map.get(n.network, n.network) for n in record.nics}
+        networks = self.lookup.named(vim.Network, wanted)
         for name in sorted(wanted):
             if name not in networks:
                 raise NetworkNotFound(name, f"this site (a NIC of VM {vm!r} maps to it)")
         target = Target(vm_name=vm, datastore_map={}, network_map=network_map, device_map={},
                         backings={n: _backing(n, networks[n]) for n in wanted},
                         rdm_style=self.rdm_style)
-        with vsphere_call(f"VM {vm!r}"):
-            existing = list(ref.config.hardware.device)
-        edits = nic_edits(record.nics, target, existing)
+        edits = nic_edits(record.nics, target, list(config.hardware.device))
         if edits:
             wait_for_task(ref.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=edits)),
                           f"VM {vm!r}")
@@ -367,6 +370,22 @@ def _remove_isolated_portgroup(host: Any, name: str) -> None:
         for switch in netsys.networkInfo.vswitch or []:
             if switch.name == ISOLATED_SWITCH and not switch.portgroup:
                 netsys.RemoveVirtualSwitch(vswitchName=ISOLATED_SWITCH)
+
+
+def _ids(refs: Sequence[Any]) -> list[str]:
+    return [r._moId for r in refs]
+
+
+def _nic_network_ids(config: Any) -> list[str]:
+    """The moIds of the networks the VM's NICs are backed by (standard or distributed)."""
+    ids = []
+    for device in config.hardware.device:
+        backing = getattr(device, "backing", None)
+        if getattr(backing, "network", None) is not None:
+            ids.append(backing.network._moId)
+        elif getattr(backing, "port", None) is not None:
+            ids.append(backing.port.portgroupKey)
+    return ids
 
 
 def _in_vm_folder(files: list[str], vmx_path: str) -> list[str]:
