@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,19 @@ def secret(ref: CredentialRef, what: str) -> str:
 
 
 class Lazy:
-    """Builds the wrapped object on first use (a vCenter login, say), then delegates."""
+    """Builds the wrapped object on first use (a vCenter login, say), then delegates. Steps run
+    in parallel threads: the first use builds it once while the others wait."""
 
     def __init__(self, build: Callable[[], Any]) -> None:
         self._build = build
         self._obj: Any = None
+        self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         if self._obj is None:
-            self._obj = self._build()
+            with self._lock:
+                if self._obj is None:
+                    self._obj = self._build()
         return getattr(self._obj, name)
 
 
