@@ -4,7 +4,8 @@ Phase barriers (``phase:<name>``, see :data:`orchestrator.plan.model.PHASES`) ru
 each step sits between the barrier before it and the barrier of its phase. Power-on runs by
 priority group 1…5 (each VM in its *effective* group: later if it depends on a VM of a later
 group), VMs inside a group wait for the VMs they depend on, and callouts are nodes of their own.
-Node attribute ``step`` holds the :class:`~orchestrator.steps.base.Step`.
+Node attribute ``step`` holds the :class:`~orchestrator.steps.base.Step`; :meth:`Builder.dag`
+returns the workflow as a :class:`~orchestrator.graph.dag.Dag`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-import networkx as nx
-
+from orchestrator.graph.dag import Dag, make_dag
 from orchestrator.plan.errors import GraphError
 from orchestrator.plan.model import PRIORITIES, WORKFLOWS, Callout, Plan, Vm
 from orchestrator.plan.validate import effective_priorities
@@ -44,16 +44,9 @@ class Builder:
         self.nodes[node] = cls(node, **kw)
         return node
 
-    def graph(self) -> nx.DiGraph:
-        """The graph (built in bulk: much faster than node by node)."""
-        nodes = self.nodes
-        dangling = next(((u, v) for u, v in self.edges if u not in nodes or v not in nodes), None)
-        if dangling:
-            raise GraphError(f"dangling edge {dangling[0]} → {dangling[1]}")
-        graph = nx.DiGraph()
-        graph.add_nodes_from((node, {"step": step}) for node, step in self.nodes.items())
-        graph.add_edges_from(self.edges)
-        return graph
+    def dag(self) -> Dag:
+        """The steps in dependency order; GraphError on a dangling edge or a cycle."""
+        return make_dag(self.workflow, self.nodes, self.edges)
 
     def place(self, head: str, tail: str | None = None) -> None:
         """Put the chain ``head``…``tail`` into the current phase."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from orchestrator.graph.build import Builder
+from orchestrator.graph.dag import Dag
 from orchestrator.plan.errors import GraphError, Issue
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import PHASES, WORKFLOWS, Plan
@@ -96,7 +97,12 @@ SEGMENTS = {
 
 
 def build_workflow(plan: Plan, workflow: str, live: LiveInventory | None = None) -> nx.DiGraph:
-    """The checked DAG of ``workflow`` for ``plan``; GraphError names what is wrong."""
+    """The checked networkx DAG of ``workflow`` for ``plan``; GraphError names what is wrong."""
+    return build_dag(plan, workflow, live).graph()
+
+
+def build_dag(plan: Plan, workflow: str, live: LiveInventory | None = None) -> Dag:
+    """The checked DAG of ``workflow`` for ``plan`` as index arrays (what a dry run needs)."""
     b = Builder(plan, workflow)
     _check_refs(plan)
     if live is not None:
@@ -105,10 +111,7 @@ def build_workflow(plan: Plan, workflow: str, live: LiveInventory | None = None)
     SEGMENTS[workflow](b)
     b.phase("end")
     _attach_custom(b)
-    graph = b.graph()
-    graph.graph["order"] = _topological_order(graph)
-    graph.graph["workflow"] = workflow
-    return graph
+    return b.dag()
 
 
 def workflow_issues(plan: Plan) -> list[Issue]:
@@ -117,7 +120,7 @@ def workflow_issues(plan: Plan) -> list[Issue]:
     issues = []
     for workflow in WORKFLOWS:
         try:
-            build_workflow(plan, workflow)
+            build_dag(plan, workflow)
         except GraphError as exc:
             issues.append(Issue(f"workflow {workflow}", str(exc)))
     return issues
@@ -158,13 +161,3 @@ def _check_capacity(plan: Plan, live: LiveInventory) -> None:
     short = [i for i in reader.issues if "capacity short" in i.message]
     if short:
         raise GraphError(str(short[0]))
-
-
-def _topological_order(graph: nx.DiGraph) -> list[str]:
-    """Nodes in dependency order (stable: plan order among equals); GraphError on a cycle."""
-    try:
-        return list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        edges = nx.find_cycle(graph)
-    names = " → ".join([u for u, _ in edges] + [edges[0][0]])
-    raise GraphError(f"dependency cycle: {names}")
