@@ -9,19 +9,19 @@ The predicted RTO is the simulated makespan; the critical path ignores concurren
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import networkx as nx
 
-from orchestrator.graph import build_workflow
+from orchestrator.gcpause import no_gc
+from orchestrator.graph.dag import Dag
+from orchestrator.graph.workflows import build_dag
 from orchestrator.plan.live import LiveInventory
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Options, Plan
 from orchestrator.steps.base import Step
 from orchestrator.timing import TimingModel
 
@@ -42,7 +42,12 @@ class DryRun:
     critical_seconds: float
     predicted_rto: float
     waves: list[list[Slot]] = field(default_factory=list)
-    graph: nx.DiGraph | None = None  # the workflow DAG that was scheduled
+    dag: Dag | None = field(default=None, repr=False)  # the workflow DAG that was scheduled
+
+    @cached_property
+    def graph(self) -> nx.DiGraph | None:
+        """The scheduled DAG as networkx (built on first use: the dry run itself needs none)."""
+        return self.dag.graph() if self.dag is not None else None
 
     def wave_summary(self, wave: list[Slot]) -> str:
         counts = Counter(s.step.type for s in wave)
@@ -51,140 +56,122 @@ class DryRun:
 
 def dry_run(plan: Plan, workflow: str, timing: TimingModel | None = None,
             live: LiveInventory | None = None) -> DryRun:
-    with _no_gc():
-        graph = build_workflow(plan, workflow, live)
-        return schedule(graph, plan, workflow, timing or TimingModel())
+    with no_gc():
+        return schedule(build_dag(plan, workflow, live), plan, timing or TimingModel())
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC while allocating a large, acyclic-by-construction schedule: it
-    halves the time of a 10,000-VM dry run. Reference counting still frees memory."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def schedule(graph: nx.DiGraph, plan: Plan, workflow: str, timing: TimingModel) -> DryRun:
-    order = graph.graph.get("order") or list(nx.topological_sort(graph))
-    nodes = graph.nodes
-    steps = [nodes[n]["step"] for n in order]
-    index = {n: i for i, n in enumerate(order)}
-    succ: list[list[int]] = [[] for _ in order]
-    for u, v in graph.edges:
-        succ[index[u]].append(index[v])
+def schedule(dag: Dag, plan: Plan, timing: TimingModel) -> DryRun:
+    steps, succ = dag.steps, dag.succ
     per_type = {t: timing.seconds(t) for t in {s.type for s in steps}}
     dur = [per_type[s.type] for s in steps]
-    path, length = _critical_path(order, succ, dur)
-    slots = _simulate(steps, succ, dur, _bottom_levels(succ, dur), plan)
-    waves = _waves(slots)
+    path, length = _critical_path(steps, succ, dur)
+    starts = _simulate(succ, dur, _bottom_levels(succ, dur), *_resources(steps, plan.options))
+    slots = _to_slots(starts, steps, dur)
     rto = max((s.end for s in slots), default=0.0)
-    return DryRun(workflow, slots, path, length, rto, waves, graph)
+    return DryRun(dag.workflow, slots, path, length, rto, _waves(slots), dag)
 
 
 def _bottom_levels(succ: list[list[int]], dur: list[float]) -> list[float]:
     level = [0.0] * len(dur)
     for i in range(len(dur) - 1, -1, -1):
-        level[i] = dur[i] + max((level[j] for j in succ[i]), default=0.0)
+        targets = succ[i]
+        level[i] = dur[i] + (max([level[j] for j in targets]) if targets else 0.0)
     return level
 
 
-def _critical_path(order: list[str], succ: list[list[int]],
+def _critical_path(steps: list[Step], succ: list[list[int]],
                    dur: list[float]) -> tuple[list[str], float]:
     finish, prev = [0.0] * len(dur), [-1] * len(dur)
-    for i in range(len(dur)):
-        finish[i] += dur[i]
-        for j in succ[i]:
-            if finish[i] > finish[j]:
-                finish[j], prev[j] = finish[i], i
+    for i, targets in enumerate(succ):
+        done = finish[i] = finish[i] + dur[i]
+        for j in targets:
+            if done > finish[j]:
+                finish[j], prev[j] = done, i
     if not dur:
         return [], 0.0
     last = max(range(len(dur)), key=finish.__getitem__)
     path = []
     while last >= 0:
-        path.append(order[last])
+        path.append(steps[last].id)
         last = prev[last]
     return [n for n in reversed(path) if not n.startswith("phase:")], max(finish)
 
 
-class _Caps:
-    """Concurrency slots: one counter per site and per host, addressed by small integers."""
+def _resources(steps: list[Step], options: Options) -> tuple[list[tuple[int, ...]], list[int]]:
+    """Concurrency slots: per step the counters it holds while it runs (its site's, then its
+    host's; none for a phase), and each counter's limit."""
+    counters: dict[tuple[str, str], int] = {}
+    limit: list[int] = []
 
-    def __init__(self, steps: list[Step], plan: Plan) -> None:
-        keys: dict[str, int] = {}
-        self.limit: list[int] = []
-        self.site, self.host = [-1] * len(steps), [-1] * len(steps)
-        limits = plan.options.per_site, plan.options.per_host
-        for i, step in enumerate(steps):
-            if step.type == "phase":
-                continue
-            for arr, name, limit in ((self.site, step.site and f"s:{step.site}", limits[0]),
-                                     (self.host, step.host and f"h:{step.host}", limits[1])):
-                if name:
-                    if name not in keys:
-                        keys[name] = len(self.limit)
-                        self.limit.append(limit)
-                    arr[i] = keys[name]
-        self.used = [0] * len(self.limit)
-        self.blocked: list[list[tuple[float, int]]] = [[] for _ in self.limit]
+    def counter(kind: str, name: str, most: int) -> int:
+        if (kind, name) not in counters:
+            counters[kind, name] = len(limit)
+            limit.append(most)
+        return counters[kind, name]
 
-    def blocker(self, i: int) -> int:
-        """The resource keeping step ``i`` from starting now, or -1."""
-        for key in (self.site[i], self.host[i]):
-            if key >= 0 and self.used[key] >= self.limit[key]:
-                return key
-        return -1
-
-    def take(self, i: int, sign: int) -> None:
-        for key in (self.site[i], self.host[i]):
-            if key >= 0:
-                self.used[key] += sign
+    held: dict[tuple[str | None, str | None], tuple[int, ...]] = {}
+    keys = []
+    for step in steps:
+        where = (None, None) if step.type == "phase" else (step.site, step.host)
+        if where not in held:
+            held[where] = tuple(counter(kind, name, most) for kind, name, most in
+                                (("s", where[0], options.per_site),
+                                 ("h", where[1], options.per_host)) if name)
+        keys.append(held[where])
+    return keys, limit
 
 
-def _simulate(steps: list[Step], succ: list[list[int]], dur: list[float],
-              level: list[float], plan: Plan) -> list[Slot]:
-    indeg = [0] * len(steps)
+def _simulate(succ: list[list[int]], dur: list[float], level: list[float],
+              keys: list[tuple[int, ...]], limit: list[int]) -> list[float]:
+    """List scheduling; each step's start. Heap entries are ranks: the step with the longest
+    remaining path first, then the earliest in dependency order."""
+    by_rank = sorted(range(len(dur)), key=lambda i: -level[i])  # stable: ties by position
+    rank = [0] * len(dur)
+    for r, i in enumerate(by_rank):
+        rank[i] = r
+    indeg = [0] * len(dur)
     for targets in succ:
         for j in targets:
             indeg[j] += 1
-    ready = [(-level[i], i) for i in range(len(steps)) if indeg[i] == 0]
+    ready = [rank[i] for i, d in enumerate(indeg) if not d]
     heapq.heapify(ready)
-    running: list[tuple[float, int]] = []
-    caps, starts, done, now = _Caps(steps, plan), [0.0] * len(steps), [], 0.0
     push, pop = heapq.heappush, heapq.heappop
+    running: list[tuple[float, int]] = []
+    free, blocked = list(limit), [[] for _ in limit]
+    starts, now = [0.0] * len(dur), 0.0
     while ready or running:
         while ready:
-            item = pop(ready)
-            i = item[1]
-            if (key := caps.blocker(i)) >= 0:
-                push(caps.blocked[key], item)
-                continue
-            caps.take(i, 1)
-            starts[i] = now
-            push(running, (now + dur[i], i))
+            r = pop(ready)
+            i = by_rank[r]
+            held = keys[i]
+            for key in held:
+                if not free[key]:
+                    push(blocked[key], r)
+                    break
+            else:
+                for key in held:
+                    free[key] -= 1
+                starts[i] = now
+                push(running, (now + dur[i], i))
         now, i = pop(running)
-        caps.take(i, -1)
-        for key in (caps.site[i], caps.host[i]):
-            if key >= 0 and caps.blocked[key]:
-                push(ready, pop(caps.blocked[key]))
-        done.append(i)
+        for key in keys[i]:
+            free[key] += 1
+            if blocked[key]:
+                push(ready, pop(blocked[key]))
         for j in succ[i]:
             indeg[j] -= 1
-            if indeg[j] == 0:
-                push(ready, (-level[j], j))
-    return _to_slots(done, starts, dur, steps)
+            if not indeg[j]:
+                push(ready, rank[j])
+    return starts
 
 
-def _to_slots(done: list[int], starts: list[float], dur: list[float],
-              steps: list[Step]) -> list[Slot]:
+def _to_slots(starts: list[float], steps: list[Step], dur: list[float]) -> list[Slot]:
     """Real steps only (phases left out), in start order, numbered into waves."""
-    real = sorted((starts[i], i) for i in done if steps[i].type != "phase")
+    real = [i for i, step in enumerate(steps) if step.type != "phase"]
+    real.sort(key=starts.__getitem__)  # stable: ties in dependency order
     out, wave, last_start = [], -1, None
-    for start, i in real:
+    for i in real:
+        start = starts[i]
         if start != last_start:
             wave, last_start = wave + 1, start
         out.append(Slot(steps[i], start, start + dur[i], wave))
