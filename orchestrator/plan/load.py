@@ -15,14 +15,16 @@ from typing import Any
 import jinja2
 import yaml
 
+from orchestrator.gcpause import no_gc
 from orchestrator.plan.errors import Issue, PlanInvalid, PlanRenderError
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import Plan
 from orchestrator.plan.parse import parse_plan
 from orchestrator.plan.schema import Reader
 from orchestrator.plan.validate import check
+from orchestrator.plan.yamlload import PlanLoader
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_JINJA_MARKS = ("{{", "{%", "{#")
 
 
 @dataclass
@@ -53,7 +55,7 @@ def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def read_vars_file(path: str | Path) -> dict[str, Any]:
-    data = yaml.load(Path(path).read_text(), Loader=_LOADER)
+    data = yaml.load(Path(path).read_text(), Loader=PlanLoader)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -63,6 +65,8 @@ def read_vars_file(path: str | Path) -> dict[str, Any]:
 
 def render(text: str, variables: Mapping[str, Any], source: str = "<plan>",
            environ: Mapping[str, str] | None = None) -> str:
+    if not is_template(text):
+        return text  # what Jinja2 would render, without compiling a large plan
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
     context = {**variables, "env": dict(os.environ if environ is None else environ)}
@@ -74,13 +78,24 @@ def render(text: str, variables: Mapping[str, Any], source: str = "<plan>",
         raise PlanRenderError(f"{source}: template variable: {exc.message}") from None
 
 
+def is_template(text: str) -> bool:
+    """False when Jinja2 would render ``text`` unchanged: no ``{{``, ``{%`` or ``{#`` and no
+    carriage return (Jinja2 normalizes newlines)."""
+    return "\r" in text or any(mark in text for mark in _JINJA_MARKS)
+
+
 def check_text(text: str, variables: Mapping[str, Any] | None = None, source: str = "<plan>",
                live: LiveInventory | None = None,
                environ: Mapping[str, str] | None = None) -> Checked:
     """Render, parse and validate; never raises PlanInvalid (issues are returned)."""
     rendered = render(text, variables or {}, source, environ)
+    with no_gc():
+        return _check_rendered(rendered, source, live)
+
+
+def _check_rendered(rendered: str, source: str, live: LiveInventory | None) -> Checked:
     try:
-        data = yaml.load(rendered, Loader=_LOADER)
+        data = yaml.load(rendered, Loader=PlanLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
