@@ -51,6 +51,10 @@ class Lookup:
                 return ref, got
         return None
 
+    def remember(self, name: str, ref: Any) -> None:
+        """The caller just gave VM ``ref`` the name ``name`` (a registration, a rename)."""
+        self._vms = {**self._vms, name: ref}
+
     def names(self, kind: type, ids: Iterable[str] = ()) -> dict[str, str]:
         """moId → name of every ``kind`` object; fresh enough to name each of ``ids``."""
         stamp, names = self._names.get(kind, (0.0, {}))

@@ -239,6 +239,7 @@ class PyVmomiAdapter:
             except BaseException:
                 self._unregister_ref(vm, first)
                 raise
+        self.lookup.remember(name, vm)
         return vm
 
     def _check_registration(self, reg: Registration, name: str) -> tuple[Any, Target]:
