@@ -13,9 +13,7 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
-
-import networkx as nx
+from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.gcpause import no_gc
 from orchestrator.graph.dag import Dag
@@ -24,6 +22,9 @@ from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import Options, Plan
 from orchestrator.steps.base import Step
 from orchestrator.timing import TimingModel
+
+if TYPE_CHECKING:  # networkx loads only when a graph is wanted
+    import networkx as nx
 
 
 class Slot(NamedTuple):

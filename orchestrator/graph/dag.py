@@ -7,11 +7,13 @@ The dry run schedules from the arrays (cheap to build); the executor and the rep
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from orchestrator.plan.errors import GraphError
 from orchestrator.steps.base import Step
+
+if TYPE_CHECKING:  # networkx loads only when a graph is wanted
+    import networkx as nx
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Dag:
     def graph(self) -> nx.DiGraph:
         """The networkx DAG: node attribute ``step``, graph attributes ``order`` (a
         topological order) and ``workflow``."""
+        import networkx as nx
+
         graph = nx.DiGraph(order=self.order, workflow=self.workflow)
         graph.add_nodes_from((node, {"step": step}) for node, step in self.nodes.items())
         graph.add_edges_from(self.edges)
@@ -87,6 +91,8 @@ def topological_order(succ: list[list[int]]) -> list[int]:
 
 def cycle_names(nodes: dict[str, Step], edges: list[tuple[str, str]]) -> str:
     """``a → b → … → a``: the cycle :func:`networkx.find_cycle` finds first."""
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)

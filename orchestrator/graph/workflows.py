@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from orchestrator.graph.build import Builder
 from orchestrator.graph.dag import Dag
@@ -13,6 +13,9 @@ from orchestrator.plan.schema import Reader
 from orchestrator.plan.validate import drift
 from orchestrator.steps import storage, vsphere
 from orchestrator.steps.base import STEP_TYPES
+
+if TYPE_CHECKING:  # networkx loads only when a graph is wanted
+    import networkx as nx
 
 
 def recover(b: Builder, src: str, tgt: str) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from orchestrator.gcpause import no_gc
@@ -67,6 +66,8 @@ def render(text: str, variables: Mapping[str, Any], source: str = "<plan>",
            environ: Mapping[str, str] | None = None) -> str:
     if not is_template(text):
         return text  # what Jinja2 would render, without compiling a large plan
+    import jinja2  # only for templates
+
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
     context = {**variables, "env": dict(os.environ if environ is None else environ)}

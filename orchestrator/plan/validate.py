@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import networkx as nx
-
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import PHASES, Plan, Vm
 from orchestrator.plan.schema import Reader, did_you_mean
@@ -76,8 +74,7 @@ def _vm_refs(plan: Plan, reader: Reader) -> None:
 
 def _vm_cycles(plan: Plan, reader: Reader) -> bool:
     """Report a dependency cycle; True when there is none."""
-    graph = nx.DiGraph((vm.name, dep) for vm in plan.vms for dep in vm.depends_on)
-    cycle = _find_cycle(graph)
+    cycle = _find_cycle([(vm.name, dep) for vm in plan.vms for dep in vm.depends_on])
     if cycle:  # one cycle is enough to act on; more may follow once it is fixed
         first = plan.vm_by_name[cycle[0]]
         names = " → ".join([*cycle, cycle[0]])
@@ -85,16 +82,35 @@ def _vm_cycles(plan: Plan, reader: Reader) -> bool:
     return not cycle
 
 
-def _find_cycle(graph: nx.DiGraph) -> list[str]:
-    """One cycle as its node names (``[]`` if none), starting from its first-declared node."""
-    try:
-        edges = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+def _find_cycle(edges: list[tuple[str, str]]) -> list[str]:
+    """One cycle as its node names (``[]`` if none), starting from its first-declared node:
+    the one :func:`networkx.find_cycle` finds first."""
+    if _acyclic(edges):
         return []
-    nodes = [u for u, _ in edges]
+    import networkx as nx  # only to name the cycle
+
+    graph = nx.DiGraph(edges)
+    nodes = [u for u, _ in nx.find_cycle(graph)]
     order = {n: i for i, n in enumerate(graph)}
     start = min(range(len(nodes)), key=lambda i: order[nodes[i]])
     return nodes[start:] + nodes[:start]
+
+
+def _acyclic(edges: list[tuple[str, str]]) -> bool:
+    """Kahn's algorithm: True if every node can be taken once its predecessors are."""
+    succ: dict[str, list[str]] = {}
+    indegree: dict[str, int] = {}
+    for u, v in edges:
+        succ.setdefault(u, []).append(v)
+        indegree[u] = indegree.get(u, 0)
+        indegree[v] = indegree.get(v, 0) + 1
+    free = [n for n, d in indegree.items() if not d]
+    for node in free:  # grows while it is walked
+        for nxt in succ.get(node, ()):
+            indegree[nxt] -= 1
+            if not indegree[nxt]:
+                free.append(nxt)
+    return len(free) == len(indegree)
 
 
 def _priority_conflicts(plan: Plan, reader: Reader) -> None:
@@ -140,8 +156,7 @@ def _custom_steps(plan: Plan, reader: Reader) -> None:
             if dep not in names:
                 reader.error(f"{path}.depends_on", f"unknown step '{dep}'"
                                                    f"{did_you_mean(dep, names)}")
-    graph = nx.DiGraph((s.name, d) for s in plan.steps for d in s.depends_on if d in names)
-    cycle = _find_cycle(graph)
+    cycle = _find_cycle([(s.name, d) for s in plan.steps for d in s.depends_on if d in names])
     if cycle:
         first = next(s for s in plan.steps if s.name == cycle[0])
         reader.error(f"steps[{first.index}].depends_on",

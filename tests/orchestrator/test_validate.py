@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import networkx as nx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from orchestrator.plan.live import AdapterInventory, StaticInventory
 from orchestrator.plan.load import check_text
-from orchestrator.plan.validate import effective_priorities
+from orchestrator.plan.validate import _find_cycle, effective_priorities
 from orchestrator.vsphere.adapter import DatastoreInfo, HostInfo, Inventory, VmInfo
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "plans" / "sample-app.yaml").read_text()
@@ -138,3 +142,17 @@ def test_consistency_groups_are_checked_only_when_known():
     live = StaticInventory(site_snapshot(protected__consistency_groups=["cg-web"]))
     assert errors(text, live) == [
         "protection_groups[0].consistency_groups: 'cg-db' not found at the protected site"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcdefg"), st.sampled_from("abcdefg")), max_size=14))
+def test_a_dependency_cycle_is_the_one_networkx_finds_from_the_first_declared_node(edges):
+    graph = nx.DiGraph(edges)
+    try:
+        found = [u for u, _ in nx.find_cycle(graph)]
+    except nx.NetworkXNoCycle:
+        assert _find_cycle(edges) == []
+        return
+    order = {n: i for i, n in enumerate(graph)}
+    start = min(range(len(found)), key=lambda i: order[found[i]])
+    assert _find_cycle(edges) == found[start:] + found[:start]
