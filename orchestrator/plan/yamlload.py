@@ -2,7 +2,8 @@
 constructor for plain data: same YAML 1.1 results, same errors and marks.
 
 * :meth:`PlanLoader.resolve` is :meth:`yaml.resolver.BaseResolver.resolve` with the resolver
-  table looked up once per load instead of once per scalar.
+  table looked up once per load instead of once per scalar, and memoized for the load (the
+  same key or value recurs thousands of times in a large plan).
 * :meth:`PlanLoader.construct_document` builds mappings, sequences and scalars of the standard
   tags in one walk. Anything else (other tags, merge keys ``<<``, ``=`` keys, a node reached
   twice through an alias, any error) makes it start again with PyYAML's own constructor, so
@@ -11,6 +12,7 @@ constructor for plain data: same YAML 1.1 results, same errors and marks.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import yaml
@@ -36,6 +38,12 @@ class PlanLoader(_BASE):
         self._implicit = {first: (*resolvers, *wildcard) for first, resolvers in table.items()
                           if first is not None}
         self._wildcard = tuple(wildcard)
+        if not self.yaml_path_resolvers:  # then a tag depends on the arguments alone
+            self.resolve = functools.lru_cache(maxsize=None)(self.resolve)
+
+    def dispose(self) -> None:
+        self.__dict__.pop("resolve", None)  # the memo refers back to the loader
+        super().dispose()
 
     def resolve(self, kind: type, value: str | None, implicit: tuple[bool, bool]) -> str:
         if kind is not ScalarNode or self.yaml_path_resolvers:
