@@ -73,10 +73,19 @@ class Lazy:
 
 
 def live_ports(plan: Plan, state_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    adapters = site_adapters(plan, state_dir)
+    return storage_ports(plan, state_dir, adapters), _vsphere_ports(plan, state_dir, adapters)
+
+
+def site_adapters(plan: Plan, state_dir: Path) -> dict[str, Any]:
+    """Each site's vSphere adapter, logged in on first use."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    adapters = {role: Lazy(lambda s=site, r=role: _adapter(s, state_dir / r))
-                for role, site in plan.sites.items()}
-    vsphere = _vsphere_ports(plan, state_dir, adapters)
+    return {role: Lazy(lambda s=site, r=role: _adapter(s, state_dir / r))
+            for role, site in plan.sites.items()}
+
+
+def storage_ports(plan: Plan, state_dir: Path, adapters: dict[str, Any]) -> dict[str, Any]:
+    """Each site's storage port: its SRA, invoked as SRM invokes it."""
     storage: dict[str, SraStoragePort] = {}
     selections = Selections(state_dir / "selections.json",
                             lambda: storage["protected"].discovery(),
@@ -87,7 +96,7 @@ def live_ports(plan: Plan, state_dir: Path) -> tuple[dict[str, Any], dict[str, A
             initiators=lambda a=adapters[role]: _initiators(a),
             access_group=f"drkit-{site.name}",
             array_ids=(site.sra.array_id or "", site.sra.peer_array_id or ""))
-    return storage, vsphere
+    return storage
 
 
 def _invoker(plan: Plan, site: Site, log_dir: Path) -> SraInvoker:

@@ -38,6 +38,16 @@ def live_ports(plan: Plan) -> tuple[dict, dict]:
     return wire(plan, state_dir(plan))
 
 
+def live_inventory(plan: Plan) -> Any:
+    """The plan's two sites as they are now (both vCenters' inventories, each SRA's
+    discoverDevices), for drift checks; see ``orchestrator.plan.live.AdapterInventory``."""
+    from orchestrator.plan.live import AdapterInventory
+    from orchestrator.wiring import site_adapters, storage_ports
+
+    adapters = site_adapters(plan, state_dir(plan))
+    return AdapterInventory(adapters, storage_ports(plan, state_dir(plan), adapters))
+
+
 def state_dir(plan: Plan) -> Path:
     """``$DRKIT_STATE_DIR/<plan>``, else ``state/<plan>`` beside the runs directory."""
     root = os.environ.get("DRKIT_STATE_DIR")

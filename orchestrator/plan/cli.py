@@ -11,10 +11,11 @@ import click
 import yaml
 from rich.console import Console
 
+from orchestrator.errors import OrchestratorError
 from orchestrator.plan.errors import PlanError, PlanInvalid
 from orchestrator.plan.live import StaticInventory
 from orchestrator.plan.load import check_file, parse_vars, read_vars_file
-from orchestrator.plan.model import WORKFLOWS
+from orchestrator.plan.model import WORKFLOWS, Plan
 
 
 def _variables(var: tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
@@ -28,6 +29,32 @@ def _inventory(path: str | None) -> StaticInventory | None:
     return StaticInventory(yaml.safe_load(Path(path).read_text()) or {})
 
 
+def _live_inventory(plan: Plan) -> Any:
+    """Both sites as they are now; a site that cannot be reached is a PlanError naming it."""
+    from orchestrator.executor.cli import live_inventory
+
+    try:
+        return live_inventory(plan)
+    except OrchestratorError as exc:
+        raise PlanError(f"--live: cannot read the live sites: {exc}") from None
+
+
+def _one_source(inventory: str | None, live: bool) -> None:
+    if inventory and live:
+        raise PlanError("--inventory and --live are alternatives: give one")
+
+
+def _sites(plan_path: str, variables: dict[str, Any], inventory: str | None,
+           live: bool) -> Any:
+    """What to check drift against: a snapshot file, the live sites, or nothing."""
+    _one_source(inventory, live)
+    if not live:
+        return _inventory(inventory)
+    from orchestrator.plan.load import load_plan
+
+    return _live_inventory(load_plan(plan_path, variables))
+
+
 def _fail(message: str, as_json: bool, code: int = 2) -> None:
     if as_json:
         click.echo(json.dumps({"error": message}))
@@ -39,6 +66,9 @@ def _fail(message: str, as_json: bool, code: int = 2) -> None:
 def plan_options(func):
     """Options shared by every command that loads a plan."""
     func = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+    func = click.option("--live", is_flag=True,
+                        help="Check drift against the live sites (both vCenters, both SRAs).")(
+        func)
     func = click.option("--inventory", type=click.Path(exists=True, dir_okay=False),
                         help="Snapshot of the live sites (YAML/JSON) to check drift against.")(
         func)
@@ -57,12 +87,17 @@ def plan() -> None:
 @plan.command()
 @plan_options
 def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
-             inventory: str | None, as_json: bool) -> None:
-    """Check PLAN: schema, references, cycles, priorities and (with --inventory) drift."""
+             inventory: str | None, live: bool, as_json: bool) -> None:
+    """Check PLAN: schema, references, cycles, priorities and (with --inventory or --live)
+    drift."""
     from orchestrator.plan.show import checked_json, print_checked
 
     try:
-        checked = check_file(plan_path, _variables(var, vars_file), _inventory(inventory))
+        variables = _variables(var, vars_file)
+        _one_source(inventory, live)
+        checked = check_file(plan_path, variables, _inventory(inventory))
+        if live and checked.plan is not None and not checked.errors:
+            checked = check_file(plan_path, variables, _live_inventory(checked.plan))
     except PlanError as exc:
         _fail(str(exc), as_json)
     if checked.plan is not None and not checked.errors:
@@ -85,19 +120,20 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
 @click.option("--runs-dir", type=click.Path(file_okay=False),
               help="Run journals (default $DRKIT_RUNS_DIR or ~/.local/state/drkit/runs).")
 def run(plan_path: str, var: tuple[str, ...], vars_file: str | None, inventory: str | None,
-        as_json: bool, mode: str, dry_run: bool, show_all: bool, runs_dir: str | None) -> None:
+        live: bool, as_json: bool, mode: str, dry_run: bool, show_all: bool,
+        runs_dir: str | None) -> None:
     """Run workflow MODE of PLAN (test, cleanup, planned, disaster, reprotect, failback)."""
     from orchestrator.executor.journal import runs_dir as default_runs_dir
 
     variables = _variables(var, vars_file)
     try:
-        live = _inventory(inventory)
+        sites = _sites(plan_path, variables, inventory, live)
         from orchestrator.plan.load import load_plan
 
-        loaded = load_plan(plan_path, variables, live)
+        loaded = load_plan(plan_path, variables, sites)
         root = default_runs_dir(runs_dir)
         if dry_run:
-            _dry_run(loaded, mode, live, root, as_json, show_all)
+            _dry_run(loaded, mode, sites, root, as_json, show_all)
             return
         from orchestrator.executor.cli import start_run
 

@@ -186,10 +186,19 @@ def _vm_drift(plan: Plan, reader: Reader, vm: Vm, live_vm) -> None:
     if live_vm.cluster and live_vm.cluster not in inv.clusters:
         reader.error(f"vms[{vm.index}]", f"VM '{vm.name}' is in cluster '{live_vm.cluster}', "
                                          f"which has no mapping in inventory.clusters")
-    for ds in live_vm.datastores:
-        if ds not in inv.placeholder_datastores:
-            reader.error(f"vms[{vm.index}]", f"VM '{vm.name}' is on datastore '{ds}', which has "
-                         f"no mapping in inventory.placeholder_datastores")
+    replicated = _replicated_datastores(plan)
+    for ds in live_vm.datastores if replicated is not None else ():
+        if ds not in replicated:
+            reader.error(f"vms[{vm.index}]", f"VM '{vm.name}' is on datastore '{ds}', which no "
+                                             f"protection group replicates")
+
+
+def _replicated_datastores(plan: Plan) -> set[str] | None:
+    """The datastores the protection groups replicate; None when a group is given by device
+    or consistency group (which datastores those hold is not known here)."""
+    if any(g.kind != "datastores" for g in plan.protection_groups):
+        return None
+    return {m for g in plan.protection_groups for m in g.members}
 
 
 def _group_drift(plan: Plan, reader: Reader, live: LiveInventory) -> None:

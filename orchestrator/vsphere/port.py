@@ -180,7 +180,7 @@ class VsphereSitePort:
         devices = self.store.site(self.site)["devices"]
         self.adapter.register_vm(Registration(
             record=record, host=self.host, network_map=dict(networks), device_map=devices,
-            datastore_map=dict(getattr(inventory, "placeholder_datastores", {}) or {}),
+            datastore_map={},  # recovered datastores keep their names (both mounters do)
             name=vm))
 
     def reconfigure_vm(self, vm: str, networks: Mapping[str, str], ip: Sequence[Any]) -> None:

@@ -57,6 +57,15 @@ def test_drift_names_every_missing_object():
     ]
 
 
+def test_a_vm_on_a_datastore_no_group_replicates_is_an_error():
+    vm = {"networks": ["VM Network"], "datastores": ["ds-app", "ds-local"],
+          "cluster": "cluster-a"}
+    live = StaticInventory(site_snapshot(protected__vms={"db1": vm, "app1": vm, "app2": vm}))
+    assert errors(SAMPLE, live) == [
+        f"vms[{i}]: VM '{name}' is on datastore 'ds-local', which no protection group "
+        f"replicates" for i, name in enumerate(("db1", "app1", "app2"))]
+
+
 def test_devices_are_checked_for_device_protection_groups():
     text = SAMPLE.replace("datastores: [ds-app]", "devices: [naa.6001, naa.6002]")
     live = StaticInventory(site_snapshot(protected__devices=["naa.6001"]))
