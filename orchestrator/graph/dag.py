@@ -19,14 +19,16 @@ if TYPE_CHECKING:  # networkx loads only when a graph is wanted
 @dataclass
 class Dag:
     """One workflow's steps in dependency order: ``succ[i]`` holds the positions of step
-    ``i``'s successors (each greater than ``i``). ``nodes`` and ``edges`` are what the builder
-    added, in its order, so that :meth:`graph` is the graph networkx builds from them."""
+    ``i``'s successors (each greater than ``i``). ``nodes`` are the builder's, in its order, and
+    ``edges`` its distinct edges in the order first added, flat: ``u0, v0, u1, v1, …`` (node
+    positions in ``nodes``; plain integers, which the cyclic GC need not visit), so that
+    :meth:`graph` is the graph networkx builds from the builder's nodes and edges."""
 
     workflow: str
     steps: list[Step]
     succ: list[list[int]]
     nodes: dict[str, Step]
-    edges: list[tuple[str, str]]
+    edges: list[int]
 
     @property
     def order(self) -> list[str]:
@@ -39,14 +41,17 @@ class Dag:
 
         graph = nx.DiGraph(order=self.order, workflow=self.workflow)
         graph.add_nodes_from((node, {"step": step}) for node, step in self.nodes.items())
-        graph.add_edges_from(self.edges)
+        ends = [*self.nodes]
+        ends = [ends[i] for i in self.edges]
+        graph.add_edges_from(zip(ends[::2], ends[1::2], strict=True))
         return graph
 
 
 def make_dag(workflow: str, nodes: dict[str, Step], edges: list[tuple[str, str]]) -> Dag:
     """Check the edges (no dangling end, no cycle) and sort the steps in dependency order;
     GraphError names the first dangling edge or a cycle."""
-    succ = successors(nodes, edges)
+    flat = edge_positions(nodes, edges)
+    succ = successors(len(nodes), flat)
     order = topological_order(succ)
     if len(order) < len(succ):
         raise GraphError(f"dependency cycle: {cycle_names(nodes, edges)}")
@@ -55,20 +60,25 @@ def make_dag(workflow: str, nodes: dict[str, Step], edges: list[tuple[str, str]]
         position[i] = pos
     steps = list(nodes.values())
     return Dag(workflow, [steps[i] for i in order],
-               [[position[j] for j in succ[i]] for i in order], nodes, edges)
+               [[position[j] for j in succ[i]] for i in order], nodes, flat)
 
 
-def successors(nodes: dict[str, Step], edges: list[tuple[str, str]]) -> list[list[int]]:
-    """Per node (by insertion position) its successors' positions, each once, in the order the
-    edges were first added (networkx's adjacency order)."""
+def edge_positions(nodes: dict[str, Step], edges: list[tuple[str, str]]) -> list[int]:
+    """Each distinct edge once, in the order first added, as node positions: ``u0, v0, u1, v1,
+    …``; GraphError names the first edge with an end that is not a node."""
     index = {node: i for i, node in enumerate(nodes)}
-    succ: list[list[int]] = [[] for _ in index]
     try:
-        for u, v in dict.fromkeys(edges):
-            succ[index[u]].append(index[v])
+        return [index[end] for edge in dict.fromkeys(edges) for end in edge]
     except KeyError:
         u, v = next((u, v) for u, v in edges if u not in index or v not in index)
         raise GraphError(f"dangling edge {u} → {v}") from None
+
+
+def successors(n: int, flat: list[int]) -> list[list[int]]:
+    """Per node its successors, in edge order (networkx's adjacency order)."""
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for u, v in zip(flat[::2], flat[1::2], strict=True):
+        succ[u].append(v)
     return succ
 
 

@@ -39,12 +39,22 @@ def graphs(draw, acyclic: bool = True):
     return {name: Phase(name) for name in names}, edges
 
 
+def same_graph(graph: nx.DiGraph, reference: nx.DiGraph) -> bool:
+    """Same nodes, edges and neighbours, in the same orders, and the same attributes."""
+    return (list(graph.nodes(data=True)) == list(reference.nodes(data=True))
+            and list(graph.edges) == list(reference.edges)
+            and all(list(graph.predecessors(n)) == list(reference.predecessors(n))
+                    for n in graph))
+
+
 @settings(max_examples=200, deadline=None)
 @given(graphs())
 def test_order_is_networkx_topological_sort(graph):
     nodes, edges = graph
-    dag = make_dag("test", nodes, edges)
-    assert dag.order == list(nx.topological_sort(nx_graph(nodes, edges)))
+    dag, reference = make_dag("test", nodes, edges), nx_graph(nodes, edges)
+    assert dag.order == list(nx.topological_sort(reference))
+    assert same_graph(dag.graph(), reference)
+    assert dag.graph().graph == {"order": dag.order, "workflow": "test"}
     position = {node: i for i, node in enumerate(dag.order)}
     assert sorted((dag.order[i], dag.order[j]) for i, targets in enumerate(dag.succ)
                   for j in targets) == sorted(set(edges))
@@ -72,14 +82,10 @@ def test_first_dangling_edge_is_named():
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS)
-def test_graph_is_the_bulk_built_networkx_graph(workflow):
+def test_a_workflow_graph_holds_the_dag_steps_in_topological_order(workflow):
     plan = load_plan(SAMPLE, environ={})
     dag = build_dag(plan, workflow)
-    graph, reference = dag.graph(), nx_graph(dag.nodes, dag.edges)
-    assert list(graph.nodes) == list(reference.nodes)
-    assert list(graph.edges) == list(reference.edges)
-    assert all(list(graph.predecessors(n)) == list(reference.predecessors(n)) for n in graph)
-    assert graph.graph == {"order": list(nx.topological_sort(reference)),
-                           "workflow": workflow}
+    graph = dag.graph()
+    assert graph.graph == {"order": list(nx.topological_sort(graph)), "workflow": workflow}
     assert [graph.nodes[n]["step"] for n in graph.graph["order"]] == dag.steps
     assert list(build_workflow(plan, workflow).edges) == list(graph.edges)
