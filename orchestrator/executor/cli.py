@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from orchestrator.executor.journal import Journal, read_events, runs_dir, utcnow
+from orchestrator.executor.journal import Journal, is_running, read_events, runs_dir, utcnow
 from orchestrator.executor.run import Executor, RunResult, missing_ports
 from orchestrator.graph import build_workflow
 from orchestrator.plan.errors import PlanError, PortsNotWired, RunNotFound
@@ -83,7 +83,7 @@ def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], 
     journal = Journal(root / run_id / "journal.jsonl")
     journal.write({"event": "run", "run": run_id, "status": "started", "ts": utcnow(),
                    "plan": str(Path(plan_path).resolve()), "workflow": mode,
-                   "plan_sha256": plan_digest(plan_path),
+                   "plan_sha256": plan_digest(plan_path), "pid": os.getpid(),
                    "vars": variables, "workdir": str(ctx.workdir)})
     return _execute(graph, ctx, journal, {}, as_json)
 
@@ -178,10 +178,14 @@ def resume_run(run_id: str, root: Path, as_json: bool, force: bool = False) -> i
     if not force and header.get("plan_sha256") not in (None, plan_digest(header["plan"])):
         raise PlanError(f"run '{run_id}': plan {header['plan']} changed since the run started; "
                         f"restore it, or resume with --force")
-    plan = load_plan(header["plan"], header.get("vars") or {})
-    graph = build_workflow(plan, header["workflow"])
-    ctx = make_context(plan, header["workflow"], run_id, Path(header.get("workdir") or "."))
-    journal = Journal(path)
+    journal = Journal(path)  # refuses a run that another process is still executing
+    try:
+        plan = load_plan(header["plan"], header.get("vars") or {})
+        graph = build_workflow(plan, header["workflow"])
+        ctx = make_context(plan, header["workflow"], run_id, Path(header.get("workdir") or "."))
+    except BaseException:
+        journal.close()
+        raise
     journal.write({"event": "run", "run": run_id, "status": "resumed", "ts": utcnow(),
                    "pid": os.getpid()})
     return _execute(graph, ctx, journal, prior, as_json)
@@ -198,7 +202,7 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
         if runs_:
             rows.append({"run": path.parent.name, "workflow": runs_[0].get("workflow"),
                          "plan": runs_[0].get("plan"), "started": runs_[0].get("ts"),
-                         "status": runs_[-1].get("status")})
+                         "status": _status(path, runs_[-1].get("status"))})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -208,6 +212,14 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("run", "workflow", "status", "started", "plan")))
     Console(emoji=False).print(table)
+
+
+def _status(path: Path, last: str | None) -> str | None:
+    """A run whose last word is started/resumed is running, or was interrupted (no process
+    holds its journal any more: ``drkit runs resume`` finishes it)."""
+    if last in ("started", "resumed"):
+        return "running" if is_running(path) else "interrupted"
+    return last
 
 
 from orchestrator.report.cli import report as _report  # noqa: E402  (drkit runs report)

@@ -18,12 +18,15 @@ Journals live in ``<runs dir>/<run id>/journal.jsonl``; the runs dir is ``$DRKIT
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from orchestrator.plan.errors import RunBusy
 
 
 def utcnow() -> str:
@@ -42,12 +45,21 @@ def runs_dir(explicit: str | Path | None = None) -> Path:
 
 
 class Journal:
-    """Append-only, fsync'd JSON lines for one run."""
+    """Append-only, fsync'd JSON lines for one run. The process writing it holds an exclusive
+    lock on it (the kernel drops the lock when that process dies, even by ``kill -9``): a second
+    executor of the same run is refused with :class:`RunBusy` before it writes anything."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise RunBusy(f"run '{path.parent.name}' is still running (pid "
+                          f"{_last_pid(path)}): wait for it to end, or stop that process "
+                          f"first") from None
 
     def write(self, record: dict[str, Any]) -> None:
         line = json.dumps({"v": 1, **record}, separators=(",", ":"), default=str) + "\n"
@@ -68,6 +80,23 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(record, dict) and record.get("v") == 1:
                 yield record
+
+
+def is_running(path: Path) -> bool:
+    """True while some process holds the journal's lock (it is executing the run)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _last_pid(path: Path) -> str:
+    pids = [e["pid"] for e in read_events(path) if e.get("event") == "run" and "pid" in e]
+    return str(pids[-1]) if pids else "unknown"
 
 
 def all_journals(root: Path) -> list[Path]:

@@ -10,6 +10,7 @@ The tree (``T`` = transient: retrying the same call may succeed; everything else
      │         ├── GraphError         the DAG cannot be built (cycle, dangling ref, capacity)
      │         ├── PortsNotWired      a real run needs a port (storage/vSphere) nobody supplied
      │         ├── RunNotFound        no journal for a run id
+     │         ├── RunBusy            another process is executing that run right now
      │         └── StepError          a step failed while running
      │              ├── StepTimeout   the step overran its timeout
      │              └── OutcomeUnknown  interrupted mid-step; the step cannot check itself
@@ -68,6 +69,10 @@ class PortsNotWired(PlanError):
 
 class RunNotFound(PlanError):
     """No journal exists for the given run id."""
+
+
+class RunBusy(PlanError):
+    """The run is being executed by another process (it holds the journal's lock)."""
 
 
 class StepError(PlanError):

@@ -97,3 +97,28 @@ def test_kill_9_then_resume_applies_each_effect_once(tmp_path, boundary, when):
     assert effects == [str(n) for n in range(len(PHASES))]
     final = journal(tmp_path)[1]
     assert final[-1]["event"] == "run" and final[-1]["status"] == "ok"
+
+
+def test_resume_refuses_a_run_that_is_still_running(tmp_path):
+    plan = write_plan(tmp_path)
+    proc = drkit(tmp_path, "run", str(plan), "--mode", "planned")
+    wait_for(lambda: any(e.get("step") == "custom:s0" for e in journal(tmp_path)[1]))
+    run_id, before = journal(tmp_path)
+
+    listed = drkit(tmp_path, "runs", "list", "--json")
+    assert json.loads(listed.communicate(timeout=60)[0])[0]["status"] == "running"
+    second = drkit(tmp_path, "runs", "resume", run_id)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 2, (out + err).decode()
+    assert f"run '{run_id}' is still running (pid {proc.pid})" in err.decode()
+    assert journal(tmp_path)[1] == before  # the refused resume wrote nothing
+
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    listed = drkit(tmp_path, "runs", "list", "--json")
+    assert json.loads(listed.communicate(timeout=60)[0])[0]["status"] == "interrupted"
+    open_gates(tmp_path, len(PHASES), "pre", "post")
+    resumed = drkit(tmp_path, "runs", "resume", run_id)
+    out, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, (out + err).decode()
+    assert (tmp_path / "effects.log").read_text().split() == [str(n) for n in range(len(PHASES))]
