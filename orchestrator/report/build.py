@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.executor.journal import all_journals, read_events
+from orchestrator.executor.journal import all_journals, is_running, read_events
 from orchestrator.plan.errors import Issue, PlanError, PlanInvalid, RunNotFound
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.load import check_text
@@ -77,7 +77,7 @@ def build_report(run_id: str, root: Path, fmt: str) -> str:
     if header is None:
         raise RunNotFound(f"run '{run_id}': journal has no header")
     predicted = predict(header, root, run_id)
-    context = report_context(run_id, events, predicted)
+    context = report_context(run_id, events, predicted, alive=is_running(path))
     redactor = redact.for_plan(predicted.plan, predicted.text)
     if fmt == "json":
         return json.dumps(redactor.deep(context), indent=2) + "\n"

@@ -188,6 +188,14 @@ def timeline(rows: Sequence[Mapping[str, Any]], span: float,
             for r in rows if r["offset"] is not None]
 
 
+def last_record_time(events: Sequence[Mapping[str, Any]]) -> str | None:
+    """The latest time any record of the journal carries."""
+    times = [parse_time(t) for e in events for t in (e.get("ts"), e.get("start"), e.get("end"))
+             if t]
+    return max(times).isoformat(timespec="milliseconds").replace("+00:00", "Z") if times \
+        else None
+
+
 def run_fields(run_id: str, runs: Sequence[Mapping[str, Any]], predicted: Predicted,
                now: str) -> dict[str, Any]:
     """The run as a whole: identity, status, history and the two RTOs."""
@@ -210,12 +218,17 @@ def run_fields(run_id: str, runs: Sequence[Mapping[str, Any]], predicted: Predic
 
 
 def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: Predicted,
-                   now: str | None = None) -> dict[str, Any]:
+                   now: str | None = None, alive: bool = True) -> dict[str, Any]:
     """Everything a run report shows (also its JSON form): :func:`run_fields`, then per step,
-    per VM, errors, warnings and the timeline."""
+    per VM, errors, warnings and the timeline. An unfinished run that no process executes any
+    more (``alive`` false) is ``interrupted``: it is measured up to its last journal record."""
     now = now or utcnow()
     runs = [e for e in events if e.get("event") == "run"]
+    if not alive and runs[-1].get("status") in OPEN:
+        now = last_record_time(events) or now
     out = run_fields(run_id, runs, predicted, now)
+    if not alive and not out["finished"]:
+        out["status"] = "interrupted"
     latest, starts = latest_steps(events)
     rows = [step_row(rec, starts[sid], out["started"], now) for sid, rec in latest.items()]
     rows = order_rows(rows + pending_rows(predicted, latest), predicted)

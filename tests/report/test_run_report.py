@@ -190,7 +190,12 @@ def test_killed_then_resumed_run_reports_the_restart(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     killed = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
-    assert killed["status"] == "in-progress" and killed["steps"][0]["status"] == "running"
+    assert killed["status"] == "interrupted" and killed["steps"][0]["status"] == "running"
+    time.sleep(0.2)  # an interrupted run's measured time stops at its last record
+    again = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
+    assert again["measured_rto_seconds"] == killed["measured_rto_seconds"]
+    assert "until interrupted" in drkit("runs", "report", run_id, "--format", "md",
+                                        runs=runs).output
     (tmp_path / "open").touch()
     assert drkit("runs", "resume", run_id, runs=runs).exit_code == 0
     report = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
