@@ -38,11 +38,12 @@ class Builder:
         self.open: list[str] = []
         self.eff = effective_priorities(plan)
 
-    def add(self, cls: type[Step], node: str, **kw) -> str:
-        if node in self.nodes:
-            raise GraphError(f"duplicate step id '{node}'")
-        self.nodes[node] = cls(node, **kw)
-        return node
+    def add(self, step: Step) -> str:
+        """Add ``step`` as a node; returns its id (which must be new)."""
+        if step.id in self.nodes:
+            raise GraphError(f"duplicate step id '{step.id}'")
+        self.nodes[step.id] = step
+        return step.id
 
     def dag(self) -> Dag:
         """The steps in dependency order; GraphError on a dangling edge or a cycle."""
@@ -54,12 +55,14 @@ class Builder:
             self.edges.append((self.last, head))
         self.open.append(tail or head)
 
-    def step(self, cls: type[Step], node: str, **kw) -> str:
-        self.place(self.add(cls, node, **kw))
+    def step(self, step: Step) -> str:
+        """Add ``step`` and put it into the current phase."""
+        node = self.add(step)
+        self.place(node)
         return node
 
     def phase(self, name: str) -> str:
-        node = self.add(Phase, f"phase:{name}")
+        node = self.add(Phase(f"phase:{name}"))
         self.edges.extend((tail, node) for tail in self.open or [self.last] if tail)
         self.last, self.open = node, []
         return node
@@ -72,8 +75,8 @@ class Builder:
     def groups(self, cls: type[Step], prefix: str, site: str, side: str | None = None,
                **kw) -> None:
         for pg in self.plan.protection_groups:
-            self.step(cls, f"{prefix}:{pg.name}", site=site, side=side, spec=pg,
-                      timeout=self.opts.sra_timeout, **kw)
+            self.step(cls(f"{prefix}:{pg.name}", site=site, side=side, spec=pg,
+                          timeout=self.opts.sra_timeout, **kw))
 
     def vms_by_priority(self, reverse: bool = False) -> Iterable[tuple[int, list[Vm]]]:
         buckets: dict[int, list[Vm]] = {p: [] for p in PRIORITIES}
@@ -85,8 +88,8 @@ class Builder:
     def per_vm(self, cls: type[Step], prefix: str, site: str, vms: Iterable[Vm],
                side: str | None = None, **kw) -> None:
         for vm in vms:
-            self.step(cls, f"{prefix}:{vm.name}", site=site, side=side, vm=vm.name, spec=vm,
-                      host=self.host(vm, site), timeout=self.opts.step_timeout, **kw)
+            self.step(cls(f"{prefix}:{vm.name}", site=site, side=side, vm=vm.name, spec=vm,
+                          host=self.host(vm, site), timeout=self.opts.step_timeout, **kw))
 
     def host(self, vm: Vm, site: str) -> str | None:
         return vm.host if site == "recovery" else None
@@ -110,10 +113,10 @@ class Builder:
         recovery site: failing back (``source`` = recovery) restores the recorded settings."""
         nets = self.networks(source, test)
         for vm in self.plan.vms:
-            reg = self.step(vsphere.RegisterVm, f"register:{vm.name}", site=site, vm=vm.name,
-                            spec=vm, host=self.host(vm, site), timeout=self.opts.step_timeout,
-                            inventory=self.plan.inventory, networks=nets,
-                            ip=vm.ip if source == "protected" else ())
+            reg = self.step(vsphere.RegisterVm(
+                f"register:{vm.name}", site=site, vm=vm.name, spec=vm, host=self.host(vm, site),
+                timeout=self.opts.step_timeout, inventory=self.plan.inventory, networks=nets,
+                ip=vm.ip if source == "protected" else ()))
             self.edges.append((f"mount:{vm.protection_group}", reg))
         self.phase("vms-registered")
 
@@ -144,18 +147,18 @@ class Builder:
     def vm_chain(self, vm: Vm, site: str) -> tuple[str, str]:
         host, opts, nodes = self.host(vm, site), self.opts, []
         for i, call in enumerate(vm.pre_power_on):
-            nodes.append(self.add(callout_class(call), f"pre-callout:{vm.name}:{i}", site=site,
-                                  vm=vm.name, spec=call, timeout=call.timeout,
-                                  when="pre-power-on"))
-        nodes.append(self.add(vsphere.PowerOnVm, f"power-on:{vm.name}", site=site, vm=vm.name,
-                              spec=vm, host=host, timeout=opts.step_timeout))
+            nodes.append(self.add(callout_class(call)(
+                f"pre-callout:{vm.name}:{i}", site=site, vm=vm.name, spec=call,
+                timeout=call.timeout, when="pre-power-on")))
+        nodes.append(self.add(vsphere.PowerOnVm(f"power-on:{vm.name}", site=site, vm=vm.name,
+                                                spec=vm, host=host, timeout=opts.step_timeout)))
         if vm.wait_for_tools:
-            nodes.append(self.add(vsphere.WaitTools, f"wait-tools:{vm.name}", site=site,
-                                  vm=vm.name, spec=vm, host=host,
-                                  timeout=vm.tools_timeout or opts.tools_timeout))
+            nodes.append(self.add(vsphere.WaitTools(
+                f"wait-tools:{vm.name}", site=site, vm=vm.name, spec=vm, host=host,
+                timeout=vm.tools_timeout or opts.tools_timeout)))
         for i, call in enumerate(vm.post_power_on):
-            nodes.append(self.add(callout_class(call), f"post-callout:{vm.name}:{i}", site=site,
-                                  vm=vm.name, spec=call, timeout=call.timeout,
-                                  when="post-power-on"))
+            nodes.append(self.add(callout_class(call)(
+                f"post-callout:{vm.name}:{i}", site=site, vm=vm.name, spec=call,
+                timeout=call.timeout, when="post-power-on")))
         self.chain(nodes)
         return nodes[0], nodes[-1]

@@ -44,8 +44,9 @@ def writable(b: Builder, tgt: str, made_by: str, src: str, test: bool = False) -
     """storage-writable → rescan and mount → register/reconfigure → power on by priority."""
     b.phase("storage-writable")
     for pg in b.plan.protection_groups:
-        b.step(storage.RescanMount, f"mount:{pg.name}", site=tgt, side="target", spec=pg,
-               timeout=b.opts.sra_timeout, source_step=f"{made_by}:{pg.name}")
+        b.step(storage.RescanMount(f"mount:{pg.name}", site=tgt, side="target", spec=pg,
+                                   timeout=b.opts.sra_timeout,
+                                   source_step=f"{made_by}:{pg.name}"))
     b.link_groups(made_by, "mount")
     b.phase("storage-mounted")
     b.register(tgt, src, test)
@@ -75,10 +76,10 @@ def cleanup(b: Builder) -> None:
 def reprotect(b: Builder, old: str, new: str) -> None:
     """Reverse replication so ``new`` (where the VMs now run) protects to ``old``."""
     for pg in b.plan.protection_groups:
-        prep = b.add(storage.PrepareReverseReplication, f"prepare-reverse:{pg.name}", site=old,
-                     spec=pg, timeout=b.opts.sra_timeout)
-        rev = b.add(storage.ReverseReplication, f"reverse:{pg.name}", site=new, spec=pg,
-                    timeout=b.opts.sra_timeout)
+        prep = b.add(storage.PrepareReverseReplication(
+            f"prepare-reverse:{pg.name}", site=old, spec=pg, timeout=b.opts.sra_timeout))
+        rev = b.add(storage.ReverseReplication(f"reverse:{pg.name}", site=new, spec=pg,
+                                               timeout=b.opts.sra_timeout))
         b.chain([prep, rev])
     b.phase("storage-reversed")
     b.per_vm(vsphere.ProtectVm, "protect", old, b.plan.vms, inventory=b.plan.inventory)
@@ -133,8 +134,8 @@ def _attach_custom(b: Builder) -> None:
     phases = PHASES[b.workflow]
     mine = [s for s in b.plan.steps if b.workflow in s.workflows]
     for spec in mine:
-        node = b.add(STEP_TYPES[spec.type], f"custom:{spec.name}", spec=spec,
-                     timeout=spec.timeout or b.opts.step_timeout)
+        node = b.add(STEP_TYPES[spec.type](f"custom:{spec.name}", spec=spec,
+                                           timeout=spec.timeout or b.opts.step_timeout))
         if spec.after not in phases:
             raise GraphError(f"steps[{spec.index}].after: unknown phase '{spec.after}'")
         b.edges.append((f"phase:{spec.after}", node))
