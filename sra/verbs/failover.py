@@ -50,9 +50,8 @@ def check_failover(ctx: Context) -> Element:
 
 
 def _latest_point(ctx: Context, replica_id: str) -> Json | None:
-    points = ctx.array.recovery_points(replica_id)
-    return max(points, key=lambda p: (p.get("sequence", 0), str(p.get("time", ""))),
-               default=None)
+    points = testfailover.newest_first(ctx.array.recovery_points(replica_id))
+    return points[0] if points else None
 
 
 def _promote(ctx: Context, item: Item, group: bool) -> tuple[list[str], list[str], str]:

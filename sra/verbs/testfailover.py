@@ -33,7 +33,14 @@ def recovery_points(ctx: Context, lun_id: str) -> list[Json]:
     points = ctx.array.recovery_points(lun_id)
     if not points:
         raise errors.NoRecoveryPoint(f"replica {lun_id!r} has no recovery point yet")
-    return sorted(points, key=lambda p: str(p.get("time", "")), reverse=True)
+    return newest_first(points)
+
+
+def newest_first(points: list[Json]) -> list[Json]:
+    """Recovery points newest first: by the replication's cycle sequence, then by time (two
+    points can carry the same time string; sequences never repeat)."""
+    return sorted(points, key=lambda p: (p.get("sequence", 0), str(p.get("time", ""))),
+                  reverse=True)
 
 
 def _same_point(a: Json, b: Json) -> bool:

@@ -10,6 +10,7 @@ from sra.array import base_url, http_error
 from sra.registry import advertised, load
 from sra.topology import Topology, pair_from
 from sra.verbs.sync import device_sync, remaining_seconds
+from sra.verbs.testfailover import newest_first
 
 OUT = {"id": "rep-1", "direction": "outbound", "peer": "NSS-B", "state": "replicating",
        "source_kind": "lun", "source": "lun-a", "local_group": None,
@@ -110,3 +111,11 @@ def test_peer_unreachable_is_its_own_error() -> None:
     body = {"error": {"code": "peer-unreachable", "message": "NSS-B down", "details": {}}}
     exc = http_error("POST", "/replications/r/reverse", 503, body)
     assert exc.name == "PeerUnreachable" and exc.transient
+
+
+def test_recovery_points_newest_first_by_sequence_even_with_equal_times() -> None:
+    same = "2026-11-25T03:00:00Z"
+    points = [{"id": "rp-2", "sequence": 2, "time": same},
+              {"id": "rp-10", "sequence": 10, "time": same},
+              {"id": "rp-1", "sequence": 1, "time": "2026-11-25T02:59:59Z"}]
+    assert [p["id"] for p in newest_first(points)] == ["rp-10", "rp-2", "rp-1"]
