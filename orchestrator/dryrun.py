@@ -62,7 +62,7 @@ def dry_run(plan: Plan, workflow: str, timing: TimingModel | None = None,
 
 
 def schedule(dag: Dag, plan: Plan, timing: TimingModel) -> DryRun:
-    steps, succ = dag.steps, dag.succ
+    steps, succ = dag.steps, dag.successors()
     per_type = {t: timing.seconds(t) for t in {s.type for s in steps}}
     dur = [per_type[s.type] for s in steps]
     path, length = _critical_path(steps, succ, dur)
@@ -76,7 +76,7 @@ def _bottom_levels(succ: list[list[int]], dur: list[float]) -> list[float]:
     level = [0.0] * len(dur)
     for i in range(len(dur) - 1, -1, -1):
         targets = succ[i]
-        level[i] = dur[i] + (max([level[j] for j in targets]) if targets else 0.0)
+        level[i] = dur[i] + (max(map(level.__getitem__, targets)) if targets else 0.0)
     return level
 
 

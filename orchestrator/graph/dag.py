@@ -6,6 +6,7 @@ The dry run schedules from the arrays (cheap to build); the executor and the rep
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,21 +19,34 @@ if TYPE_CHECKING:  # networkx loads only when a graph is wanted
 
 @dataclass
 class Dag:
-    """One workflow's steps in dependency order: ``succ[i]`` holds the positions of step
-    ``i``'s successors (each greater than ``i``). ``nodes`` are the builder's, in its order, and
-    ``edges`` its distinct edges in the order first added, flat: ``u0, v0, u1, v1, …`` (node
-    positions in ``nodes``; plain integers, which the cyclic GC need not visit), so that
-    :meth:`graph` is the graph networkx builds from the builder's nodes and edges."""
+    """One workflow's DAG as the builder made it: ``nodes`` (steps by id) in the order added,
+    ``edges`` as added (repeats included), flat: ``u0, v0, u1, v1, …`` as node positions, and
+    ``sequence``, the node positions in dependency order (networkx's topological sort). Plain
+    integers: the cyclic GC need not visit them."""
 
     workflow: str
-    steps: list[Step]
-    succ: list[list[int]]
     nodes: dict[str, Step]
     edges: list[int]
+    sequence: list[int]
+
+    @property
+    def steps(self) -> list[Step]:
+        """The steps in dependency order."""
+        steps = list(self.nodes.values())
+        return [steps[i] for i in self.sequence]
 
     @property
     def order(self) -> list[str]:
-        return [step.id for step in self.steps]
+        ids = list(self.nodes)
+        return [ids[i] for i in self.sequence]
+
+    def successors(self) -> list[list[int]]:
+        """Per step (by position in :attr:`steps`) its successors' positions, each greater."""
+        position = [0] * len(self.sequence)
+        for pos, i in enumerate(self.sequence):
+            position[i] = pos
+        ends = [position[i] for i in self.edges]
+        return successors(len(position), ends)
 
     def graph(self) -> nx.DiGraph:
         """The networkx DAG: node attribute ``step``, graph attributes ``order`` (a
@@ -41,8 +55,8 @@ class Dag:
 
         graph = nx.DiGraph(order=self.order, workflow=self.workflow)
         graph.add_nodes_from((node, {"step": step}) for node, step in self.nodes.items())
-        ends = [*self.nodes]
-        ends = [ends[i] for i in self.edges]
+        ids = list(self.nodes)
+        ends = [ids[i] for i in self.edges]
         graph.add_edges_from(zip(ends[::2], ends[1::2], strict=True))
         return graph
 
@@ -51,34 +65,32 @@ def make_dag(workflow: str, nodes: dict[str, Step], edges: list[tuple[str, str]]
     """Check the edges (no dangling end, no cycle) and sort the steps in dependency order;
     GraphError names the first dangling edge or a cycle."""
     flat = edge_positions(nodes, edges)
-    succ = successors(len(nodes), flat)
-    order = topological_order(succ)
-    if len(order) < len(succ):
+    sequence = topological_order(successors(len(nodes), flat))
+    if len(sequence) < len(nodes):
         raise GraphError(f"dependency cycle: {cycle_names(nodes, edges)}")
-    position = [0] * len(order)
-    for pos, i in enumerate(order):
-        position[i] = pos
-    steps = list(nodes.values())
-    return Dag(workflow, [steps[i] for i in order],
-               [[position[j] for j in succ[i]] for i in order], nodes, flat)
+    return Dag(workflow, nodes, flat, sequence)
 
 
 def edge_positions(nodes: dict[str, Step], edges: list[tuple[str, str]]) -> list[int]:
-    """Each distinct edge once, in the order first added, as node positions: ``u0, v0, u1, v1,
-    …``; GraphError names the first edge with an end that is not a node."""
+    """The edges as node positions, flat: ``u0, v0, u1, v1, …``; GraphError names the first
+    edge with an end that is not a node."""
     index = {node: i for i, node in enumerate(nodes)}
     try:
-        return [index[end] for edge in dict.fromkeys(edges) for end in edge]
+        return list(map(index.__getitem__, itertools.chain.from_iterable(edges)))
     except KeyError:
         u, v = next((u, v) for u, v in edges if u not in index or v not in index)
         raise GraphError(f"dangling edge {u} → {v}") from None
 
 
 def successors(n: int, flat: list[int]) -> list[list[int]]:
-    """Per node its successors, in edge order (networkx's adjacency order)."""
+    """Per node its successors, each once, in the order first added (networkx's adjacency
+    order)."""
     succ: list[list[int]] = [[] for _ in range(n)]
     for u, v in zip(flat[::2], flat[1::2], strict=True):
         succ[u].append(v)
+    for i, targets in enumerate(succ):
+        if len(targets) > 1 and len(set(targets)) < len(targets):  # an edge added twice
+            succ[i] = list(dict.fromkeys(targets))
     return succ
 
 

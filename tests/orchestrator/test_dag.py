@@ -56,7 +56,7 @@ def test_order_is_networkx_topological_sort(graph):
     assert same_graph(dag.graph(), reference)
     assert dag.graph().graph == {"order": dag.order, "workflow": "test"}
     position = {node: i for i, node in enumerate(dag.order)}
-    assert sorted((dag.order[i], dag.order[j]) for i, targets in enumerate(dag.succ)
+    assert sorted((dag.order[i], dag.order[j]) for i, targets in enumerate(dag.successors())
                   for j in targets) == sorted(set(edges))
     assert all(position[u] < position[v] for u, v in edges)
 
