@@ -199,7 +199,9 @@ def _ip(reader: Reader, value: Any, path: str) -> IpSetting:
 
 
 def _callouts(reader: Reader, value: Any, path: str) -> tuple[tuple[Callout, ...], ...]:
-    data = reader.mapping(value or {}, path, ("pre_power_on", "post_power_on")) or {}
+    if not value:  # most VMs have none
+        return (), ()
+    data = reader.mapping(value, path, ("pre_power_on", "post_power_on")) or {}
     return tuple(tuple(_callout(reader, item, join(join(path, when), i))
                        for i, item in enumerate(reader.items(data.get(when), join(path, when))))
                  for when in ("pre_power_on", "post_power_on"))
