@@ -90,24 +90,26 @@ def check_text(text: str, variables: Mapping[str, Any] | None = None, source: st
                environ: Mapping[str, str] | None = None) -> Checked:
     """Render, parse and validate; never raises PlanInvalid (issues are returned)."""
     rendered = render(text, variables or {}, source, environ)
-    with no_gc():
-        return _check_rendered(rendered, source, live)
-
-
-def _check_rendered(rendered: str, source: str, live: LiveInventory | None) -> Checked:
-    try:
-        data = yaml.load(rendered, Loader=PlanLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return Checked(None, [Issue("", f"YAML: {where}{getattr(exc, 'problem', exc)}")])
     reader = Reader()
-    plan = parse_plan(data, reader, source)
+    with no_gc():  # a large plan is many objects and no cycles; drift checks run with the GC
+        plan = _read(rendered, reader, source)
     if plan is not None and not reader.issues:
         check(plan, reader, live)
     elif plan is not None:
         check(plan, reader, None)  # still report reference errors, but no drift on a broken plan
     return Checked(plan, reader.issues)
+
+
+def _read(rendered: str, reader: Reader, source: str) -> Plan | None:
+    """The plan's records (parsed YAML is freed on return); a YAML error is an issue."""
+    try:
+        data = yaml.load(rendered, Loader=PlanLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reader.error("", f"YAML: {where}{getattr(exc, 'problem', exc)}")
+        return None
+    return parse_plan(data, reader, source)
 
 
 def check_file(path: str | Path, variables: Mapping[str, Any] | None = None,
