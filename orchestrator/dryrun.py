@@ -126,7 +126,7 @@ def _simulate(succ: list[list[int]], dur: list[float], level: list[float],
               keys: list[tuple[int, ...]], limit: list[int]) -> list[float]:
     """List scheduling; each step's start. Heap entries are ranks: the step with the longest
     remaining path first, then the earliest in dependency order."""
-    by_rank = sorted(range(len(dur)), key=lambda i: -level[i])  # stable: ties by position
+    by_rank = sorted(range(len(dur)), key=level.__getitem__, reverse=True)  # ties by position
     rank = [0] * len(dur)
     for r, i in enumerate(by_rank):
         rank[i] = r
