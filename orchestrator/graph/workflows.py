@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orchestrator.gcpause import no_gc
 from orchestrator.graph.build import Builder
 from orchestrator.graph.dag import Dag
 from orchestrator.plan.errors import GraphError, Issue
@@ -102,7 +103,9 @@ SEGMENTS = {
 
 def build_workflow(plan: Plan, workflow: str, live: LiveInventory | None = None) -> nx.DiGraph:
     """The checked networkx DAG of ``workflow`` for ``plan``; GraphError names what is wrong."""
-    return build_dag(plan, workflow, live).graph()
+    dag = build_dag(plan, workflow, live)
+    with no_gc():  # tens of thousands of nodes and edges, and no cycles
+        return dag.graph()
 
 
 def build_dag(plan: Plan, workflow: str, live: LiveInventory | None = None) -> Dag:
@@ -111,22 +114,24 @@ def build_dag(plan: Plan, workflow: str, live: LiveInventory | None = None) -> D
     _check_refs(plan)
     if live is not None:
         _check_capacity(plan, live)
-    b.phase("start")
-    SEGMENTS[workflow](b)
-    b.phase("end")
-    _attach_custom(b)
-    return b.dag()
+    with no_gc():  # tens of thousands of steps, and no cycles
+        b.phase("start")
+        SEGMENTS[workflow](b)
+        b.phase("end")
+        _attach_custom(b)
+        return b.dag()
 
 
 def workflow_issues(plan: Plan) -> list[Issue]:
     """Build every workflow once and report what only a built graph shows (e.g. a custom
     step whose dependencies cross phases into a cycle)."""
     issues = []
-    for workflow in WORKFLOWS:
-        try:
-            build_dag(plan, workflow)
-        except GraphError as exc:
-            issues.append(Issue(f"workflow {workflow}", str(exc)))
+    with no_gc():  # each workflow's steps are freed before the next is built
+        for workflow in WORKFLOWS:
+            try:
+                build_dag(plan, workflow)
+            except GraphError as exc:
+                issues.append(Issue(f"workflow {workflow}", str(exc)))
     return issues
 
 
