@@ -21,12 +21,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.plan.errors import RunBusy
+
+LOCK_GRACE_S = 2.0
 
 
 def utcnow() -> str:
@@ -53,13 +56,11 @@ class Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock(self._fd, LOCK_GRACE_S):
             os.close(self._fd)
             raise RunBusy(f"run '{path.parent.name}' is still running (pid "
                           f"{_last_pid(path)}): wait for it to end, or stop that process "
-                          f"first") from None
+                          f"first")
 
     def write(self, record: dict[str, Any]) -> None:
         line = json.dumps({"v": 1, **record}, separators=(",", ":"), default=str) + "\n"
@@ -80,6 +81,20 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(record, dict) and record.get("v") == 1:
                 yield record
+
+
+def _lock(fd: int, grace_s: float) -> bool:
+    """Take the exclusive lock, waiting up to ``grace_s``: a process killed a moment ago (and
+    children it was forking) may not have let go of it yet."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 def is_running(path: Path) -> bool:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.executor.journal import is_running
+
 PHASES = ["start", "presync", "shutdown", "sync", "storage-writable", "priority-1"]
 DRKIT = [sys.executable, "-c", "from orchestrator.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +117,8 @@ def test_resume_refuses_a_run_that_is_still_running(tmp_path):
 
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    path = tmp_path / "runs" / run_id / "journal.jsonl"
+    wait_for(lambda: not is_running(path))  # a child being forked lets go a moment later
     listed = drkit(tmp_path, "runs", "list", "--json")
     assert json.loads(listed.communicate(timeout=60)[0])[0]["status"] == "interrupted"
     open_gates(tmp_path, len(PHASES), "pre", "post")

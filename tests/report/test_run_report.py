@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.executor.journal import read_events
+from orchestrator.executor.journal import is_running, read_events
 from tests.orchestrator.labsite import Lab
 from tests.report.runs import SAMPLE, command_plan, drkit, lab_run, run_ids, spawn_run
 from tests.report.wellformed import check_html
@@ -167,6 +167,14 @@ def test_report_of_a_run_in_progress(tmp_path):
     assert done["status"] == "ok" and (tmp_path / "later.done").exists()
 
 
+def wait_unlocked(journal: Path, timeout: float = 10.0) -> None:
+    """Until the killed process (and any child it was forking) has let go of the journal."""
+    deadline = time.monotonic() + timeout
+    while is_running(journal):
+        assert time.monotonic() < deadline, "the journal stayed locked"
+        time.sleep(0.02)
+
+
 def wait_for_running(runs: Path, step: str, timeout: float = 20.0) -> Path:
     """The journal of the only run, once ``step`` is journalled as running."""
     deadline = time.monotonic() + timeout
@@ -189,6 +197,7 @@ def test_killed_then_resumed_run_reports_the_restart(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    wait_unlocked(runs / run_id / "journal.jsonl")
     killed = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
     assert killed["status"] == "interrupted" and killed["steps"][0]["status"] == "running"
     time.sleep(0.2)  # an interrupted run's measured time stops at its last record
