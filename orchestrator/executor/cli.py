@@ -17,7 +17,14 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from orchestrator.executor.journal import Journal, is_running, read_events, runs_dir, utcnow
+from orchestrator.executor.journal import (
+    Journal,
+    is_running,
+    read_events,
+    read_run,
+    runs_dir,
+    utcnow,
+)
 from orchestrator.executor.run import Executor, RunResult, missing_ports
 from orchestrator.graph import build_workflow
 from orchestrator.plan.errors import PlanError, PortsNotWired, RunNotFound
@@ -165,13 +172,7 @@ def _root(explicit: str | None) -> Path:
 
 
 def resume_run(run_id: str, root: Path, as_json: bool, force: bool = False) -> int:
-    path = root / run_id / "journal.jsonl"
-    if not path.is_file():
-        raise RunNotFound(f"no run '{run_id}' in {root}")
-    events = list(read_events(path))
-    header = next((e for e in events if e.get("event") == "run"), None)
-    if header is None:
-        raise RunNotFound(f"run '{run_id}': journal has no header")
+    path, events, header = read_run(root, run_id)
     prior = {e["step"]: e for e in events if e.get("event") == "step"}
     if not Path(header["plan"]).is_file():
         raise RunNotFound(f"run '{run_id}': plan {header['plan']} no longer exists")

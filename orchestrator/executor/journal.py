@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan.errors import RunBusy
+from orchestrator.plan.errors import RunBusy, RunNotFound
 
 LOCK_GRACE_S = 2.0
 
@@ -112,6 +112,19 @@ def is_running(path: Path) -> bool:
 def _last_pid(path: Path) -> str:
     pids = [e["pid"] for e in read_events(path) if e.get("event") == "run" and "pid" in e]
     return str(pids[-1]) if pids else "unknown"
+
+
+def read_run(root: Path, run_id: str) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
+    """Run ``run_id``'s journal path, its records and its header (the first ``run`` record);
+    RunNotFound when there is no journal or it has no header."""
+    path = root / run_id / "journal.jsonl"
+    if not path.is_file():
+        raise RunNotFound(f"no run '{run_id}' in {root}")
+    events = list(read_events(path))
+    header = next((e for e in events if e.get("event") == "run"), None)
+    if header is None:
+        raise RunNotFound(f"run '{run_id}': journal has no header")
+    return path, events, header
 
 
 def all_journals(root: Path) -> list[Path]:

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.executor.journal import all_journals, is_running, read_events
-from orchestrator.plan.errors import Issue, PlanError, PlanInvalid, RunNotFound
+from orchestrator.executor.journal import all_journals, is_running, read_events, read_run
+from orchestrator.plan.errors import Issue, PlanError, PlanInvalid
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.load import check_text
 from orchestrator.plan.model import WORKFLOWS, Plan
@@ -69,13 +69,7 @@ def predict(header: Mapping[str, Any], root: Path, run_id: str) -> Predicted:
 
 def build_report(run_id: str, root: Path, fmt: str) -> str:
     """The report of run ``run_id`` (read as the journal stands) as html, md or json."""
-    path = root / run_id / "journal.jsonl"
-    if not path.is_file():
-        raise RunNotFound(f"no run '{run_id}' in {root}")
-    events = list(read_events(path))
-    header = next((e for e in events if e.get("event") == "run"), None)
-    if header is None:
-        raise RunNotFound(f"run '{run_id}': journal has no header")
+    path, events, header = read_run(root, run_id)
     predicted = predict(header, root, run_id)
     context = report_context(run_id, events, predicted, alive=is_running(path))
     redactor = redact.for_plan(predicted.plan, predicted.text)
