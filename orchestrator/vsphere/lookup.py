@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pyVmomi import vim
@@ -26,6 +27,15 @@ from orchestrator.vsphere import inventory as inv
 TTL_S = 5.0
 
 
+@dataclass(frozen=True)
+class _Names:
+    """One read of a kind's names, both ways."""
+
+    read_at: float
+    by_name: dict[str, Any]
+    by_id: dict[str, str]
+
+
 class Lookup:
     """Name and property caches over one ServiceInstance; safe to share between threads."""
 
@@ -33,8 +43,7 @@ class Lookup:
         self.content = inv.service_content(si)
         self._vms: dict[str, Any] = {}
         self._vms_read_at = float("-inf")  # when the read behind ``_vms`` started
-        self._names: dict[type, tuple[float, dict[str, str]]] = {}
-        self._by_name: dict[type, tuple[float, dict[str, Any]]] = {}
+        self._maps: dict[type, _Names] = {}
         self._lock = threading.Lock()
 
     def vm(self, name: str, props: Sequence[str] = ()) -> tuple[Any, dict[str, Any]] | None:
@@ -57,27 +66,29 @@ class Lookup:
 
     def names(self, kind: type, ids: Iterable[str] = ()) -> dict[str, str]:
         """moId → name of every ``kind`` object; fresh enough to name each of ``ids``."""
-        stamp, names = self._names.get(kind, (0.0, {}))
-        stale = time.monotonic() - stamp > TTL_S
-        if stale or any(i not in names for i in ids):
-            names = {r._moId: p["name"] for r, p in inv.collect(self.content, kind, ["name"])}
-            self._names[kind] = (time.monotonic(), names)
-        return names
+        return self._objects(kind, lambda m: any(i not in m.by_id for i in ids)).by_id
 
     def named(self, kind: type, wanted: Iterable[str] = ()) -> dict[str, Any]:
-        """name → reference of every ``kind`` object; read again unless each of ``wanted`` is
-        in a map younger than :data:`TTL_S` (a name that is missing is always checked anew)."""
-        stamp, by_name = self._by_name.get(kind, (0.0, {}))
-        if time.monotonic() - stamp > TTL_S or any(n not in by_name for n in wanted):
-            by_name = inv.names(self.content, kind)
-            self._by_name[kind] = (time.monotonic(), by_name)
-        return by_name
+        """name → reference of every ``kind`` object; fresh enough to hold each of ``wanted``
+        (a name that is missing is always checked anew)."""
+        return self._objects(kind, lambda m: any(n not in m.by_name for n in wanted)).by_name
 
     def forget(self, *kinds: type) -> None:
         """Drop the cached names of ``kinds`` (the caller just created or removed some)."""
         for kind in kinds:
-            self._names.pop(kind, None)
-            self._by_name.pop(kind, None)
+            self._maps.pop(kind, None)
+
+    def _objects(self, kind: type, missing: Callable[[_Names], bool]) -> _Names:
+        """The cached maps of ``kind``, read again when older than :data:`TTL_S` or when
+        ``missing`` says they lack something asked for."""
+        maps = self._maps.get(kind)
+        if maps is None or time.monotonic() - maps.read_at > TTL_S or missing(maps):
+            found = [(ref, props["name"]) for ref, props in
+                     inv.collect(self.content, kind, ["name"])]
+            maps = _Names(time.monotonic(), {name: ref for ref, name in found},
+                          {ref._moId: name for ref, name in found})  # every one, even namesakes
+            self._maps[kind] = maps
+        return maps
 
     def _read_vms(self, asked_at: float) -> dict[str, Any]:
         """name → reference of every VM, read after ``asked_at`` (parallel misses share a read
