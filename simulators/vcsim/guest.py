@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from pyVmomi import vim, vmodl
 
+from orchestrator.vsphere import inventory as inv
+
 BOOT_DELAY_KEY = "drkit.guest.bootDelay"
 RUNNING = {
     "guest.toolsRunningStatus": "guestToolsRunning", "guest.toolsStatus": "toolsOk",
@@ -37,7 +39,6 @@ STOPPED = {
     "summary.quickStats.guestHeartbeatStatus": "gray",
 }
 PROPS = ["name", "runtime.powerState", "summary.runtime.bootTime", "guest.toolsRunningStatus"]
-PC = vmodl.query.PropertyCollector
 
 
 @dataclass(frozen=True)
@@ -89,49 +90,19 @@ class Emulator:
         return changed
 
     def read_vms(self) -> list[VmState]:
-        found = [(o.obj, {p.name: p.val for p in o.propSet})
-                 for o in _retrieve(self.content, [_all_vms_spec(self.content)])]
-        self._learn_delays([ref for ref, props in found if _booting(props)])
+        found = inv.collect(self.content, vim.VirtualMachine, PROPS)
+        for ref, props in found:
+            if _booting(props) and ref._moId not in self.delays:
+                self._learn_delay(ref)
         return [_state(ref, props, self.delays.get(ref._moId)) for ref, props in found]
 
-    def _learn_delays(self, refs: list[vim.VirtualMachine]) -> None:
-        unknown = [r for r in refs if r._moId not in self.delays]
-        if not unknown:
+    def _learn_delay(self, ref: vim.VirtualMachine) -> None:
+        got = inv.object_props(self.content, ref, ["config.extraConfig"])
+        if got is None:  # gone: nothing to learn
             return
-        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=r, skip=False) for r in unknown],
-                             propSet=[PC.PropertySpec(type=vim.VirtualMachine,
-                                                      pathSet=["config.extraConfig"])])
-        with contextlib.suppress(vmodl.fault.ManagedObjectNotFound):  # gone: next pass
-            for obj in _retrieve(self.content, [spec]):
-                extra = {o.key: o.value for p in obj.propSet for o in p.val or []}
-                delay = extra.get(BOOT_DELAY_KEY)
-                self.delays[obj.obj._moId] = float(delay) if delay not in (None, "") else None
-
-
-def _all_vms_spec(content: vim.ServiceInstanceContent) -> PC.FilterSpec:
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-    return PC.FilterSpec(
-        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[PC.TraversalSpec(
-            name="v", path="view", skip=False, type=vim.view.ContainerView)])],
-        propSet=[PC.PropertySpec(type=vim.VirtualMachine, pathSet=PROPS)])
-
-
-def _retrieve(content: vim.ServiceInstanceContent,
-              specs: list[PC.FilterSpec]) -> list[PC.ObjectContent]:
-    """Every object the specs select (following continuation tokens); container views in the
-    specs are destroyed afterwards."""
-    try:
-        result = content.propertyCollector.RetrievePropertiesEx(specs, PC.RetrieveOptions())
-        objects = list(result.objects) if result else []
-        while result and result.token:
-            result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
-            objects.extend(result.objects)
-        return objects
-    finally:
-        for spec in specs:
-            for obj in spec.objectSet:
-                if isinstance(obj.obj, vim.view.ContainerView):
-                    obj.obj.Destroy()
+        extra = {o.key: o.value for o in got.get("config.extraConfig") or []}
+        delay = extra.get(BOOT_DELAY_KEY)
+        self.delays[ref._moId] = float(delay) if delay not in (None, "") else None
 
 
 def _booting(props: dict) -> bool:
