@@ -247,15 +247,16 @@ class PyVmomiAdapter:
         used = {reg.network_map.get(n.network, n.network) for n in reg.record.nics}
         datastore = reg.datastore_map.get(reg.record.datastore, reg.record.datastore)
         networks = self.lookup.named(vim.Network, used)
+        hosts = self.lookup.named(vim.HostSystem, [reg.host])
         check_registration(reg, Names(
-            hosts=self.lookup.named(vim.HostSystem, [reg.host]), networks=networks,
+            hosts=hosts, networks=networks,
             datastores=self.lookup.named(vim.Datastore, [datastore]),
             vms={name} if self.lookup.vm(name) else set()))
         target = Target(vm_name=name, datastore_map=reg.datastore_map,
                         network_map=reg.network_map, device_map=reg.device_map,
                         backings={n: _backing(n, networks[n]) for n in used},
                         rdm_style=self.rdm_style)
-        return self.lookup.named(vim.HostSystem, [reg.host])[reg.host], target
+        return hosts[reg.host], target
 
     def connect_networks(self, vm: str, network_map: Mapping[str, str]) -> None:
         record, config, ref = self._capture(vm)
