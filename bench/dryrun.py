@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-from orchestrator.dryrun import dry_run
 from orchestrator.plan.generate import generate_yaml
 from orchestrator.plan.load import check_text
+from orchestrator.schedule import dry_run
 
 GOAL_VMS, GOAL_SECONDS = 10_000, 2.0
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

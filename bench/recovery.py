@@ -23,7 +23,7 @@ from typing import Any
 
 
 def _plan_text(root: Path, lab: dict[str, Any], vms: int, per_site: int, per_host: int) -> str:
-    from orchestrator.demo.run import write_plan
+    from simulators.demo.run import write_plan
 
     head, _, rest = write_plan(root, lab).read_text().partition("\nvms:\n")
     options = rest[rest.index("\noptions:\n"):]
@@ -35,7 +35,7 @@ def _plan_text(root: Path, lab: dict[str, Any], vms: int, per_site: int, per_hos
 
 
 def _timed_run(path: Path, mode: str, runs: Path) -> float:
-    from orchestrator.executor.cli import start_run
+    from orchestrator.cli.runs import start_run
     from orchestrator.plan.load import load_plan
 
     plan = load_plan(path)

@@ -1,13 +1,14 @@
 """Live ports for a real run: each site's SRA (as SRM calls it) and its vCenter.
 
-``live_ports(plan, state_dir)`` builds, per site role:
+``live_ports(plan)`` builds, per site role (state under ``state_dir(plan)``):
 
 - a :class:`~orchestrator.srm.port.SraStoragePort` running the plan's SRA command with the
   site's connection (the secret read from its credential reference at call time, never logged);
 - a :class:`~orchestrator.vsphere.port.VsphereSitePort` over the site's vCenter. An SDK served
   over plain ``http://`` is a simulator (vCenter only serves https): drkit then uses vcsim's
-  stand-in for VMFS, reading recovered devices through the site's appliance (the SRA's
-  address). ``https://`` is a real vCenter (VMFS resignature, real RDMs).
+  stand-in for VMFS, reading recovered devices through a plug-in given the site's array
+  address and token (:func:`standin_devices`). ``https://`` is a real vCenter (VMFS
+  resignature, real RDMs).
 
 Nothing connects until a step needs it, so a disaster recovery runs with the protected site
 gone. State that must outlive a run (protection records, mounted datastores, which SRA ids a
@@ -20,14 +21,18 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from orchestrator.executor.journal import runs_dir
 from orchestrator.plan.errors import PlanError
 from orchestrator.plan.model import CredentialRef, Plan, Site
 from orchestrator.srm.discovery import Selections
 from orchestrator.srm.invoke import Connection, SraInvoker
 from orchestrator.srm.port import SraStoragePort
+
+STANDIN_DEVICES = "drkit.standin_devices"
 
 
 class CredentialError(PlanError):
@@ -72,7 +77,28 @@ class Lazy:
         return getattr(self._obj, name)
 
 
-def live_ports(plan: Plan, state_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def live_ports(plan: Plan) -> tuple[dict, dict]:
+    """Storage (SRA) and vSphere ports per site for a real run; see :func:`ports_for`.
+    The plan's state (protection records, SRA selections) lives in ``state_dir(plan)``."""
+    return ports_for(plan, state_dir(plan))
+
+
+def live_inventory(plan: Plan) -> Any:
+    """The plan's two sites as they are now (both vCenters' inventories, each SRA's
+    discoverDevices), for drift checks; see ``orchestrator.plan.live.AdapterInventory``."""
+    from orchestrator.ports.inventory import AdapterInventory
+
+    adapters = site_adapters(plan, state_dir(plan))
+    return AdapterInventory(adapters, storage_ports(plan, state_dir(plan), adapters))
+
+
+def state_dir(plan: Plan) -> Path:
+    """``$DRKIT_STATE_DIR/<plan>``, else ``state/<plan>`` beside the runs directory."""
+    root = os.environ.get("DRKIT_STATE_DIR")
+    return (Path(root) if root else runs_dir().parent / "state") / plan.name
+
+
+def ports_for(plan: Plan, state_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     adapters = site_adapters(plan, state_dir)
     return storage_ports(plan, state_dir, adapters), _vsphere_ports(plan, state_dir, adapters)
 
@@ -116,13 +142,21 @@ def _adapter(site: Site, state: Path) -> Any:
     password = secret(vc.credentials, f"sites.{site.role}.vcenter.credentials")
     if not vc.url.startswith("http://"):
         return for_vcenter(vc.url, user, password, verify_tls=not vc.insecure)
-    from simulators.nss.client import NssClient
-    from simulators.vcsim.storage import NssDevices
-
     address = next(iter(site.sra.connection.addresses.values()))
     token = secret(site.sra.connection.credentials, f"sites.{site.role}.sra.connection")
-    url = address if "://" in address else f"http://{address}"
-    return for_vcsim(vc.url, user, password, NssDevices(NssClient(url, token)), state / "mnt")
+    return for_vcsim(vc.url, user, password, standin_devices(address, token), state / "mnt")
+
+
+def standin_devices(address: str, token: str) -> Any:
+    """How vcsim's VMFS stand-in reads recovered devices: vcsim has no storage, so a plug-in
+    registered under the entry-point group :data:`STANDIN_DEVICES` (the lab registers one over
+    its appliances) is called with the site's array address and token and returns a
+    ``DeviceReader``/``DeviceWriter`` (see orchestrator/vsphere/standin.py)."""
+    found = sorted(entry_points(group=STANDIN_DEVICES), key=lambda ep: ep.name)
+    if not found:
+        raise PlanError(f"a vcsim (http://) site needs a device reader for its VMFS stand-in; "
+                        f"none is installed (entry-point group {STANDIN_DEVICES})")
+    return found[0].load()(address, token)
 
 
 def _initiators(adapter: Any) -> list[tuple[str, str]]:

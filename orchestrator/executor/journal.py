@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan.errors import RunBusy, RunNotFound
+from orchestrator.executor.errors import RunBusy, RunNotFound
 
 LOCK_GRACE_S = 2.0
 

@@ -25,7 +25,7 @@ import networkx as nx
 import tenacity
 
 from orchestrator.executor.journal import Journal, utcnow
-from orchestrator.plan.errors import OutcomeUnknown, PortsNotWired, StepTimeout
+from orchestrator.ports.errors import OutcomeUnknown, PortsNotWired, StepTimeout
 from orchestrator.steps.base import OnFailure, RunContext, Status, Step
 
 GRACE = 5.0  # seconds past a step's own timeout before the watchdog gives up on it

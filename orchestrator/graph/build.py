@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterable
 
 from orchestrator.graph.dag import Dag, make_dag
-from orchestrator.plan.errors import GraphError
+from orchestrator.graph.errors import GraphError
 from orchestrator.plan.model import PRIORITIES, WORKFLOWS, Callout, Plan, Vm
 from orchestrator.plan.validate import effective_priorities
 from orchestrator.steps import custom, vsphere

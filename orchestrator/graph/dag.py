@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.plan.errors import GraphError
+from orchestrator.graph.errors import GraphError
 from orchestrator.steps.base import Step
 
 if TYPE_CHECKING:  # networkx loads only when a graph is wanted

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from orchestrator.gcpause import no_gc
 from orchestrator.graph.build import Builder
 from orchestrator.graph.dag import Dag
-from orchestrator.plan.errors import GraphError, Issue
+from orchestrator.graph.errors import GraphError
+from orchestrator.plan.errors import Issue
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import PHASES, WORKFLOWS, Plan
 from orchestrator.plan.schema import Reader

@@ -1,33 +1,25 @@
-"""Errors of plan loading, DAG building and execution.
+"""Errors of reading a plan: rendering, schema and semantic checks.
 
-The tree (``T`` = transient: retrying the same call may succeed; everything else is permanent)::
+::
 
-    OrchestratorError                 (orchestrator.errors, owned by the vSphere side)
-     ├── PermanentError
-     │    └── PlanError               anything about a plan, its graph or its run
-     │         ├── PlanRenderError    Jinja2 rendering failed (undefined variable, syntax)
-     │         ├── PlanInvalid        schema/semantic errors; carries every Issue, not just one
-     │         ├── GraphError         the DAG cannot be built (cycle, dangling ref, capacity)
-     │         ├── PortsNotWired      a real run needs a port (storage/vSphere) nobody supplied
-     │         ├── RunNotFound        no journal for a run id
-     │         ├── RunBusy            another process is executing that run right now
-     │         └── StepError          a step failed while running
-     │              ├── StepTimeout   the step overran its timeout
-     │              └── OutcomeUnknown  interrupted mid-step; the step cannot check itself
-     └── TransientError             T
-          └── TransientStepError    T  a step failure worth retrying
+    OrchestratorError                 (orchestrator.errors)
+     └── PermanentError
+          └── PlanError               anything wrong with a plan (names the file or plan path)
+               ├── PlanRenderError    Jinja2 rendering failed (undefined variable, syntax)
+               ├── PlanInvalid        schema/semantic errors; carries every Issue, not just one
+               ├── CredentialError    (orchestrator.wiring) a credential reference cannot be read
+               └── GraphError         (orchestrator.graph.errors) the DAG cannot be built
 
-The executor retries (tenacity) only errors with ``transient`` true — ``TransientError`` from
-any package (e.g. the vSphere adapter's) and ``TransientStepError`` — and nothing else.
-
-Messages name the ids involved (plan path, step id, VM name) and never carry secrets.
+Errors of runs live beside the executor (``orchestrator.executor.errors``), errors of steps and
+ports beside the ports (``orchestrator.ports.errors``). Messages name the ids involved (plan
+path, VM name) and never carry secrets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.errors import PermanentError, TransientError
+from orchestrator.errors import PermanentError
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ class Issue:
 
 
 class PlanError(PermanentError):
-    """Base of every plan, graph and run error."""
+    """Base of every error about a plan (its text, its records, its graph)."""
 
 
 class PlanRenderError(PlanError):
@@ -57,44 +49,3 @@ class PlanInvalid(PlanError):
         self.issues = issues
         errors = [str(i) for i in issues if i.severity == "error"]
         super().__init__("\n".join(errors) or "invalid plan")
-
-
-class GraphError(PlanError):
-    """The workflow DAG is inconsistent (cycle, dangling reference, short capacity)."""
-
-
-class PortsNotWired(PlanError):
-    """A real run needs ports that were not supplied; names them and the steps needing them."""
-
-
-class RunNotFound(PlanError):
-    """No journal exists for the given run id."""
-
-
-class RunBusy(PlanError):
-    """The run is being executed by another process (it holds the journal's lock)."""
-
-
-class StepError(PlanError):
-    """A step failed; ``step_id`` names it."""
-
-    def __init__(self, step_id: str, message: str) -> None:
-        self.step_id = step_id
-        super().__init__(f"{step_id}: {message}")
-
-
-class StepTimeout(StepError):
-    """The step ran longer than its timeout."""
-
-
-class OutcomeUnknown(StepError):
-    """A step was interrupted after recording intent and cannot tell whether it acted."""
-
-
-class TransientStepError(TransientError):
-    """A step failure worth retrying (network blip, busy array); ``step_id`` names the step."""
-
-    def __init__(self, step_id: str, message: str) -> None:
-        self.step_id = step_id
-        super().__init__(f"{step_id}: {message}")
-

@@ -1,8 +1,9 @@
 """What validation needs to know about the live sites, as a port.
 
-:class:`LiveInventory` is the protocol; the vSphere adapter and the SRA's discovery will provide a
-live implementation. :class:`StaticInventory` is a real in-memory implementation, built from a
-mapping (e.g. a YAML/JSON snapshot given to ``drkit plan validate --inventory FILE``)::
+:class:`LiveInventory` is the protocol validation reads the live sites through;
+:class:`orchestrator.ports.inventory.AdapterInventory` implements it over the sites' vSphere
+adapters and storage ports. :class:`StaticInventory` is a real in-memory implementation, built
+from a mapping (e.g. a YAML/JSON snapshot given to ``drkit plan validate --inventory FILE``)::
 
     protected:
       vms: {db1: {networks: [VM Network], datastores: [ds-app], cluster: A, cpus: 4,
@@ -24,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from orchestrator.steps.ports import StoragePort
 
 
 @dataclass(frozen=True)
@@ -66,45 +65,6 @@ class LiveInventory(Protocol):
     def capacity(self, site: str) -> Capacity | None:
         """``None`` when unknown (capacity checks are then skipped)."""
         ...
-
-
-class AdapterInventory:
-    """A :class:`LiveInventory` read from the live sites: each site's vSphere adapter
-    (anything with ``inventory()`` shaped like ``orchestrator.vsphere.adapter.Inventory``) and,
-    when given, its storage port (``discover()`` keys are the devices). The adapters do not
-    report CPU/memory capacity, so capacity is unknown (``None``) and not checked."""
-
-    def __init__(self, vsphere: Mapping[str, Any],
-                 storage: Mapping[str, StoragePort] | None = None) -> None:
-        self._snap = {role: adapter.inventory() for role, adapter in vsphere.items()}
-        self._storage = storage or {}
-
-    def vms(self, site: str) -> Mapping[str, LiveVm]:
-        inv = self._snap[site]
-        cluster = {h.name: h.cluster for h in inv.hosts}
-        return {v.name: LiveVm(v.name, tuple(v.networks), tuple(v.datastores),
-                               cluster.get(v.host) if v.host else None) for v in inv.vms}
-
-    def networks(self, site: str) -> Set[str]:
-        return frozenset(self._snap[site].networks)
-
-    def datastores(self, site: str) -> Set[str]:
-        return frozenset(d.name for d in self._snap[site].datastores)
-
-    def devices(self, site: str) -> Set[str]:
-        """Each discovered device by its key and by its WWN."""
-        port = self._storage.get(site)
-        found = port.discover() if port else ()
-        return frozenset(d.key for d in found) | frozenset(d.wwn for d in found if d.wwn)
-
-    def consistency_groups(self, site: str) -> Set[str] | None:
-        return None  # a StoragePort's discover() lists devices only
-
-    def clusters(self, site: str) -> Set[str]:
-        return frozenset(self._snap[site].clusters)
-
-    def capacity(self, site: str) -> Capacity | None:
-        return None
 
 
 class StaticInventory:

@@ -57,7 +57,7 @@ class PlanLoader(_BASE):
     def construct_document(self, node: Node) -> Any:
         try:
             return _Walk(self).build(node)
-        except Exception:  # PyYAML's constructor decides (and raises)
+        except (_Unsupported, yaml.YAMLError):  # PyYAML's own constructor decides (and raises)
             return super().construct_document(node)
 
 

@@ -6,6 +6,5 @@
   into a context: steps, VMs, timeline, errors, warnings, measured and predicted RTO.
 - :mod:`~orchestrator.report.render` owns the Jinja2 environments (package templates under
   ``templates/``; html autoescaped, markdown escaped by ``finalize``) and secret redaction.
-- :mod:`~orchestrator.report.cli` is the thin click layer (``drkit runbook``, ``drkit runs
-  report``).
+- The click layer (``drkit runbook``, ``drkit runs report``) is ``orchestrator/cli/report.py``.
 """

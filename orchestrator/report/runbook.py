@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from orchestrator.dryrun import DryRun, Slot, dry_run
 from orchestrator.executor.journal import utcnow
 from orchestrator.plan.errors import Issue
 from orchestrator.plan.live import LiveInventory
@@ -19,6 +18,7 @@ from orchestrator.plan.validate import effective_priorities
 from orchestrator.report import phases
 from orchestrator.report.redact import mask_vars
 from orchestrator.report.steps import ip_text, step_details
+from orchestrator.schedule import DryRun, Slot, dry_run
 from orchestrator.timing import TimingModel
 
 RULES = {"stop": "stops the run", "block": "skips what depends on it",

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.dryrun import DryRun, dry_run
 from orchestrator.executor.journal import parse_time, utcnow
 from orchestrator.plan.model import Plan
 from orchestrator.report.redact import mask_vars
+from orchestrator.schedule import DryRun, dry_run
 from orchestrator.timing import TimingModel
 
 OPEN = ("started", "resumed")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orchestrator.plan.errors import StepError
 from orchestrator.plan.model import ProtectionGroup
+from orchestrator.ports.errors import StepError
 
 from .invoke import q, text
 

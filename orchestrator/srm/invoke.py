@@ -20,7 +20,7 @@ from pathlib import Path
 
 import defusedxml.ElementTree as DET
 
-from orchestrator.plan.errors import StepError, TransientStepError
+from orchestrator.ports.errors import StepError, TransientStepError
 
 NS = "http://www.vmware.com/srm/sra/v2"
 Q = f"{{{NS}}}"
@@ -68,8 +68,10 @@ class SraInvoker:
     """One SRA installation (its command line) and one connection to its array."""
 
     def __init__(self, command: list[str], connection: Connection | None,
-                 log_dir: Path, timeout: float = 300.0, cwd: Path | None = None) -> None:
+                 log_dir: Path, timeout: float = 300.0, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.command = command
+        self.env = env or {}
         self.connection = connection
         self.log_dir = log_dir
         self.timeout = timeout
@@ -123,7 +125,8 @@ class SraInvoker:
         started = time.monotonic()
         try:
             proc = subprocess.run(self.command, input=request, capture_output=True,
-                                  timeout=self.timeout, cwd=self.cwd, env=dict(os.environ))
+                                  timeout=self.timeout, cwd=self.cwd,
+                                  env={**os.environ, **self.env})
         except subprocess.TimeoutExpired:
             raise SraProcessError(f"sra:{name}", f"SRA {name} did not finish within "
                                   f"{self.timeout:.0f}s") from None

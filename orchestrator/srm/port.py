@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cached_property
 
-from orchestrator.plan.errors import StepError
 from orchestrator.plan.model import ProtectionGroup
-from orchestrator.steps.ports import DeviceIdentity, SyncStatus
+from orchestrator.ports.errors import StepError
+from orchestrator.ports.storage import DeviceIdentity, SyncStatus
 
 from .discovery import Discovery, Selection, Selections, parse_arrays, parse_devices
 from .invoke import SraInvoker, item_errors, q, sub, text

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchestrator.plan.errors import PortsNotWired
 from orchestrator.plan.model import Options, Plan
-from orchestrator.steps.ports import StoragePort, VspherePort
+from orchestrator.ports.errors import PortsNotWired
+from orchestrator.ports.storage import StoragePort
+from orchestrator.ports.vsphere import VspherePort
 
 
 class Status(enum.StrEnum):

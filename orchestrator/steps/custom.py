@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan.errors import StepError, StepTimeout
 from orchestrator.plan.model import Plan
+from orchestrator.ports.errors import StepError, StepTimeout
 from orchestrator.steps.base import RunContext, Step, step_type
 
 

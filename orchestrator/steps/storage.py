@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from orchestrator.plan.errors import StepError, StepTimeout
+from orchestrator.ports.errors import StepError, StepTimeout
+from orchestrator.ports.storage import DeviceIdentity
 from orchestrator.steps.base import RunContext, Step, step_type
-from orchestrator.steps.ports import DeviceIdentity
 
 
 class StorageStep(Step):

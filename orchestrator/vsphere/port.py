@@ -1,4 +1,4 @@
-"""The bridge from the plan steps' ``VspherePort`` (orchestrator/steps/ports.py) to a
+"""The bridge from the plan steps' ``VspherePort`` (orchestrator/ports/vsphere.py) to a
 :class:`~orchestrator.vsphere.adapter.VSphereAdapter`, for one site.
 
 State that must survive a restart of the orchestrator (``kill -9`` between steps) lives in a
@@ -124,7 +124,7 @@ class VsphereSitePort:
         try:
             self.adapter.wait_for_tools(vm, timeout)
         except VSphereTransientError as exc:
-            from orchestrator.plan.errors import StepTimeout
+            from orchestrator.ports.errors import StepTimeout
 
             raise StepTimeout(f"wait-tools:{vm}", str(exc)) from exc
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from simulators.agent.errors import DeviceIOError, InvalidField
 from simulators.agent.layout import SECTOR
+from simulators.nss.client import NssApiError
 
 
 @runtime_checkable
@@ -140,7 +141,7 @@ class ApplianceDevice:
     def _io(self, op: str, call: Any, offset: int) -> Any:
         try:
             return call(self._client())
-        except Exception as exc:  # the single place that maps client errors for this boundary
-            code = getattr(exc, "code", type(exc).__name__)
+        except NssApiError as exc:  # the single place that maps client errors for this boundary
+            code = exc.code
             raise DeviceIOError(f"{op} failed on LUN {self.lun_id} at offset {offset}: {code}",
                                 lun=self.lun_id, offset=offset, op=op, cause=str(code)) from exc

@@ -3,7 +3,7 @@
 - ``python -m simulators.agent run ...``   — a guest: application + workload + Snapshot Agent
 - ``python -m simulators.agent check ...`` — the integrity checker on an image set
 - ``drkit trials --mode app|crash|both --count N [--seed S] [--json]`` — application-consistency
-  trials (registered in orchestrator/cli.py as ``trials``)
+  trials (registered as the ``trials`` plug-in of ``drkit`` in pyproject.toml)
 """
 
 from __future__ import annotations

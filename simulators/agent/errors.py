@@ -13,7 +13,7 @@
         ├── StoreFrozen             a transaction was refused because the store is frozen
         ├── FormatError             the devices do not hold a store (bad magic/superblock)
         ├── RegistrationError       the appliance refused the agent registration
-        └── SraError                the SRA answered an error during a trial's test failover
+        └── TrialFailoverFailed     the SRA failed a trial's test failover (or tested another RP)
 
 The HTTP service maps these to statuses in one place (``service._status_for``).
 """
@@ -80,5 +80,5 @@ class RegistrationError(PermanentAgentError):
     code = "registration-failed"
 
 
-class SraError(PermanentAgentError):
-    code = "sra-error"
+class TrialFailoverFailed(PermanentAgentError):
+    code = "test-failover-failed"

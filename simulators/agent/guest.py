@@ -22,9 +22,9 @@ from typing import Any
 import requests
 
 from simulators.agent import layout as L
-from simulators.agent.app import Store, StoreConfig
 from simulators.agent.blockdev import ApplianceDevice, BlockDevice
 from simulators.agent.quiesce import Quiescer
+from simulators.agent.refstore import Store, StoreConfig
 from simulators.agent.registration import deregister, register
 from simulators.agent.service import AgentServer
 from simulators.agent.workload import Workload

@@ -18,8 +18,8 @@ Built in:
 - ``SraTestFailoverSource`` (sra_source.py) - the replication cycle, then the real SRA's
   ``testFailoverStart``/``testFailoverStop`` at the recovery site, as SRM runs them.
 
-Appliance errors (``NssApiError``, e.g. ``quiesce-failed``) and ``AgentError`` (``SraError``)
-propagate: the trial records them as failures of that trial.
+Appliance errors (``NssApiError``, e.g. ``quiesce-failed``) and ``AgentError``
+(``TrialFailoverFailed``) propagate: the trial records them as failures of that trial.
 """
 
 from __future__ import annotations

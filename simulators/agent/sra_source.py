@@ -2,30 +2,28 @@
 
 Each trial: one replication cycle (``sync``, quiesced through the agents in app mode), then
 ``perl sra/command.pl`` with ``testFailoverStart`` for the replica group at the recovery site,
-exactly as SRM sends it (XML on stdin, the answer in ``OutputFile``). The TimeViews it presents are
-found by the WWNs it reports, read through the recovery appliance and checked; then
-``testFailoverStop`` removes them. The SRA must test the recovery point the cycle just made: if
-it reports another one the trial fails with :class:`SraError`.
+sent by the orchestrator's SRM side (:class:`orchestrator.srm.invoke.SraInvoker`, XML on stdin,
+the answer in ``OutputFile``). The TimeViews it presents are found by the WWNs it reports, read
+through the recovery appliance and checked; then ``testFailoverStop`` removes them. The SRA must
+test the recovery point the cycle just made: if it reports another one the trial fails with
+:class:`TrialFailoverFailed`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
-from defusedxml import ElementTree
-
+from orchestrator.errors import OrchestratorError
+from orchestrator.srm.invoke import Connection, Q, SraInvoker, item_errors, q, sub
 from simulators.agent.blockdev import ApplianceDevice
-from simulators.agent.errors import SraError
+from simulators.agent.errors import TrialFailoverFailed
 from simulators.agent.sources import Recovered, ReplicaSource, Setup
 
-NS = "{http://www.vmware.com/srm/sra/v2}"
 COMMAND_PL = Path(__file__).resolve().parents[2] / "sra" / "command.pl"
 ACCESS_GROUP = "drkit-trials"
 INITIATOR = "21:00:00:00:0d:4b:00:01"
@@ -36,18 +34,19 @@ class SraTestFailoverSource(ReplicaSource):
                  workdir: Path) -> None:
         super().__init__(peer_client, peer_url, peer_token, peer_id)
         self.workdir = Path(workdir)
-        self.runs = 0
+        connection = Connection({"address": peer_url}, "drkit-trials", peer_token)
+        self.sra = SraInvoker(["perl", str(COMMAND_PL)], connection, self.workdir / "sra-logs",
+                              timeout=120, cwd=self.workdir,
+                              env={"DRKIT_PYTHON": sys.executable})
 
     @contextmanager
     def recovered(self, setup: Setup, mode: str) -> Iterator[Recovered]:
         result = setup.client.sync_wait(self.rep_id, quiesce=mode == "app")["result"]
-        params = self._targets(setup)
-        root = self.run("testFailoverStart", f"<TestFailoverStartParameters>{params}"
-                                             "</TestFailoverStartParameters>")
+        root = self.run("testFailoverStart", self._targets(setup, "TestFailoverStartParameters"))
         try:
             point, wwns = _tested(root)
             if point != result["recovery_point"]:
-                raise SraError(f"testFailoverStart tested recovery point {point}, not "
+                raise TrialFailoverFailed(f"testFailoverStart tested recovery point {point}, not "
                                f"{result['recovery_point']}", tested=point,
                                expected=result["recovery_point"])
             by_wwn = {lun["wwn"]: lun["id"] for lun in self.peer.list_luns(role="timeview")}
@@ -55,62 +54,41 @@ class SraTestFailoverSource(ReplicaSource):
                                          by_wwn[wwns[self.remote[lun]]]) for lun in setup.luns)
             yield result["consistency"], data, wal
         finally:
-            self.run("testFailoverStop", f"<TestFailoverStopParameters>{params}"
-                                         "</TestFailoverStopParameters>")
+            self.run("testFailoverStop", self._targets(setup, "TestFailoverStopParameters"))
 
-    def _targets(self, setup: Setup) -> str:
-        devices = "".join(f"<TargetDevice key={quoteattr(self.remote[lun])}><AccessGroups>"
-                          f"<AccessGroup id={quoteattr(ACCESS_GROUP)}/></AccessGroups>"
-                          "</TargetDevice>" for lun in setup.luns)
-        return (f"<ArrayId>{escape(self.peer.appliance()['id'])}</ArrayId><AccessGroups>"
-                f"<AccessGroup id={quoteattr(ACCESS_GROUP)}><Initiator id="
-                f"{quoteattr(INITIATOR)} type=\"FC\"/></AccessGroup></AccessGroups>"
-                f"<TargetGroups><TargetGroup key={quoteattr(self.rep_id)}><TargetDevices>"
-                f"{devices}</TargetDevices></TargetGroup></TargetGroups>")
+    def _targets(self, setup: Setup, tag: str) -> ET.Element:
+        """The parameters SRM sends for the replica group: its devices, one access group."""
+        params = ET.Element(q(tag))
+        sub(params, "ArrayId", self.peer.appliance()["id"])
+        group = sub(sub(params, "AccessGroups"), "AccessGroup", id=ACCESS_GROUP)
+        sub(group, "Initiator", id=INITIATOR, type="FC")
+        target = sub(sub(params, "TargetGroups"), "TargetGroup", key=self.rep_id)
+        devices = sub(target, "TargetDevices")
+        for lun in setup.luns:
+            device = sub(devices, "TargetDevice", key=self.remote[lun])
+            sub(sub(device, "AccessGroups"), "AccessGroup", id=ACCESS_GROUP)
+        return params
 
-    def run(self, verb: str, params: str) -> Any:
-        """Run the SRA once, as SRM does; return the parsed Response (SraError on <Error>)."""
-        self.runs += 1
-        out = self.workdir / f"sra-{self.runs}-output.xml"
-        (self.workdir / "sra-logs").mkdir(parents=True, exist_ok=True)
-        request = _envelope(verb, params, out, self.workdir, self.peer_url, self.peer_token)
-        proc = subprocess.run(["perl", str(COMMAND_PL)], input=request.encode(), timeout=120,
-                              capture_output=True, cwd=self.workdir,
-                              env={**os.environ, "DRKIT_PYTHON": sys.executable})
-        if proc.returncode != 0 or not out.exists():
-            raise SraError(f"SRA {verb} exited {proc.returncode}", verb=verb,
-                           stderr=proc.stderr.decode(errors="replace")[-500:])
-        root = ElementTree.fromstring(out.read_bytes())
-        out.unlink()
-        errors = [(e.get("code"), (e.text or "").strip()) for e in root.iter(f"{NS}Error")]
+    def run(self, verb: str, params: ET.Element) -> Any:
+        """Run the SRA once, as SRM does; the parsed Response (TrialFailoverFailed on errors)."""
+        try:
+            root = self.sra.call(verb, params)
+        except OrchestratorError as exc:
+            raise TrialFailoverFailed(f"SRA {verb}: {exc}", verb=verb) from None
+        errors = item_errors(root)
         if errors:
-            raise SraError(f"SRA {verb} answered errors: {errors}", verb=verb, errors=errors)
+            raise TrialFailoverFailed(f"SRA {verb} answered errors: {errors}", verb=verb,
+                                     errors=errors)
         return root
 
 
 def _tested(root: Any) -> tuple[str, dict[str, str]]:
     """The recovery point id the group was tested at, and each replica key's TimeView WWN."""
-    group = root.find(f".//{NS}TestFailoverStartResults/{NS}TargetGroups/{NS}TargetGroup/"
-                      f"{NS}Snapshot")
+    group = root.find(f".//{Q}TestFailoverStartResults/{Q}TargetGroups/{Q}TargetGroup/"
+                      f"{Q}Snapshot")
     if group is None:
-        raise SraError("testFailoverStart answered no group snapshot")
-    point = group.find(f"{NS}RecoveryPoint").get("id")
-    wwns = {dev.get("key"): dev.findtext(f".//{NS}Identity/{NS}Wwn")
-            for dev in group.iter(f"{NS}TargetDevice")}
+        raise TrialFailoverFailed("testFailoverStart answered no group snapshot")
+    point = group.find(f"{Q}RecoveryPoint").get("id")
+    wwns = {dev.get("key"): dev.findtext(f".//{Q}Identity/{Q}Wwn")
+            for dev in group.iter(f"{Q}TargetDevice")}
     return point, wwns
-
-
-def _envelope(verb: str, params: str, out: Path, workdir: Path, url: str, token: str) -> str:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<Command xmlns="http://www.vmware.com/srm/sra/v2">
-  <Name>{verb}</Name>
-  <OutputFile>{escape(str(out))}</OutputFile>
-  <StatusFile>{escape(str(workdir / "sra-status.xml"))}</StatusFile>
-  <LogLevel>info</LogLevel>
-  <LogDirectory>{escape(str(workdir / "sra-logs"))}</LogDirectory>
-  <Connections><Connection id="nss">
-    <Addresses><Address id="address">{escape(url)}</Address></Addresses>
-    <Username>drkit-trials</Username><Password>{escape(token)}</Password>
-    <Opaques></Opaques></Connection></Connections>
-  {params}
-</Command>"""

@@ -1,4 +1,4 @@
-"""A workload thread: random transfers against a :class:`~simulators.agent.app.Store`.
+"""A workload thread: random transfers against a :class:`~simulators.agent.refstore.Store`.
 
 Each transaction moves 1..50 units from one account to one or two others, carries a WAL record of
 1-3 KiB (its "row data") and spends ``think_s`` (uniform in ``think_range_s``) between begin and
@@ -13,8 +13,8 @@ import random
 import threading
 import time
 
-from simulators.agent.app import Store
 from simulators.agent.errors import AgentError, InvalidField, StoreFrozen
+from simulators.agent.refstore import Store
 
 log = logging.getLogger(__name__)
 

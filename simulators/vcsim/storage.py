@@ -72,6 +72,15 @@ class NssDevices:
             self.client.write(lun_id, offset, data)
 
 
+def devices_for(address: str, token: str) -> NssDevices:
+    """The stand-in's device reader for the appliance at ``address`` (``host:port`` or a URL),
+    registered as the ``drkit.standin_devices`` entry point the orchestrator's wiring loads."""
+    from simulators.nss.client import NssClient
+
+    url = address if "://" in address else f"http://{address}"
+    return NssDevices(NssClient(url, token))
+
+
 def seed_datastore(client: Any, lun: dict[str, Any], directory: Path,
                    name: str | None = None) -> int:
     """Write the tar stand-in of datastore ``name`` (default: the directory's name), held in

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from simulators.agent import layout as L
-from simulators.agent.app import Store, StoreConfig
 from simulators.agent.blockdev import MemoryDevice
+from simulators.agent.refstore import Store, StoreConfig
 
 
 def small_geometry() -> L.Geometry:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from simulators.agent import layout as L
-from simulators.agent.app import Store
 from simulators.agent.checker import check
+from simulators.agent.refstore import Store
 from tests.agent.helpers import memory_store, run_transfers
 
 

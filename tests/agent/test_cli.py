@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from simulators.agent import layout as L
-from simulators.agent.app import Store, StoreConfig
 from simulators.agent.blockdev import FileDevice
+from simulators.agent.refstore import Store, StoreConfig
 from tests.agent.helpers import run_transfers, small_geometry
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from simulators.agent.app import Store, StoreConfig
 from simulators.agent.blockdev import LatencyDevice, MemoryDevice
 from simulators.agent.checker import check
 from simulators.agent.quiesce import Quiescer, budget_s
+from simulators.agent.refstore import Store, StoreConfig
 from simulators.agent.service import AgentServer
 from simulators.agent.workload import Workload
 from tests.agent.helpers import memory_store, run_transfers, small_geometry, wait_until

@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from simulators.agent import layout as L
-from simulators.agent.app import Store, StoreConfig
 from simulators.agent.blockdev import FileDevice, LatencyDevice, MemoryDevice
 from simulators.agent.checker import check
 from simulators.agent.errors import InvalidField, QuiesceTimeout, StoreFrozen
+from simulators.agent.refstore import Store, StoreConfig
 from simulators.agent.workload import Workload
 from tests.agent.helpers import (
     RecordingDevice,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.demo.run import write_plan
 from orchestrator.plan.load import load_plan
 from orchestrator.protect import protect_vms
+from simulators.demo.run import write_plan
 from simulators.vcsim.labstate import LabOptions, start_lab, stop_lab
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.demo import run as demo
 from orchestrator.vsphere.port import RecordStore
+from simulators.demo import run as demo
 from simulators.vcsim.labstate import site_adapter
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -46,7 +46,7 @@ def test_disaster_recovery_with_the_protected_site_gone(lab):
     for proc in info["processes"]:
         if proc["site"] == "a":
             os.killpg(proc["pid"], signal.SIGKILL)
-    from orchestrator.executor.cli import start_run
+    from orchestrator.cli.runs import start_run
 
     start_run(str(lab["plan_path"]), lab["plan"], "disaster", {}, lab["root"] / "runs", False)
     events = [json.loads(line) for line in _journal(lab["root"]).read_text().splitlines()]

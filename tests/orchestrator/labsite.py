@@ -8,9 +8,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from orchestrator.plan.errors import StepError, TransientStepError
 from orchestrator.plan.model import Inventory, IpSetting, ProtectionGroup
-from orchestrator.steps.ports import DeviceIdentity, SyncStatus
+from orchestrator.ports.errors import StepError, TransientStepError
+from orchestrator.ports.storage import DeviceIdentity, SyncStatus
 
 
 @dataclass

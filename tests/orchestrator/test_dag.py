@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from orchestrator.graph import build_workflow
 from orchestrator.graph.dag import make_dag
+from orchestrator.graph.errors import GraphError
 from orchestrator.graph.workflows import build_dag
-from orchestrator.plan.errors import GraphError
 from orchestrator.plan.load import load_plan
 from orchestrator.plan.model import WORKFLOWS
 from orchestrator.steps.base import Phase

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dryrun import dry_run
 from orchestrator.executor.journal import Journal
 from orchestrator.plan.generate import generate_yaml
 from orchestrator.plan.load import check_text, load_plan
+from orchestrator.schedule import dry_run
 from orchestrator.timing import DEFAULTS, TimingModel
 
 SAMPLE = Path(__file__).resolve().parents[2] / "plans" / "sample-app.yaml"

@@ -14,9 +14,9 @@ import yaml
 from orchestrator.executor.journal import Journal, read_events
 from orchestrator.executor.run import Executor, RunResult
 from orchestrator.graph import build_workflow
-from orchestrator.plan.errors import PortsNotWired
 from orchestrator.plan.generate import generate_dict
 from orchestrator.plan.load import check_text
+from orchestrator.ports.errors import PortsNotWired
 from orchestrator.steps.base import RunContext, Status
 from tests.orchestrator.labsite import Lab, ports
 

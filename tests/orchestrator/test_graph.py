@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from orchestrator.graph import build_workflow
-from orchestrator.plan.errors import GraphError
+from orchestrator.graph.errors import GraphError
 from orchestrator.plan.live import StaticInventory
 from orchestrator.plan.load import check_text, load_plan
 from orchestrator.plan.model import WORKFLOWS

@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.dryrun import dry_run
 from orchestrator.plan.generate import generate_dict
 from orchestrator.plan.parse import parse_plan
 from orchestrator.plan.schema import Reader
 from orchestrator.plan.validate import check
+from orchestrator.schedule import dry_run
 from tests.orchestrator.test_dryrun import max_concurrency
 
 

@@ -8,9 +8,10 @@ import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.plan.live import AdapterInventory, StaticInventory
+from orchestrator.plan.live import StaticInventory
 from orchestrator.plan.load import check_text
 from orchestrator.plan.validate import _find_cycle, effective_priorities
+from orchestrator.ports.inventory import AdapterInventory
 from orchestrator.vsphere.adapter import DatastoreInfo, HostInfo, Inventory, VmInfo
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "plans" / "sample-app.yaml").read_text()

@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner
 
 from orchestrator.cli import main
-from orchestrator.plan.live import AdapterInventory
 from orchestrator.plan.load import load_plan
+from orchestrator.ports.inventory import AdapterInventory
 from orchestrator.report.build import build_runbook
 from orchestrator.report.runbook import runbook_context
 from orchestrator.vsphere.adapter import DatastoreInfo, HostInfo, Inventory, VmInfo

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.plan.errors import StepError
 from orchestrator.plan.model import ProtectionGroup
+from orchestrator.ports.errors import StepError
 from orchestrator.srm.discovery import Selections
 from orchestrator.srm.invoke import Connection, SraCommandError, SraInvoker
 from orchestrator.srm.port import SraStoragePort

@@ -105,7 +105,7 @@ def _recover_through_ports(lab: dict, lab_dir: Path) -> None:
     """The lab is usable for a recovery: capture records, present the replicas' latest
     recovery point at site b, and run the plan steps' VspherePort calls."""
     from orchestrator.plan.model import Inventory, ProtectionGroup
-    from orchestrator.steps.ports import DeviceIdentity
+    from orchestrator.ports.storage import DeviceIdentity
     from orchestrator.vsphere.port import RecordStore
     from simulators.vcsim.labstate import vsphere_ports
 

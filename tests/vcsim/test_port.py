@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.plan.errors import StepTimeout
 from orchestrator.plan.model import Inventory, IpSetting, ProtectionGroup
-from orchestrator.steps.ports import DeviceIdentity
+from orchestrator.ports.errors import StepTimeout
+from orchestrator.ports.storage import DeviceIdentity
 from orchestrator.vsphere.port import RecordStore, VsphereSitePort
 from tests.vcsim.conftest import HOST, Lab
 

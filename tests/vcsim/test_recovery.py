@@ -8,7 +8,6 @@ delay, clean up, and find the recovery site exactly as it was.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -110,33 +109,3 @@ def test_test_recovery_in_an_isolated_network(lab: Lab):
     assert adapter.inventory().names() == before
 
 
-def test_dry_run_validates_plans_and_changes_nothing(lab: Lab):
-    from orchestrator.errors import DatastoreNotFound, NetworkNotFound
-    from orchestrator.vsphere.adapter import VSphereAdapter
-    from orchestrator.vsphere.dryrun import DryRunAdapter
-
-    dry = DryRunAdapter(lab.recovery)
-    assert isinstance(dry, VSphereAdapter)
-    before = lab.recovery.inventory()
-    dry.create_isolated_network("bubble")
-    dry.wait_for_device(HOST, lab.ds_tv["wwn"])
-    dry.mount_datastore(HOST, lab.ds_tv["wwn"], "snap-prot-ds")
-    reg = Registration(lab.record, HOST, datastore_map={"prot-ds": "snap-prot-ds"},
-                       network_map={"VM Network": "bubble"},
-                       device_map={lab.rdm_lun["wwn"]: lab.rdm_tv["wwn"]})
-    name = dry.register_vm(reg)
-    dry.customize_guest(name, GuestCustomization("web01-dr", nics=(NicIp("10.0.0.9"),)))
-    dry.power_on(name)
-    dry.wait_for_tools(name)
-    dry.unregister_vm(name)
-    dry.unmount_datastore("snap-prot-ds")
-    dry.remove_network("bubble")
-    assert [a.op for a in dry.actions] == [
-        "create isolated network", "wait for device", "mount datastore", "register VM",
-        "customize guest", "power on", "wait for VMware Tools", "unregister VM",
-        "unmount datastore", "remove network"]
-    with pytest.raises(DatastoreNotFound, match="snap-prot-ds"):
-        dry.register_vm(reg)  # the dry run unmounted it again
-    with pytest.raises(NetworkNotFound, match="bubble"):
-        dry.register_vm(dataclasses.replace(reg, datastore_map={"prot-ds": "LocalDS_0"}))
-    assert lab.recovery.inventory() == before

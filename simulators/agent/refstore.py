@@ -1,4 +1,5 @@
-"""The reference application: a small transactional account store over two block devices.
+"""The reference workload's store (not the agent): a small transactional account store over two
+block devices.
 
 Transactions move money between 2-3 accounts, so the total balance is a global invariant. The store
 behaves like a database with buffered commits and no write barriers:

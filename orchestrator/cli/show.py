@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.dryrun import DryRun
 from orchestrator.plan.errors import Issue
 from orchestrator.plan.load import Checked
+from orchestrator.schedule import DryRun
 from orchestrator.timing import TimingModel
 
 

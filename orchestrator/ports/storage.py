@@ -1,8 +1,9 @@
-"""The two ports through which steps act on the world. Nearly all docstring: this is the contract.
+"""The storage port: the SRA verbs as SRM calls them, for one site. Nearly all docstring: this
+is the contract (see :mod:`orchestrator.ports`).
 
 One port instance serves one site. Every method may raise any
-:class:`orchestrator.plan.errors.PlanError`; adapters translate their own faults in one place and
-raise :class:`~orchestrator.plan.errors.TransientStepError` for faults worth retrying. **Every
+:class:`orchestrator.errors.OrchestratorError`; adapters translate their own faults in one place and
+raise :class:`~orchestrator.ports.errors.TransientStepError` for faults worth retrying. **Every
 method must be safe to call again with the same arguments** (drkit re-runs a step that was
 interrupted before its completion was journalled): a repeated call returns the existing result
 instead of acting twice.
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from orchestrator.plan.model import Inventory, IpSetting, ProtectionGroup
+from orchestrator.plan.model import ProtectionGroup
 
 
 @dataclass(frozen=True)
@@ -84,54 +85,4 @@ class StoragePort(Protocol):
 
     def reverse_replication(self, group: ProtectionGroup) -> None:
         """reverseReplication (new primary): replicate back towards the old primary."""
-        ...
-
-
-class VspherePort(Protocol):
-    """What steps need from one site's vCenter. ``vm`` is the VM's name in the plan.
-
-    Until ``orchestrator/vsphere/adapter.py`` exists this is drkit's own statement of the need;
-    the vSphere adapter is expected to satisfy it (or a thin wrapper around it)."""
-
-    def vm_state(self, vm: str) -> str | None:
-        """``"poweredOn"``, ``"poweredOff"``, ``"suspended"``, or ``None`` if not registered."""
-        ...
-
-    def shutdown_vm(self, vm: str, timeout: float) -> None:
-        """Guest shutdown; power off if the guest has not stopped within ``timeout``."""
-        ...
-
-    def power_off_vm(self, vm: str) -> None: ...
-
-    def unregister_vm(self, vm: str) -> None: ...
-
-    def rescan_and_mount(self, group: ProtectionGroup,
-                         devices: Sequence[DeviceIdentity]) -> Sequence[str]:
-        """Rescan HBAs, resignature/mount the datastores on ``devices``; returns their names."""
-        ...
-
-    def unmount(self, group: ProtectionGroup) -> None:
-        """Unmount and detach what :meth:`rescan_and_mount` mounted for ``group``."""
-        ...
-
-    def register_vm(self, vm: str, inventory: Inventory, networks: Mapping[str, str]) -> None:
-        """Register the recovered VM from its protection record, placed through the plan's
-        inventory mappings, its NICs connected through ``networks`` (protected network →
-        network at this site; test networks in a test recovery)."""
-        ...
-
-    def reconfigure_vm(self, vm: str, networks: Mapping[str, str],
-                       ip: Sequence[IpSetting]) -> None:
-        """Make sure NICs are connected through ``networks`` and stage IP customization
-        (applied at next power-on). Called after every :meth:`register_vm`."""
-        ...
-
-    def power_on_vm(self, vm: str) -> None: ...
-
-    def wait_for_tools(self, vm: str, timeout: float) -> None:
-        """Return once VMware Tools report running; raise StepTimeout after ``timeout``."""
-        ...
-
-    def protect_vm(self, vm: str, inventory: Inventory) -> None:
-        """Create the VM's protection record/placeholder at this (the new recovery) site."""
         ...

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import yaml
 
-from orchestrator.plan.errors import PlanError
+from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import WORKFLOWS
 
 
@@ -64,7 +64,7 @@ def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: st
     try:
         text = build_runbook(plan_path, _variables(var, vars_file), fmt, modes or WORKFLOWS,
                              live, default_runs_dir(runs_dir))
-    except PlanError as exc:
+    except OrchestratorError as exc:
         _fail(str(exc), 1)
     _write(text, output)
 
@@ -83,7 +83,7 @@ def report(run_id: str, fmt: str, runs_dir: str | None, output: str | None) -> N
 
     try:
         text = build_report(run_id, default_runs_dir(runs_dir), fmt)
-    except PlanError as exc:
+    except OrchestratorError as exc:
         _fail(str(exc))
     _write(text, output)
 

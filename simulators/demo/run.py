@@ -122,7 +122,7 @@ def write_plan(root: Path, lab: dict[str, Any]) -> Path:
 
 def run_workflow(plan_path: Path, plan: Any, mode: str, root: Path,
                  variables: dict[str, str] | None = None) -> str:
-    from orchestrator.executor.cli import start_run
+    from orchestrator.cli.runs import start_run
 
     before = set((root / "runs").glob("*")) if (root / "runs").exists() else set()
     started = time.monotonic()

@@ -31,7 +31,7 @@ def _inventory(path: str | None) -> StaticInventory | None:
 
 def _live_inventory(plan: Plan) -> Any:
     """Both sites as they are now; a site that cannot be reached is a PlanError naming it."""
-    from orchestrator.executor.cli import live_inventory
+    from orchestrator.wiring import live_inventory
 
     try:
         return live_inventory(plan)
@@ -90,7 +90,7 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
              inventory: str | None, live: bool, as_json: bool) -> None:
     """Check PLAN: schema, references, cycles, priorities and (with --inventory or --live)
     drift."""
-    from orchestrator.plan.show import checked_json, print_checked
+    from orchestrator.cli.show import checked_json, print_checked
 
     try:
         variables = _variables(var, vars_file)
@@ -98,7 +98,7 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
         checked = check_file(plan_path, variables, _inventory(inventory))
         if live and checked.plan is not None and not checked.errors:
             checked = check_file(plan_path, variables, _live_inventory(checked.plan))
-    except PlanError as exc:
+    except OrchestratorError as exc:
         _fail(str(exc), as_json)
     if checked.plan is not None and not checked.errors:
         from orchestrator.graph.workflows import workflow_issues
@@ -135,18 +135,18 @@ def run(plan_path: str, var: tuple[str, ...], vars_file: str | None, inventory: 
         if dry_run:
             _dry_run(loaded, mode, sites, root, as_json, show_all)
             return
-        from orchestrator.executor.cli import start_run
+        from orchestrator.cli.runs import start_run
 
         sys.exit(start_run(plan_path, loaded, mode, variables, root, as_json))
     except PlanInvalid as exc:
         _fail(f"{plan_path} is invalid:\n{exc}", as_json, 1)
-    except PlanError as exc:
+    except OrchestratorError as exc:
         _fail(str(exc), as_json)
 
 
 def _dry_run(loaded, mode: str, live, root: Path, as_json: bool, show_all: bool) -> None:
-    from orchestrator.dryrun import dry_run
-    from orchestrator.plan.show import dryrun_json, print_dryrun
+    from orchestrator.cli.show import dryrun_json, print_dryrun
+    from orchestrator.schedule import dry_run
     from orchestrator.timing import TimingModel
 
     timing = TimingModel.from_runs(root)

@@ -1,4 +1,4 @@
-"""``drkit run`` (real execution) and ``drkit runs list|resume``."""
+"""``drkit run`` (real execution) and ``drkit runs list|resume|report``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from orchestrator.cli.report import report
+from orchestrator.errors import OrchestratorError
+from orchestrator.executor.errors import RunChanged, RunNotFound
 from orchestrator.executor.journal import (
     Journal,
     is_running,
@@ -27,38 +30,15 @@ from orchestrator.executor.journal import (
 )
 from orchestrator.executor.run import Executor, RunResult, missing_ports
 from orchestrator.graph import build_workflow
-from orchestrator.plan.errors import PlanError, PortsNotWired, RunNotFound
 from orchestrator.plan.load import load_plan
 from orchestrator.plan.model import Plan
+from orchestrator.ports.errors import PortsNotWired
 from orchestrator.steps.base import RunContext
+from orchestrator.wiring import live_ports
 
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-def live_ports(plan: Plan) -> tuple[dict, dict]:
-    """Storage (SRA) and vSphere ports per site for a real run; see orchestrator/wiring.py.
-    The plan's state (protection records, SRA selections) lives in ``state_dir(plan)``."""
-    from orchestrator.wiring import live_ports as wire
-
-    return wire(plan, state_dir(plan))
-
-
-def live_inventory(plan: Plan) -> Any:
-    """The plan's two sites as they are now (both vCenters' inventories, each SRA's
-    discoverDevices), for drift checks; see ``orchestrator.plan.live.AdapterInventory``."""
-    from orchestrator.plan.live import AdapterInventory
-    from orchestrator.wiring import site_adapters, storage_ports
-
-    adapters = site_adapters(plan, state_dir(plan))
-    return AdapterInventory(adapters, storage_ports(plan, state_dir(plan), adapters))
-
-
-def state_dir(plan: Plan) -> Path:
-    """``$DRKIT_STATE_DIR/<plan>``, else ``state/<plan>`` beside the runs directory."""
-    root = os.environ.get("DRKIT_STATE_DIR")
-    return (Path(root) if root else runs_dir().parent / "state") / plan.name
 
 
 def plan_digest(path: str | Path) -> str:
@@ -162,7 +142,7 @@ def resume(run_id: str, runs_dir: str | None, as_json: bool, force: bool) -> Non
     """Finish run RUN_ID: steps already done are not run again."""
     try:
         sys.exit(resume_run(run_id, _root(runs_dir), as_json, force))
-    except PlanError as exc:
+    except OrchestratorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
@@ -177,7 +157,7 @@ def resume_run(run_id: str, root: Path, as_json: bool, force: bool = False) -> i
     if not Path(header["plan"]).is_file():
         raise RunNotFound(f"run '{run_id}': plan {header['plan']} no longer exists")
     if not force and header.get("plan_sha256") not in (None, plan_digest(header["plan"])):
-        raise PlanError(f"run '{run_id}': plan {header['plan']} changed since the run started; "
+        raise RunChanged(f"run '{run_id}': plan {header['plan']} changed since the run started; "
                         f"restore it, or resume with --force")
     journal = Journal(path)  # refuses a run that another process is still executing
     try:
@@ -223,6 +203,4 @@ def _status(path: Path, last: str | None) -> str | None:
     return last
 
 
-from orchestrator.report.cli import report as _report  # noqa: E402  (drkit runs report)
-
-runs.add_command(_report)
+runs.add_command(report)
