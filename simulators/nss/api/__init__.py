@@ -1,4 +1,4 @@
-"""The appliance's REST API v1 (see shared/docs/NSS-API.md): a thin layer over the domain."""
+"""The appliance's REST API v1 (see docs/NSS-API.md): a thin layer over the domain."""
 
 from __future__ import annotations
 
