@@ -28,6 +28,7 @@ from typing import Any
 from orchestrator.executor.journal import runs_dir
 from orchestrator.plan.errors import PlanError
 from orchestrator.plan.model import CredentialRef, Plan, Site
+from orchestrator.plan.schema import IDENTIFIER
 from orchestrator.srm.discovery import Selections
 from orchestrator.srm.invoke import Connection, SraInvoker
 from orchestrator.srm.port import SraStoragePort
@@ -94,6 +95,8 @@ def live_inventory(plan: Plan) -> Any:
 
 def state_dir(plan: Plan) -> Path:
     """``$DRKIT_STATE_DIR/<plan>``, else ``state/<plan>`` beside the runs directory."""
+    if not IDENTIFIER.fullmatch(plan.name):  # loaded plans are checked; this guards the path
+        raise PlanError(f"plan name {plan.name!r} cannot name a state directory")
     root = os.environ.get("DRKIT_STATE_DIR")
     return (Path(root) if root else runs_dir().parent / "state") / plan.name
 

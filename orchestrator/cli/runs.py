@@ -30,9 +30,10 @@ from orchestrator.executor.journal import (
 )
 from orchestrator.executor.run import Executor, RunResult, missing_ports
 from orchestrator.graph import build_workflow
-from orchestrator.plan.load import load_plan
+from orchestrator.plan.load import load_plan, parse_vars
 from orchestrator.plan.model import Plan
 from orchestrator.ports.errors import PortsNotWired
+from orchestrator.report.redact import MASK, redact_vars, secret_vars
 from orchestrator.steps.base import RunContext
 from orchestrator.wiring import live_ports
 
@@ -67,11 +68,12 @@ def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], 
         raise PortsNotWired(f"cannot run workflow '{mode}' for real yet: {missing}. The SRA "
                             f"and vSphere adapters are not wired into 'drkit run'; use "
                             f"--dry-run. No journal was created and nothing was changed.")
-    journal = Journal(root / run_id / "journal.jsonl")
+    journal = Journal(root / run_id / "journal.jsonl", _secret_values(variables))
     journal.write({"event": "run", "run": run_id, "status": "started", "ts": utcnow(),
                    "plan": str(Path(plan_path).resolve()), "workflow": mode,
                    "plan_sha256": plan_digest(plan_path), "pid": os.getpid(),
-                   "vars": variables, "workdir": str(ctx.workdir)})
+                   "vars": redact_vars(variables), "secret_vars": sorted(secret_vars(variables)),
+                   "workdir": str(ctx.workdir)})
     return _execute(graph, ctx, journal, {}, as_json)
 
 
@@ -138,10 +140,13 @@ def runs() -> None:
 @click.option("--runs-dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--force", is_flag=True, help="Resume even if the plan file changed since.")
-def resume(run_id: str, runs_dir: str | None, as_json: bool, force: bool) -> None:
+@click.option("--var", multiple=True, metavar="KEY=VALUE",
+              help="A secret template variable of the run, given again (journals keep none).")
+def resume(run_id: str, runs_dir: str | None, as_json: bool, force: bool,
+           var: tuple[str, ...]) -> None:
     """Finish run RUN_ID: steps already done are not run again."""
     try:
-        sys.exit(resume_run(run_id, _root(runs_dir), as_json, force))
+        sys.exit(resume_run(run_id, _root(runs_dir), as_json, force, parse_vars(var)))
     except OrchestratorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -151,17 +156,32 @@ def _root(explicit: str | None) -> Path:
     return runs_dir(explicit)
 
 
-def resume_run(run_id: str, root: Path, as_json: bool, force: bool = False) -> int:
+def _secret_values(variables: dict[str, Any]) -> list[str]:
+    return [str(variables[k]) for k in secret_vars(variables) if variables[k] != MASK]
+
+
+def _run_vars(run_id: str, header: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The run's template variables: the journal's, with the secret ones given again."""
+    missing = sorted(set(header.get("secret_vars") or ()) - set(given))
+    if missing:
+        raise RunChanged(f"run '{run_id}' was started with secret variables the journal does "
+                         f"not keep: give them again with --var ({', '.join(missing)})")
+    return {**(header.get("vars") or {}), **given}
+
+
+def resume_run(run_id: str, root: Path, as_json: bool, force: bool = False,
+               given: dict[str, Any] | None = None) -> int:
     path, events, header = read_run(root, run_id)
     prior = {e["step"]: e for e in events if e.get("event") == "step"}
     if not Path(header["plan"]).is_file():
         raise RunNotFound(f"run '{run_id}': plan {header['plan']} no longer exists")
     if not force and header.get("plan_sha256") not in (None, plan_digest(header["plan"])):
         raise RunChanged(f"run '{run_id}': plan {header['plan']} changed since the run started; "
-                        f"restore it, or resume with --force")
-    journal = Journal(path)  # refuses a run that another process is still executing
+                         f"restore it, or resume with --force")
+    variables = _run_vars(run_id, header, given or {})
+    journal = Journal(path, _secret_values(variables))  # refuses a run another process runs
     try:
-        plan = load_plan(header["plan"], header.get("vars") or {})
+        plan = load_plan(header["plan"], variables)
         graph = build_workflow(plan, header["workflow"])
         ctx = make_context(plan, header["workflow"], run_id, Path(header.get("workdir") or "."))
     except BaseException:

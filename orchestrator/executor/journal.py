@@ -22,7 +22,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,14 @@ def runs_dir(explicit: str | Path | None = None) -> Path:
 
 
 class Journal:
-    """Append-only, fsync'd JSON lines for one run. The process writing it holds an exclusive
+    """Append-only, fsync'd JSON lines for one run; the values in ``secrets`` (secret template
+    variables) never reach the file. The process writing it holds an exclusive
     lock on it (the kernel drops the lock when that process dies, even by ``kill -9``): a second
     executor of the same run is refused with :class:`RunBusy` before it writes anything."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
         self.path = path
+        self.secrets = sorted((s for s in secrets if s), key=len, reverse=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         if not _lock(self._fd, LOCK_GRACE_S):
@@ -63,8 +65,10 @@ class Journal:
                           f"first")
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"v": 1, **record}, separators=(",", ":"), default=str) + "\n"
-        os.write(self._fd, line.encode())
+        line = json.dumps({"v": 1, **record}, separators=(",", ":"), default=str)
+        for secret in self.secrets:  # e.g. a secret variable echoed by a failing callout
+            line = line.replace(json.dumps(secret)[1:-1], "********")
+        os.write(self._fd, (line + "\n").encode())
         os.fsync(self._fd)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Load a plan: render with Jinja2 (StrictUndefined), parse YAML, build records, validate.
+"""Load a plan: render with Jinja2 (sandboxed, see template.py), parse YAML, build records,
+validate.
 
 Variables come from a vars file (YAML mapping), then ``--var k=v`` pairs (which win), and the
 environment under ``env`` (``{{ env.HOME }}``).
@@ -6,7 +7,6 @@ environment under ``env`` (``{{ env.HOME }}``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,17 +66,9 @@ def render(text: str, variables: Mapping[str, Any], source: str = "<plan>",
            environ: Mapping[str, str] | None = None) -> str:
     if not is_template(text):
         return text  # what Jinja2 would render, without compiling a large plan
-    import jinja2  # only for templates
+    from orchestrator.plan.template import render as render_sandboxed  # only for templates
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             autoescape=False)
-    context = {**variables, "env": dict(os.environ if environ is None else environ)}
-    try:
-        return env.from_string(text).render(context)
-    except jinja2.TemplateSyntaxError as exc:
-        raise PlanRenderError(f"{source}:{exc.lineno}: template syntax: {exc.message}") from None
-    except jinja2.UndefinedError as exc:
-        raise PlanRenderError(f"{source}: template variable: {exc.message}") from None
+    return render_sandboxed(text, variables, source, environ)
 
 
 def is_template(text: str) -> bool:

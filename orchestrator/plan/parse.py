@@ -39,7 +39,7 @@ def parse_plan(data: Any, reader: Reader, source: str = "<plan>") -> Plan | None
     top = reader.mapping(data, "", TOP_KEYS, required=("name", "sites", "vms"))
     if top is None:
         return None
-    name = reader.string(top, "name", "") or "unnamed"
+    name = reader.identifier(top, "name", "") or "unnamed"
     description = reader.string(top, "description", "", default="") or ""
     sites = _sites(reader, top.get("sites"))
     inventory = _inventory(reader, top.get("inventory") or {})

@@ -4,11 +4,13 @@ exact path, and reading goes on so that all problems are reported at once."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.plan.errors import Issue
 
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MISSING = object()
 
 
@@ -80,8 +82,20 @@ class Reader:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str) or not value.strip():
-            self.error(join(path, key), f"expected a non-empty string, got {kind_of(value)}")
+            got = "an empty string" if isinstance(value, str) else kind_of(value)
+            self.error(join(path, key), f"expected a non-empty string, got {got}")
             return default if default is not _MISSING else None
+        return value
+
+    def identifier(self, data: dict, key: str, path: str) -> str | None:
+        """A name that becomes part of file paths (a plan's state directory): letters, digits,
+        ``.``, ``_`` and ``-``, starting with a letter or digit, at most 64 characters."""
+        value = self.string(data, key, path)
+        if value is not None and not IDENTIFIER.fullmatch(value):
+            self.error(join(path, key), f"{value!r} is not a valid name: use 1-64 letters, "
+                                        "digits, '.', '_' or '-', starting with a letter or "
+                                        "digit")
+            return None
         return value
 
     def number(self, data: dict, key: str, path: str, default: Any,

@@ -68,6 +68,18 @@ def for_plan(plan: Plan | None, plan_text: str = "",
     return Redactor(env_names_in(plan_text) | credential_env_names(plan), environ)
 
 
+def secret_vars(variables: Mapping[str, Any]) -> set[str]:
+    """The template variables that are secrets: their names look secret (password, token...)."""
+    return {k for k in variables if SECRETISH.search(k)}
+
+
+def redact_vars(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Template variables as a journal keeps them: secret values replaced, the rest as given."""
+    secret = secret_vars(variables)
+    return {k: MASK if k in secret else v for k, v in variables.items()}
+
+
 def mask_vars(variables: Mapping[str, Any]) -> dict[str, str]:
-    """Template variables for display: values of secret-looking names masked."""
-    return {k: MASK if SECRETISH.search(k) else str(v) for k, v in sorted(variables.items())}
+    """Template variables for display and journals: the values of secret ones masked."""
+    secret = secret_vars(variables)
+    return {k: MASK if k in secret else str(v) for k, v in sorted(variables.items())}
