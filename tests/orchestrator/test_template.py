@@ -1,4 +1,4 @@
-"""Plan templates render in Jinja2's immutable sandbox, within limits (orchestrator/plan/template.py)."""
+"""Plan templates render in the immutable sandbox, within limits (orchestrator/plan/template.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from orchestrator.plan.template import render
     ("{% for %}", "plan.yaml:1: template syntax"),
 ])
 def test_unsafe_or_failing_templates_are_one_clear_error(text: str, message: str):
-    with pytest.raises(PlanRenderError, match="^plan.yaml") as info:
+    with pytest.raises(PlanRenderError, match=r"^plan\.yaml") as info:
         render(text, {}, "plan.yaml", environ={})
     assert message in str(info.value)
 
@@ -40,7 +40,7 @@ def test_output_size_is_bounded():
 def test_render_time_is_bounded_even_without_output():
     text = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     started = time.monotonic()
-    with pytest.raises(PlanRenderError, match="longer than 0.5 s"):
+    with pytest.raises(PlanRenderError, match=r"longer than 0\.5 s"):
         render(text, {}, "plan.yaml", environ={}, seconds=0.5)
     assert time.monotonic() - started < 5
 
