@@ -11,9 +11,13 @@ fast, and a broken plug-in cannot break the other commands.
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import entry_points
+from typing import Any
 
 import click
+
+from orchestrator.cli.failure import fail
 
 PLUGINS = "drkit.commands"
 
@@ -60,7 +64,38 @@ class LazyGroup(click.Group):
             formatter.write_dl(sorted(rows))
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class DrkitGroup(LazyGroup):
+    """The root: every exception a command lets escape ends as one line on stderr with a
+    distinct exit code (orchestrator/cli/failure.py); ``--debug`` adds the traceback."""
+
+    debug = False
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+        try:
+            super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            sys.exit(fail(exc, self.debug))
+        sys.exit(0)
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        DrkitGroup.debug = True
+
+
+@click.group(cls=DrkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="drkit")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="Show the traceback of an error.")
 def main() -> None:
     """drkit — open disaster recovery for virtual machines on replicated storage."""

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.console import Console
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.errors import PlanError, PlanInvalid
-from orchestrator.plan.live import StaticInventory
+from orchestrator.plan.live import StaticInventory, read_inventory
 from orchestrator.plan.load import check_file, parse_vars, read_vars_file
 from orchestrator.plan.model import WORKFLOWS, Plan
 
@@ -26,7 +25,7 @@ def _variables(var: tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
 def _inventory(path: str | None) -> StaticInventory | None:
     if path is None:
         return None
-    return StaticInventory(yaml.safe_load(Path(path).read_text()) or {})
+    return read_inventory(path)
 
 
 def _live_inventory(plan: Plan) -> Any:

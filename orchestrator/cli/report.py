@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import WORKFLOWS
@@ -58,9 +57,9 @@ def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: st
 
     live = None
     if inventory:
-        from orchestrator.plan.live import StaticInventory
+        from orchestrator.plan.live import read_inventory
 
-        live = StaticInventory(yaml.safe_load(Path(inventory).read_text()) or {})
+        live = read_inventory(inventory)
     try:
         text = build_runbook(plan_path, _variables(var, vars_file), fmt, modes or WORKFLOWS,
                              live, default_runs_dir(runs_dir))

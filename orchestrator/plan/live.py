@@ -24,7 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from orchestrator.plan.errors import PlanError
+from orchestrator.plan.files import read_yaml
+from orchestrator.plan.schema import Reader, join, kind_of
 
 
 @dataclass(frozen=True)
@@ -98,3 +103,45 @@ class StaticInventory:
     def capacity(self, site: str) -> Capacity | None:
         cap = self._sites[site].get("capacity")
         return Capacity(int(cap["cpus"]), int(cap["memory_mb"])) if cap else None
+
+
+SITE_KEYS = ("vms", "networks", "datastores", "devices", "consistency_groups", "clusters",
+             "capacity")
+
+
+def read_inventory(path: str | Path) -> StaticInventory:
+    """An inventory snapshot file (YAML or JSON, the shape in the module docstring); any other
+    shape is a PlanError naming the file and what is wrong."""
+    data = read_yaml(path)
+    reader = Reader()
+    top = reader.mapping({} if data is None else data, "", ("protected", "recovery"))
+    for role in ("protected", "recovery"):
+        site = (top or {}).get(role)
+        if site is not None:
+            _check_site(reader, site, role)
+    if reader.issues:
+        raise PlanError(f"{path}: not an inventory snapshot: "
+                        + "; ".join(str(i) for i in reader.issues[:5]))
+    return StaticInventory(top or {})
+
+
+def _check_site(reader: Reader, site: Any, role: str) -> None:
+    data = reader.mapping(site, role, SITE_KEYS)
+    if data is None:
+        return
+    for key in ("networks", "datastores", "devices", "consistency_groups", "clusters"):
+        if data.get(key) is not None:
+            reader.strings(data, key, role)
+    vms = data.get("vms") or {}
+    if not isinstance(vms, dict):
+        reader.error(join(role, "vms"), f"expected a mapping of VM names, got {kind_of(vms)}")
+        vms = {}
+    for name, vm in vms.items():
+        reader.mapping(vm, join(join(role, "vms"), name),
+                       ("networks", "datastores", "cluster", "cpus", "memory_mb"))
+    if data.get("capacity") is not None:
+        cap = reader.mapping(data["capacity"], join(role, "capacity"), ("cpus", "memory_mb"),
+                             ("cpus", "memory_mb"))
+        for key in ("cpus", "memory_mb"):
+            if cap and key in cap:
+                reader.number(cap, key, join(role, "capacity"), None, lo=0, integer=True)

@@ -16,10 +16,11 @@ import yaml
 
 from orchestrator.gcpause import no_gc
 from orchestrator.plan.errors import Issue, PlanInvalid, PlanRenderError
+from orchestrator.plan.files import read_text, read_yaml
 from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import Plan
 from orchestrator.plan.parse import parse_plan
-from orchestrator.plan.schema import Reader
+from orchestrator.plan.schema import Reader, kind_of
 from orchestrator.plan.validate import check
 from orchestrator.plan.yamlload import PlanLoader
 
@@ -54,11 +55,12 @@ def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def read_vars_file(path: str | Path) -> dict[str, Any]:
-    data = yaml.load(Path(path).read_text(), Loader=PlanLoader)
+    data = read_yaml(path, PlanLoader)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise PlanRenderError(f"{path}: a vars file must hold a mapping")
+        raise PlanRenderError(f"{path}: a vars file must hold a mapping of names to values, "
+                              f"not {kind_of(data)}")
     return data
 
 
@@ -107,7 +109,7 @@ def _read(rendered: str, reader: Reader, source: str) -> Plan | None:
 def check_file(path: str | Path, variables: Mapping[str, Any] | None = None,
                live: LiveInventory | None = None,
                environ: Mapping[str, str] | None = None) -> Checked:
-    return check_text(Path(path).read_text(), variables, str(path), live, environ)
+    return check_text(read_text(path), variables, str(path), live, environ)
 
 
 def load_plan(path: str | Path, variables: Mapping[str, Any] | None = None,

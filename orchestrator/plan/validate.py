@@ -113,17 +113,21 @@ def _acyclic(edges: list[tuple[str, str]]) -> bool:
     return len(free) == len(indegree)
 
 
+def _later_group(vm: Vm, dep: Vm, eff: dict[str, int]) -> str:
+    """Why ``vm`` starts later than its priority says: ``dep`` starts in a later group."""
+    why = "" if eff[dep.name] == dep.priority else f" (its own priority is {dep.priority})"
+    return (f"'{vm.name}' (priority {vm.priority}) depends on '{dep.name}', which powers on in "
+            f"priority group {eff[dep.name]}{why}; drkit honours the dependency, so "
+            f"'{vm.name}' powers on in priority group {eff[vm.name]}, after '{dep.name}'")
+
+
 def _priority_conflicts(plan: Plan, reader: Reader) -> None:
     eff = effective_priorities(plan)
     for vm in plan.vms:
         for dep_name in vm.depends_on:
             dep = plan.vm_by_name[dep_name]
-            if dep.priority > vm.priority:
-                reader.warn(f"vms[{vm.index}].depends_on",
-                            f"'{vm.name}' (priority {vm.priority}) depends on '{dep.name}' "
-                            f"(priority {dep.priority}); drkit honours the dependency, so "
-                            f"'{vm.name}' powers on in priority group {eff[vm.name]}, after "
-                            f"'{dep.name}'")
+            if eff[dep_name] > vm.priority:
+                reader.warn(f"vms[{vm.index}].depends_on", _later_group(vm, dep, eff))
             if dep.startup == "leave-off":
                 reader.warn(f"vms[{vm.index}].depends_on",
                             f"'{vm.name}' depends on '{dep.name}', which is left powered off")

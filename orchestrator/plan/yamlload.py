@@ -1,13 +1,15 @@
 """PyYAML's safe loader (libyaml's parser when available) with a faster resolver and
-constructor for plain data: same YAML 1.1 results, same errors and marks.
+constructor for plain data: same YAML 1.1 results, same errors and marks, but for one thing:
+a key given twice in a mapping is an error (PyYAML keeps the last value, silently dropping the
+first), in both constructors.
 
 * :meth:`PlanLoader.resolve` is :meth:`yaml.resolver.BaseResolver.resolve` with the resolver
   table looked up once per load instead of once per scalar, and memoized for the load (the
   same key or value recurs thousands of times in a large plan).
 * :meth:`PlanLoader.construct_document` builds mappings, sequences and scalars of the standard
   tags in one walk. Anything else (other tags, merge keys ``<<``, ``=`` keys, a node reached
-  twice through an alias, any error) makes it start again with PyYAML's own constructor, so
-  the result or the error is PyYAML's.
+  twice through an alias, a YAML error) makes it start again with PyYAML's own constructor, so
+  the result or the error is PyYAML's. A bug in the walker is not hidden: it propagates.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ import functools
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAP, _SEQ, _STR = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str"
+_MERGE, _VALUE = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
 _SCALAR_TAGS = tuple(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float",
                                                        "binary", "timestamp"))
 _STOCK = SafeConstructor.yaml_constructors
+
+
+def duplicate_key(key: Any, node: Node) -> ConstructorError:
+    return ConstructorError(None, None, f"duplicate key {key!r} (a key may appear once in a "
+                            "mapping)", node.start_mark)
 
 
 class _Unsupported(Exception):
@@ -53,6 +61,17 @@ class PlanLoader(_BASE):
                 if regexp.match(value):
                     return tag
         return self.DEFAULT_SCALAR_TAG
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
+        """PyYAML's mapping, refusing a key given twice (merged ``<<`` keys may be overridden)."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value if isinstance(node, MappingNode) else ():
+            if type(key_node) is ScalarNode and key_node.tag not in (_MERGE, _VALUE):
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise duplicate_key(key, key_node)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
     def construct_document(self, node: Node) -> Any:
         try:
@@ -100,6 +119,8 @@ class _Walk:
             if type(key_node) is not ScalarNode:
                 raise _Unsupported("complex key")  # PyYAML reports it unhashable
             key = key_node.value if key_node.tag == _STR else scalar(key_node)
+            if key in out:
+                raise duplicate_key(key, key_node)
             out[key] = (value_node.value if value_node.tag == _STR
                         and type(value_node) is ScalarNode else build(value_node))
         return out

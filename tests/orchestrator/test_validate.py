@@ -86,11 +86,27 @@ def test_dependency_on_a_later_priority_warns_and_is_honoured():
     checked = check_text(text, environ={})
     assert not checked.errors
     assert [str(w) for w in checked.warnings] == [
-        "vms[1].depends_on: 'app1' (priority 2) depends on 'db1' (priority 4); drkit honours "
-        "the dependency, so 'app1' powers on in priority group 4, after 'db1'",
-        "vms[2].depends_on: 'app2' (priority 2) depends on 'db1' (priority 4); drkit honours "
-        "the dependency, so 'app2' powers on in priority group 4, after 'db1'"]
+        "vms[1].depends_on: 'app1' (priority 2) depends on 'db1', which powers on in priority "
+        "group 4; drkit honours the dependency, so 'app1' powers on in priority group 4, after "
+        "'db1'",
+        "vms[2].depends_on: 'app2' (priority 2) depends on 'db1', which powers on in priority "
+        "group 4; drkit honours the dependency, so 'app2' powers on in priority group 4, after "
+        "'db1'"]
     assert effective_priorities(checked.plan) == {"db1": 4, "app1": 4, "app2": 4}
+
+
+def test_a_dependency_chain_names_the_group_it_really_forces():
+    """app2 (1) -> app1 (1) -> db1 (3): app1's own priority is 1, yet it starts in group 3, and
+    that (not its priority) is why app2 starts in group 3; app1 is warned about too."""
+    text = (SAMPLE.replace("  - name: db1\n    priority: 1", "  - name: db1\n    priority: 3")
+            .replace("  - name: app1\n    priority: 2", "  - name: app1\n    priority: 1")
+            .replace("  - name: app2\n    priority: 2\n    depends_on: [db1]",
+                     "  - name: app2\n    priority: 1\n    depends_on: [app1]"))
+    warnings = [str(w) for w in check_text(text, environ={}).warnings]
+    assert ("vms[2].depends_on: 'app2' (priority 1) depends on 'app1', which powers on in "
+            "priority group 3 (its own priority is 1); drkit honours the dependency, so 'app2' "
+            "powers on in priority group 3, after 'app1'") in warnings
+    assert len(warnings) == 2
 
 
 def test_dependency_on_a_vm_left_off_warns():

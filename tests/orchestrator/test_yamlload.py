@@ -55,7 +55,7 @@ def assert_like_pyyaml(text: str) -> None:
 
 
 EDGE_CASES = [
-    "", "~", "a", "- a\n- b\n", "a: 1\nb: [1, 2]\n", "{a: 1, a: 2}", "'a': 1\n1: a\n",
+    "", "~", "a", "- a\n- b\n", "a: 1\nb: [1, 2]\n", "'a': 1\n1: a\n",
     "[yes, no, on, off, Y, n, True, FALSE]", "[~, null, Null, , '']",
     "[0x1F, 017, 0b101, 1_000, 1:30, -1:30, +5, -0, 0o17]",
     "[.inf, -.inf, .nan, 1e3, 1.0e+3, 3.14, 1_0.5, 190:20:30.15]",
@@ -65,7 +65,7 @@ EDGE_CASES = [
     "=: 1\n", "a: =\n", "!!str 1", "!!int '3'", "!!float 1", "!!binary aGVsbG8=",
     "!!set {a, b}", "!!omap [a: 1, b: 2]", "!!pairs [a: 1]", "!custom x", "!!map [1]",
     "!!str [1]", "!!bool maybe", "!!int 1.5", "? [a, b]\n: c\n", "{[1]: 2}", "? !!binary aGk=\n: 1",
-    "{1: a, 1.0: b, true: c}", "a: b: c", "a:\n\t- b", "--- a\n--- b\n", "%YAML 1.1\n--- 1",
+    "a: b: c", "a:\n\t- b", "--- a\n--- b\n", "%YAML 1.1\n--- 1",
     "? |\n  block\n: >\n  folded\n  text\n", "é: ü\n", "!!python/name:os.system x",
     "[" * 1500 + "]" * 1500, "{a: " * 1200 + "1" + "}" * 1200,
 ]
@@ -74,6 +74,17 @@ EDGE_CASES = [
 @pytest.mark.parametrize("text", EDGE_CASES)
 def test_edge_cases_load_as_pyyaml_loads_them(text):
     assert_like_pyyaml(text)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("{a: 1, a: 2}", "'a'"), ("name: x\nvms: []\nname: y\n", "'name'"),
+    ("{1: a, 1.0: b, true: c}", "1.0"), ("base: &b {x: 1}\nd: {<<: *b, y: 1, y: 2}\n", "'y'"),
+])
+def test_a_key_given_twice_is_an_error_where_pyyaml_keeps_the_last(text, key):
+    """The one place drkit's loader differs from PyYAML's: a duplicate key loses data."""
+    with pytest.raises(yaml.YAMLError, match=f"duplicate key {key}"):
+        yaml.load(text, Loader=PlanLoader)
+    assert outcome(text, SAFE)[0] == "ok"
 
 
 @pytest.mark.parametrize("path", sorted(PLANS.rglob("*.yaml")), ids=lambda p: p.name)
