@@ -19,7 +19,8 @@ from rich.table import Table
 
 from orchestrator.cli.report import report
 from orchestrator.errors import OrchestratorError
-from orchestrator.executor.errors import RunChanged, RunNotFound
+from orchestrator.executor.errors import RunChanged, RunNotFound, TestActive
+from orchestrator.executor.history import active_test
 from orchestrator.executor.journal import (
     Journal,
     is_running,
@@ -60,6 +61,8 @@ def make_context(plan: Plan, mode: str, run_id: str, workdir: Path) -> RunContex
 def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], root: Path,
               as_json: bool) -> int:
     """Check the ports, open a journal and execute; returns the exit code."""
+    if mode == "test":
+        _refuse_second_test(plan, root)
     graph = build_workflow(plan, mode)
     run_id = new_run_id()
     ctx = make_context(plan, mode, run_id, Path.cwd())
@@ -70,11 +73,23 @@ def start_run(plan_path: str, plan: Plan, mode: str, variables: dict[str, Any], 
                             f"--dry-run. No journal was created and nothing was changed.")
     journal = Journal(root / run_id / "journal.jsonl", _secret_values(variables))
     journal.write({"event": "run", "run": run_id, "status": "started", "ts": utcnow(),
-                   "plan": str(Path(plan_path).resolve()), "workflow": mode,
+                   "plan": str(Path(plan_path).resolve()), "plan_name": plan.name,
+                   "workflow": mode,
                    "plan_sha256": plan_digest(plan_path), "pid": os.getpid(),
                    "vars": redact_vars(variables), "secret_vars": sorted(secret_vars(variables)),
                    "workdir": str(ctx.workdir)})
     return _execute(graph, ctx, journal, {}, as_json)
+
+
+def _refuse_second_test(plan: Plan, root: Path) -> None:
+    """SRM's rule: a test recovery must be cleaned up before the plan is tested again."""
+    active = active_test(root, plan.name)
+    if active is None:
+        return
+    what = "test recovery" if active["workflow"] == "test" else "cleanup"
+    raise TestActive(f"plan '{plan.name}' has a {what} that has not been cleaned up (run "
+                     f"{active['run']}: {active['status']}): run 'drkit run --mode cleanup' "
+                     f"first. Nothing was changed.")
 
 
 def _execute(graph, ctx: RunContext, journal: Journal, prior: dict, as_json: bool) -> int:
