@@ -17,7 +17,7 @@ from orchestrator.wiring import live_ports
 def protect_vms(plan: Plan) -> list[str]:
     storage, vsphere = live_ports(plan)
     for pg in plan.protection_groups:  # remember which SRA ids each group means (disaster)
-        storage["protected"].selections.get(pg)
+        storage["protected"].selections.refresh(pg)
     for vm in plan.vms:
         vsphere["recovery"].protect_vm(vm.name, plan.inventory)
     return [vm.name for vm in plan.vms]

@@ -13,8 +13,9 @@ from orchestrator.ports.storage import StoragePort
 class AdapterInventory:
     """A :class:`LiveInventory` read from the live sites: each site's vSphere adapter
     (anything with ``inventory()`` shaped like ``orchestrator.vsphere.adapter.Inventory``) and,
-    when given, its storage port (``discover()`` keys are the devices). The adapters do not
-    report CPU/memory capacity, so capacity is unknown (``None``) and not checked."""
+    when given, its storage port (``discover()`` keys are the devices, ``discover_groups()``
+    the consistency groups). The adapters do not report CPU/memory capacity, so capacity is
+    unknown (``None``) and not checked."""
 
     def __init__(self, vsphere: Mapping[str, Any],
                  storage: Mapping[str, StoragePort] | None = None) -> None:
@@ -40,7 +41,9 @@ class AdapterInventory:
         return frozenset(d.key for d in found) | frozenset(d.wwn for d in found if d.wwn)
 
     def consistency_groups(self, site: str) -> Set[str] | None:
-        return None  # a StoragePort's discover() lists devices only
+        """Every name of every consistency group the site's SRA discovers (None: no port)."""
+        port = self._storage.get(site)
+        return frozenset(port.discover_groups()) if port else None
 
     def clusters(self, site: str) -> Set[str]:
         return frozenset(self._snap[site].clusters)

@@ -51,6 +51,11 @@ class StoragePort(Protocol):
         """discoverArrays + discoverDevices: the replicated devices this site sees."""
         ...
 
+    def discover_groups(self) -> Sequence[str]:
+        """discoverDevices: the consistency groups this site replicates, each by every name a
+        plan may use for it (the SRA's group key, the array's group id, its name)."""
+        ...
+
     def sync_once(self, group: ProtectionGroup, app_consistent: bool = False) -> str:
         """syncOnce (runs at the source): start one replication cycle; returns a sync handle.
         A sync already running returns its handle. ``app_consistent``: quiesce the

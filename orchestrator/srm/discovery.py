@@ -112,7 +112,8 @@ def _target(node: ET.Element, group: str | None) -> Device:
 
 
 class Selections:
-    """Which SRA ids each protection group means; resolved once, then read from ``path``."""
+    """Which SRA ids each protection group means: resolved by ``drkit protect`` (and on first
+    use), then read from ``path``, so a disaster recovery works with the protected site gone."""
 
     def __init__(self, path: Path, discover_protected: Callable[[], Discovery],
                  discover_recovery: Callable[[], Discovery] | None = None) -> None:
@@ -122,8 +123,11 @@ class Selections:
 
     def get(self, pg: ProtectionGroup) -> Selection:
         cached = self._load().get(pg.name)
-        if cached:
-            return Selection(**cached)
+        return Selection(**cached) if cached else self.refresh(pg)
+
+    def refresh(self, pg: ProtectionGroup) -> Selection:
+        """Resolve ``pg`` against the sites' discovery now and remember it (``drkit protect``:
+        ids remembered before the arrays were rebuilt or re-paired are replaced)."""
         selection = resolve(pg, self.discover_protected())
         if self.discover_recovery is not None:
             add_recovery_wwns(selection, self.discover_recovery())

@@ -47,6 +47,9 @@ class SraStoragePort:
     def discover(self) -> Sequence[DeviceIdentity]:
         return [DeviceIdentity(d.local, d.wwn or None) for d in self.discovery().devices]
 
+    def discover_groups(self) -> Sequence[str]:
+        return sorted({n for g in self.discovery().groups for n in (g.key, g.local, g.name) if n})
+
     # ---------------------------------------------------------------- source-side verbs
     def sync_once(self, group: ProtectionGroup, app_consistent: bool = False) -> str:
         params = self._params("SyncOnceParameters", peer=True)

@@ -26,6 +26,8 @@ def test_live_validation_passes_on_the_lab_and_names_drift(lab, tmp_path):
     text = text.replace("\nvms:\n", "\nvms:\n  - {name: ghost01, priority: 3}\n", 1)
     text = text.replace("  networks: {VM Network: VM Network}",
                         "  networks: {VM Network: no-such-network}", 1)
+    text = text.replace("consistency_groups: [cg-protected]",
+                        "consistency_groups: [cg-protected, cg-gone]", 1)
     drifted = tmp_path / "drifted.yaml"
     drifted.write_text(text)
 
@@ -36,6 +38,20 @@ def test_live_validation_passes_on_the_lab_and_names_drift(lab, tmp_path):
     assert "not found at the protected site" in errors[ghost]
     assert errors["inventory.networks.VM Network"] == \
         "'no-such-network' not found at the recovery site"
+    assert errors["protection_groups[0].consistency_groups"] == \
+        "'cg-gone' not found at the protected site"
+
+
+def test_protect_replaces_remembered_ids_that_went_stale(lab):
+    """After the arrays are rebuilt, the ids remembered for a protection group name nothing:
+    `drkit protect` resolves them again instead of keeping them."""
+    remembered = lab["root"] / "state" / lab["plan"].name / "selections.json"
+    good = json.loads(remembered.read_text())
+    stale = json.loads(json.dumps(good).replace(good["app-pg"]["groups"][0], "rep-stale"))
+    remembered.write_text(json.dumps(stale))
+    result = drkit("protect", str(lab["plan_path"]), env=lab["env"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(remembered.read_text()) == good
 
 
 def test_live_and_inventory_are_alternatives(tmp_path):

@@ -62,6 +62,9 @@ class LabStorage:
     def discover(self):
         return [DeviceIdentity(g) for g, s in self.lab.writable.items() if s == self.site]
 
+    def discover_groups(self):
+        return []
+
     def sync_once(self, group: ProtectionGroup, app_consistent: bool = False) -> str:
         self.lab.call(self.site, "syncOnce", group.name)
         self.lab.quiesced[group.name] = app_consistent
