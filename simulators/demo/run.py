@@ -255,6 +255,7 @@ def _summary(root: Path, runs: list[tuple[str, str]]) -> None:
         for path in reports:
             console.print(f"  {path}")
     console.print(f"plan: {root / 'plan.yaml'}   state: {root / 'state'}")
+    console.print(f"list these runs: drkit runs list --runs-dir {root / 'runs'}")
 
 
 def _reports(root: Path, runs: list[tuple[str, str]]) -> list[Path]:
@@ -266,8 +267,10 @@ def _reports(root: Path, runs: list[tuple[str, str]]) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(build_report(run_id, root / "runs", "html"))
         out.append(path)
-    runbook = root / "reports" / "runbook.md"
     from orchestrator.report.build import build_runbook
 
-    runbook.write_text(build_runbook(root / "plan.yaml", {}, "md", runs_dir=root / "runs"))
-    return [*out, runbook]
+    for fmt in ("md", "html"):
+        runbook = root / "reports" / f"runbook.{fmt}"
+        runbook.write_text(build_runbook(root / "plan.yaml", {}, fmt, runs_dir=root / "runs"))
+        out.append(runbook)
+    return out

@@ -1,9 +1,11 @@
-"""``drkit sim up|status|down``: a complete two-site lab on loopback (see labstate.py)."""
+"""``drkit sim up|status|down|reset``: a complete two-site lab on loopback (see labstate.py)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -15,6 +17,7 @@ from simulators.vcsim.labstate import (
     default_dir,
     lab_status,
     read_lab,
+    reset_lab,
     start_lab,
     stop_lab,
 )
@@ -47,13 +50,21 @@ def up(root: Path, vms: int, hosts: int, boot_delay: float, method_delay: tuple[
         if not name or not ms.isdigit():
             raise click.BadParameter(f"{item!r} is not METHOD=MS", param_hint="--method-delay")
         delays[name] = int(ms)
+    again = (root / "lab.json").exists()
     try:
-        with Console(stderr=True).status("starting appliances and vcsim sites..."):
+        with Console(stderr=True).status("starting the lab...") as shown:
             start_lab(root, LabOptions(vms=vms, hosts=hosts, boot_delay_s=boot_delay,
-                                       method_delay_ms=delays))
+                                       method_delay_ms=delays),
+                      progress=lambda step: _step(shown, step))
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"lab up: {root / 'lab.json'}")
+    what = "the same lab, on its data" if again else "a new lab"
+    click.echo(f"lab up ({what}): `drkit sim status --dir {root}` shows it")
+
+
+def _step(shown: Any, step: str) -> None:
+    shown.update(f"starting the lab: {step}...")
+    click.echo(f"  {step}", err=True)
 
 
 @sim.command()
@@ -65,11 +76,20 @@ def status(root: Path, as_json: bool) -> None:
         lab = read_lab(root)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
+    if lab.get("state") == "down":
+        click.echo(f"the lab in {root} is down (stopped {lab.get('stopped', '?')}); "
+                   "`drkit sim up` brings it back", err=True)
+        sys.exit(3)
     rows = lab_status(lab)
     if as_json:
         click.echo(json.dumps({**lab, "processes": rows}, indent=2, sort_keys=True))
-        return
-    _print_table(lab, rows)
+    else:
+        _print_table(lab, rows)
+    dead = [r["name"] for r in rows if not r["alive"] or r["answers"] is False]
+    if dead:
+        click.echo(f"not running or not answering: {', '.join(dead)} (`drkit sim down` then "
+                   "`drkit sim up` restarts the lab)", err=True)
+        sys.exit(1)
 
 
 def _print_table(lab: dict, rows: list[dict]) -> None:
@@ -102,9 +122,25 @@ def _print_table(lab: dict, rows: list[dict]) -> None:
 @sim.command()
 @DIR_OPTION
 def down(root: Path) -> None:
-    """Stop every process of the lab and forget it (data stays in the lab directory)."""
+    """Stop every process of the lab; its data stays, and `sim up` brings it back."""
     try:
         stopped = stop_lab(root)
     except LabError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"stopped: {', '.join(stopped)}")
+    click.echo(f"stopped: {', '.join(stopped) or 'nothing was running'} (data kept in {root}; "
+               "`drkit sim up` brings the lab back, `drkit sim reset` deletes it)")
+
+
+@sim.command()
+@DIR_OPTION
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset(root: Path, yes: bool) -> None:
+    """Stop the lab and delete all its data (appliance LUNs, credentials, lab.json)."""
+    if not yes and not click.confirm(f"delete the lab in {root} and all its data?"):
+        raise click.Abort()
+    try:
+        stopped = reset_lab(root)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"reset: {root} is empty" + (f" (stopped {', '.join(stopped)})" if stopped
+                                             else ""))

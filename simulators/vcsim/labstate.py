@@ -1,37 +1,47 @@
-"""The two-site lab behind ``drkit sim up|status|down``.
+"""The two-site lab behind ``drkit sim up|status|down|reset``.
 
 ``start_lab`` starts, in the background (each in its own session, so they outlive the CLI): one
 NSS appliance and one vcsim site (with guest emulation) per site, registers every host's
-initiators as SAN clients of its site's appliance, seeds the protected site (datastore LUN holding
-the tar stand-in of VMs, RDM LUNs), pairs the appliances and replicates the protected LUNs
-(:func:`pair_appliances`) and writes
-``lab.json``: every URL, user, credential *file* and process. Secrets live only in the
-credential files (mode 0600), never in lab.json or on screen.
+initiators as SAN clients of its site's appliance, seeds the protected site with running VMs
+(datastore LUN holding the tar stand-in of VMs, RDM LUNs), pairs the appliances and replicates
+the protected LUNs (labseed.py), and writes ``lab.json``: every URL, user, credential *file* and
+process. Secrets live only in the credential files (mode 0600), never in lab.json or on screen.
+
+``stop_lab`` stops the processes and keeps the data: the next ``start_lab`` brings the same lab
+back (same ports and credentials; appliances on their data; only what vcsim forgot is
+registered again). ``reset_lab`` deletes it all. A lock file serializes them per directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
+import shutil
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from orchestrator.vsphere.port import RecordStore, VsphereSitePort
-from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter, for_vcsim
+from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter
 from simulators.nss.process import ApplianceProcess
-from simulators.vcsim.seed import ProtectedVm, create_datastore, create_vm
+from simulators.vcsim.labseed import (
+    pair_appliances,
+    register_hosts,
+    seed_protected_site,
+    site_vcsim,
+)
 from simulators.vcsim.site import SiteSpec, VcsimSite
-from simulators.vcsim.storage import NssDevices, seed_datastore
 
 LAB_FILE = "lab.json"
-MiB = 1 << 20
 SITES = (("a", "protected"), ("b", "recovery"))
 
 
@@ -63,112 +73,106 @@ def write_secret(path: Path, data: dict[str, str]) -> Path:
     return path
 
 
-def start_lab(root: Path, options: LabOptions) -> dict[str, Any]:
+def start_lab(root: Path, options: LabOptions,
+              progress: Callable[[str], None] = lambda step: None) -> dict[str, Any]:
+    """Bring the lab up: afresh, or again on the data a ``stop_lab`` left (same ports,
+    credentials and appliance data; only what is missing is registered). One ``start_lab`` at
+    a time per lab directory; ``progress`` hears each step's name."""
     root = Path(root)
-    if (root / LAB_FILE).exists():
-        raise LabError(f"a lab is already described in {root / LAB_FILE}: run `drkit sim down`")
-    lab: dict[str, Any] = {"dir": str(root), "created": _now(), "sites": {}, "processes": []}
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        before = _previous(root)
+        if before is not None:
+            options = LabOptions(**{**before.get("options", {}), "method_delay_ms":
+                                    before.get("options", {}).get("method_delay_ms")})
+        lab = _bring_up(root, options, before or {}, progress)
+        _write_json(root / LAB_FILE, lab)
+    return lab
+
+
+def _bring_up(root: Path, options: LabOptions, before: dict[str, Any],
+              progress: Callable[[str], None]) -> dict[str, Any]:
+    lab: dict[str, Any] = {"dir": str(root), "created": before.get("created") or _now(),
+                           "started": _now(), "state": "up", "options": asdict(options),
+                           "sites": {}, "processes": []}
     try:
         for site, role in SITES:
-            lab["sites"][site] = _start_site(root, site, role, options, lab["processes"])
+            progress(f"appliance and vCenter of site {site}")
+            old = before.get("sites", {}).get(site, {})
+            lab["sites"][site] = _start_site(root, site, role, options, lab["processes"], old)
+        progress("protected site: LUNs, datastore, running VMs")
         seed = lab["sites"]["a"]
         seed["protected"] = seed_protected_site(root, seed, options)
+        progress("pairing the appliances and replicating")
         lab["replication"] = pair_appliances(lab["sites"]["a"], lab["sites"]["b"])
     except BaseException:
         _kill_all(lab["processes"])
         raise
-    _write_json(root / LAB_FILE, lab)
     return lab
 
 
+def _previous(root: Path) -> dict[str, Any] | None:
+    """The lab.json a ``stop_lab`` left (None: none); a lab that is up is refused."""
+    path = root / LAB_FILE
+    if not path.exists():
+        return None
+    lab = json.loads(path.read_text())
+    alive = [p["name"] for p in lab.get("processes", []) if _alive(p["pid"]) and _ours(p)]
+    if lab.get("state", "up") == "up" and alive:
+        raise LabError(f"the lab in {root} is already up ({', '.join(alive)}): `drkit sim "
+                       f"status` shows it, `drkit sim down` stops it")
+    _kill_all(lab.get("processes", []))  # a lab whose processes died: bring it up again
+    return lab
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the lab directory's lock; another holder is named (its pid) and refused."""
+    fd = os.open(root / "lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise LabError(f"another `drkit sim` (pid {holder}) is changing the lab in {root}; "
+                           "wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _start_site(root: Path, site: str, role: str, options: LabOptions,
-                processes: list[dict[str, Any]]) -> dict[str, Any]:
-    nss = ApplianceProcess(f"nss-{site}", root / f"nss-{site}").start()
+                processes: list[dict[str, Any]], old: dict[str, Any]) -> dict[str, Any]:
+    port = _port(old.get("appliance", {}).get("url"))
+    nss = ApplianceProcess(f"nss-{site}", root / f"nss-{site}", port=port).start()
     processes.append(_proc(f"nss-{site}", "appliance", site, nss.proc.pid))
     os.chmod(nss.token_file, 0o600)
     spec = SiteSpec(name=f"site-{site}", hosts_per_cluster=options.hosts,
-                    boot_delay_s=options.boot_delay_s,
-                    method_delay_ms=dict(options.method_delay_ms or {}))
-    vc = VcsimSite(spec, root / f"site-{site}").start()
+                    boot_delay_s=options.boot_delay_s, port=_port(old.get("vcenter", {}).get(
+                        "url")) or 0, method_delay_ms=dict(options.method_delay_ms or {}))
+    creds = root / f"site-{site}" / "vcenter.credentials"
+    password = json.loads(creds.read_text())["password"] if creds.exists() else None
+    vc = VcsimSite(spec, root / f"site-{site}", password=password).start()
     for kind, pid in vc.processes():
         processes.append(_proc(f"{kind}-{site}", kind, site, pid))
-    creds = write_secret(root / f"site-{site}" / "vcenter.credentials",
-                         {"user": vc.user, "password": vc.password})
-    return {
-        "role": role,
-        "vcenter": {"url": vc.url, "user": vc.user, "credential_file": str(creds)},
-        "appliance": {"name": nss.name, "url": nss.url, "token_file": str(nss.token_file),
-                      "id": nss.client.appliance()["id"]},
-        "hosts": _register_hosts(nss.client, vc, site),
-    }
+    write_secret(creds, {"user": vc.user, "password": vc.password})
+    info = {"role": role,
+            "vcenter": {"url": vc.url, "user": vc.user, "credential_file": str(creds)},
+            "appliance": {"name": nss.name, "url": nss.url, "token_file": str(nss.token_file),
+                          "id": nss.client.appliance()["id"]}}
+    info["hosts"] = register_hosts(info, site, vc.data_dir / "mnt")
+    return info
 
 
-def _register_hosts(client: Any, site: VcsimSite, name: str) -> list[dict[str, Any]]:
-    adapter = for_vcsim(site.url, site.user, site.password, NssDevices(client),
-                        site.data_dir / "mnt")
-    hosts = []
-    for host in adapter.inventory().hosts:
-        initiators = [{"type": i.type, "id": i.id} for i in host.initiators]
-        made = client.create_client(f"{name}-{host.name}", initiators)
-        hosts.append({"name": host.name, "client_id": made["id"], "initiators": initiators})
-    return hosts
-
-
-def seed_protected_site(root: Path, site: dict[str, Any], options: LabOptions) -> dict[str, Any]:
-    """Datastore LUN with the tar stand-in of ``options.vms`` VMs; the last VM gets an RDM LUN."""
-    client = _client(site)
-    vc = site["vcenter"]
-    password = json.loads(Path(vc["credential_file"]).read_text())["password"]
-    adapter = for_vcsim(vc["url"], vc["user"], password, NssDevices(client), root / "mnt-a")
-    host = site["hosts"][0]["name"]
-    ds_dir = root / "site-a" / "datastores" / "prot-ds1"
-    create_datastore(adapter.si, host, "prot-ds1", ds_dir)
-    rdm = client.create_lun("rdm-a-1", 4 * MiB) if options.vms else None
-    for n in range(options.vms):
-        last = n == options.vms - 1
-        vm = ProtectedVm(f"vm{n + 1:02d}", rdm_wwns=[rdm["wwn"]] if last and rdm else [],
-                         boot_delay_s=options.boot_delay_s * (1 + n % 2),
-                         disk_payload=f"vm{n + 1:02d} data\n".encode() * 64)
-        create_vm(adapter.si, host, "prot-ds1", vm, ds_dir)
-    ds_lun = client.create_lun("ds-a-1", 32 * MiB)
-    seed_datastore(client, ds_lun, ds_dir)
-    app = [client.create_lun(f"app-{kind}", 4 * MiB) for kind in ("data", "wal")] \
-        if options.app_luns else []
-    luns = [lun for lun in (ds_lun, rdm, *app) if lun]
-    for lun in luns:
-        for h in site["hosts"]:
-            client.present(lun["id"], client_id=h["client_id"])
-    return {"datastore": "prot-ds1", "host": host, "vms": [f"vm{n + 1:02d}" for n in
-                                                           range(options.vms)],
-            "app": {"data": app[0]["id"], "wal": app[1]["id"]} if app else None,
-            "luns": [{"id": lun["id"], "name": lun["name"], "wwn": lun["wwn"]} for lun in luns]}
-
-
-def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any]) -> dict[str, Any]:
-    """Pair site a's appliance with site b's and replicate the protected LUNs (one consistency
-    group) to it; waits for the initial sync. Returns what lab.json records about it."""
-    source, target = _client(protected), recovery["appliance"]
-    peer = source.pair(target["url"], Path(target["token_file"]).read_text().strip())
-    luns = protected.get("protected", {}).get("luns", [])
-    if not luns:
-        return {"state": "paired", "peer_id": peer["id"], "devices": []}
-    group = source.create_group("cg-protected", [lun["id"] for lun in luns])
-    created = source.create_replication(group["id"], peer["id"])
-    source.wait_job(created["job"]["id"], timeout=120)
-    names = {lun["id"]: lun["name"] for lun in luns}
-    devices = [{"name": names.get(d["local"], d["local"]), "protected_lun": d["local"],
-                "replica_lun": d["remote"]} for d in created["replication"]["devices"]]
-    return {"state": "replicating", "peer_id": peer["id"], "group_id": group["id"],
-            "replication_id": created["replication"]["id"], "devices": devices}
+def _port(url: str | None) -> int | None:
+    return urlsplit(url).port if url else None
 
 
 def site_adapter(lab: dict[str, Any], name: str) -> PyVmomiAdapter:
     """A logged-in adapter for lab site ``name``, reading devices from its appliance."""
-    site = lab["sites"][name]
-    vc = site["vcenter"]
-    password = json.loads(Path(vc["credential_file"]).read_text())["password"]
-    mount = Path(lab["dir"]) / f"site-{name}" / "mnt"
-    return for_vcsim(vc["url"], vc["user"], password, NssDevices(_client(site)), mount)
+    return site_vcsim(lab["sites"][name], Path(lab["dir"]) / f"site-{name}" / "mnt")
 
 
 def vsphere_ports(lab: dict[str, Any], store: RecordStore) -> dict[str, VsphereSitePort]:
@@ -178,13 +182,6 @@ def vsphere_ports(lab: dict[str, Any], store: RecordStore) -> dict[str, VsphereS
     first = {name: site["hosts"][0]["name"] for name, site in lab["sites"].items()}
     return {"a": VsphereSitePort("a", a, store, first["a"], peer=b),
             "b": VsphereSitePort("b", b, store, first["b"], peer=a)}
-
-
-def _client(site: dict[str, Any]) -> Any:
-    from simulators.nss.client import NssClient
-
-    app = site["appliance"]
-    return NssClient(app["url"], Path(app["token_file"]).read_text().strip())
 
 
 def read_lab(root: Path) -> dict[str, Any]:
@@ -210,9 +207,24 @@ def lab_status(lab: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def stop_lab(root: Path, timeout: float = 10.0) -> list[str]:
-    lab = read_lab(root)
-    stopped = _kill_all(lab["processes"], timeout)
-    (Path(root) / LAB_FILE).unlink()
+    """Stop every process of the lab; its data and lab.json stay for the next ``start_lab``."""
+    root = Path(root)
+    with _locked(root):
+        lab = read_lab(root)
+        stopped = _kill_all(lab["processes"], timeout) if lab.get("state", "up") == "up" else []
+        _write_json(root / LAB_FILE, {**lab, "state": "down", "processes": [],
+                                      "stopped": _now()})
+    return stopped
+
+
+def reset_lab(root: Path) -> list[str]:
+    """Stop the lab and delete everything it holds (appliance data, vCenter credentials)."""
+    root = Path(root)
+    stopped = stop_lab(root) if (root / LAB_FILE).exists() else []
+    with _locked(root):
+        for child in root.iterdir():
+            if child.name != "lab.lock":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     return stopped
 
 

@@ -45,11 +45,12 @@ class SiteSpec:
     method_delay_ms: dict[str, int] = field(default_factory=dict)
     boot_delay_s: float = 1.0
     user: str = "administrator@vsphere.local"
+    port: int = 0  # 0: any free port
 
     def args(self) -> list[str]:
         delays = ",".join(f"{k}:{v}" for k, v in sorted(self.method_delay_ms.items()))
         return [
-            "-l", "127.0.0.1:0", "-site", self.name, "-dc", str(self.datacenters),
+            "-l", f"127.0.0.1:{self.port}", "-site", self.name, "-dc", str(self.datacenters),
             "-cluster", str(self.clusters), "-host", str(self.hosts_per_cluster),
             "-standalone-host", str(self.standalone_hosts), "-ds", str(self.datastores),
             "-vm", str(self.vms), "-pg", str(self.portgroups), "-delay", str(self.delay_ms),

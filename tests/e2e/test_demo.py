@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,5 +27,13 @@ def test_drkit_demo_runs_the_whole_cycle(tmp_path):
     assert out.count("application image clean") == 3
     assert "application-consistent recovery point" in out
     reports = sorted((tmp_path / "demo" / "reports").glob("*.html"))
-    assert len(reports) == 5 and all("<html" in p.read_text() for p in reports)
-    assert not (tmp_path / "demo" / "lab" / "lab.json").exists()  # the lab was stopped
+    assert len(reports) == 6 and all("<html" in p.read_text() for p in reports)
+    assert (tmp_path / "demo" / "reports" / "runbook.html").is_file()
+    listing = f"drkit runs list --runs-dir {tmp_path / 'demo' / 'runs'}"
+    assert listing in out
+    runs = subprocess.run([sys.executable, "-m", "orchestrator", *listing.split()[1:], "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert sorted(r["workflow"] for r in json.loads(runs.stdout)) == sorted(
+        ("test", "cleanup", "planned", "reprotect", "failback"))
+    lab = json.loads((tmp_path / "demo" / "lab" / "lab.json").read_text())
+    assert lab["state"] == "down" and lab["processes"] == []  # the lab was stopped

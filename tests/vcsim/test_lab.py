@@ -62,12 +62,69 @@ def test_sim_up_status_down(lab_dir: Path):
     _check_sites(lab)
     _recover_through_ports(lab, lab_dir)
 
-    assert _drkit(lab_dir, "up").returncode != 0  # one lab per directory
+    again = _drkit(lab_dir, "up")  # one lab per directory
+    assert again.returncode != 0 and "is already up" in again.stderr
     down = _drkit(lab_dir, "down")
     assert down.returncode == 0, down.stderr
     for row in rows:
         assert not Path(f"/proc/{row['pid']}").exists() or _zombie(row["pid"])
-    assert "no lab" in _drkit(lab_dir, "status").stderr
+    stopped = _drkit(lab_dir, "status")
+    assert stopped.returncode == 3 and "is down" in stopped.stderr
+
+
+def test_sim_up_after_down_brings_the_same_lab_back(lab_dir: Path):
+    """The data stays across down/up: same URLs, clients, LUNs and replication; vcsim's
+    inventory (in memory only) is registered again, its protected VMs running."""
+    assert _drkit(lab_dir, "up", "--vms", "2", "--boot-delay", "0.2").returncode == 0
+    first = json.loads((lab_dir / "lab.json").read_text())
+    assert _drkit(lab_dir, "down").returncode == 0
+    back = _drkit(lab_dir, "up")
+    assert back.returncode == 0, back.stderr
+    assert "the same lab" in back.stdout and "pairing the appliances" in back.stderr
+    lab = json.loads((lab_dir / "lab.json").read_text())
+    for key in ("sites", "replication"):
+        assert _urls_and_ids(lab[key]) == _urls_and_ids(first[key])
+    _check_sites(lab)
+    assert _power_states(lab["sites"]["a"]) == {"vm01": "poweredOn", "vm02": "poweredOn"}
+    assert _drkit(lab_dir, "status").returncode == 0
+    reset = _drkit(lab_dir, "reset", "--yes")
+    assert reset.returncode == 0, reset.stderr
+    assert [p.name for p in lab_dir.iterdir()] == ["lab.lock"]
+
+
+def test_two_sim_up_at_once_one_waits_its_turn(lab_dir: Path):
+    env = {**os.environ, "DRKIT_LAB_DIR": str(lab_dir)}
+    cmd = [sys.executable, "-c", "from orchestrator.cli import main; main()", "sim", "up",
+           "--vms", "1", "--boot-delay", "0.2"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while not (lab_dir / "lab.lock").exists() or not (lab_dir / "lab.lock").read_text():
+            assert first.poll() is None, first.stderr.read().decode()
+        second = _drkit(lab_dir, "up")
+        assert second.returncode == 1
+        assert f"another `drkit sim` (pid {first.pid})" in second.stderr
+    finally:
+        assert first.wait(timeout=120) == 0
+
+
+def _urls_and_ids(value: object) -> object:
+    """What must not change when the lab comes back (pids and times may)."""
+    if isinstance(value, dict):
+        return {k: _urls_and_ids(v) for k, v in value.items() if k not in ("pid",)}
+    if isinstance(value, list):
+        return [_urls_and_ids(v) for v in value]
+    return value
+
+
+def _power_states(site: dict) -> dict[str, str]:
+    vc = site["vcenter"]
+    password = json.loads(Path(vc["credential_file"]).read_text())["password"]
+    si = connect(vc["url"], vc["user"], password)
+    try:
+        adapter = PyVmomiAdapter(si, VmfsMounter())
+        return {name: adapter.vm_info(name).power_state for name in site["protected"]["vms"]}
+    finally:
+        disconnect(si)
 
 
 def _check_sites(lab: dict) -> None:
