@@ -13,8 +13,8 @@ from orchestrator.protect import protect_vms
 @click.option("--var", "variables", multiple=True, metavar="K=V", help="Plan variable.")
 def protect(plan_path: str, variables: tuple[str, ...]) -> None:
     """Capture protection records of a plan's VMs from its protected site."""
-    from orchestrator.plan.load import load_plan
+    from orchestrator.plan.load import load_plan, parse_vars
 
-    plan = load_plan(plan_path, dict(v.split("=", 1) for v in variables))
+    plan = load_plan(plan_path, parse_vars(variables))
     names = protect_vms(plan)
     Console().print(f"protected {len(names)} VM(s) of plan '{plan.name}': {', '.join(names)}")
