@@ -44,10 +44,11 @@ def test_redactor_hides_referenced_and_secret_looking_values_only():
 def test_html_templates_autoescape_and_markdown_templates_escape():
     context = {"run": "<r>", "workflow": "test", "plan_name": None, "status": "ok",
                "plan": "p", "started": "s", "ended": None, "finished": True,
-               "measured_rto_seconds": 1.0, "predicted": {"available": False, "reason": "<x>"},
+               "measured_rto_seconds": 1.0, "elapsed_seconds": 1.0, "rto_not_measured": None,
+               "predicted": {"available": False, "reason": "<x>"},
                "rto_delta_seconds": None, "counts": {}, "vars": {}, "history": [],
                "generated_at": "now", "errors": [], "warnings": ["<b>w</b>"], "vms": [],
-               "timeline": [], "steps": []}
+               "timeline": {"bars": [], "ticks": [], "step": 1.0}, "steps": []}
     html = render("report", "html", context)
     assert "&lt;b&gt;w&lt;/b&gt;" in html and "<b>w</b>" not in html
     md = render("report", "md", context)
