@@ -89,6 +89,14 @@ def mermaid_time(value: Any) -> Raw:
     return Raw(re.sub(r"[^0-9 :.\-]", "", text)[:23])
 
 
+def mermaid_offset(seconds: float) -> Raw:
+    """An offset from the start as a mermaid time on a fixed day (mermaid reads and draws it in
+    the same local time, so the axis shows the offset itself)."""
+    whole = clock(seconds, 3)
+    hours, rest = whole.split(":", 1)
+    return Raw(f"2000-01-{1 + int(hours) // 24:02d} {int(hours) % 24:02d}:{rest}")
+
+
 def slug(value: Any) -> str:
     return _SLUG.sub("-", str(value).lower()).strip("-") or "x"
 
@@ -117,7 +125,8 @@ def environment(fmt: str, redact: Callable[[str], str] = str) -> jinja2.Environm
         finalize=_finalizer(fmt, redact), trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
     env.filters.update(clock=clock, secs=secs, code=code, mermaid=mermaid_text, mtime=mermaid_time,
-                       slug=slug, when=when, tod=time_of_day, status=status_label)
+                       moffset=mermaid_offset, slug=slug, when=when, tod=time_of_day,
+                       status=status_label)
     return env
 
 
