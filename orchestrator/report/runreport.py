@@ -4,6 +4,11 @@ Journal records are described in :mod:`orchestrator.executor.journal`. The lates
 step gives its status; steps of the plan's graph with no record yet are ``pending``. A run is
 finished when its latest ``run`` record is an outcome (ok, ok-with-errors, failed) rather than
 ``started``/``resumed``.
+
+The measured RTO is the run's duration only when the run recovered everything: it finished, and
+no step failed (but those whose failure is ignored), was skipped or never ran. Otherwise
+``measured_rto_seconds`` is None, ``rto_not_measured`` says why, and ``elapsed_seconds`` still
+says how long the run took (schema ``drkit.run-report/2``; /1 gave that time as the RTO).
 """
 
 from __future__ import annotations
