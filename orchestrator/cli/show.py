@@ -38,12 +38,13 @@ class Col:
 
 
 def _table(title: str, cols: Sequence[Col], rows: list[list[Any]]) -> Table:
-    table = Table(title=title)
+    """Strings become plain Text: a '[' in an error or a description is never rich markup."""
+    table = Table(title=Text(title))
     for col in cols:
         table.add_column(col.header, justify="right" if col.right else "left",
                          no_wrap=col.kind != TEXT, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(v) if isinstance(v, str) else v for v in row))
     return table
 
 
@@ -99,9 +100,9 @@ def print_checked(console: Console, path: str, checked: Checked) -> None:
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for issue in checked.errors:
-        grid.add_row(Text("error", style="red"), str(issue))
+        grid.add_row(Text("error", style="red"), Text(str(issue)))
     for issue in checked.warnings:
-        grid.add_row(Text("warning", style="yellow"), str(issue))
+        grid.add_row(Text("warning", style="yellow"), Text(str(issue)))
     console.print(grid, highlight=False)
     if checked.errors:
         console.print(f"{path}: {len(checked.errors)} error(s), "

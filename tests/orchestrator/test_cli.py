@@ -162,7 +162,7 @@ def test_run_result_and_runs_list_keep_ids_whole(tmp_path):
     plan = tmp_path / "p.yaml"
     plan.write_text(Path(SAMPLE).read_text().split("\ninventory:")[0] +
                     f"\nvms: []\nsteps:\n  - {{name: {long_step}, type: command, "
-                    f"command: 'sh -c \"echo the pager gateway refused the page >&2; exit 4\"'}}"
+                    f"command: 'sh -c \"echo [bold]the pager refused the page >&2; exit 4\"'}}"
                     f"\n  - {{name: after-the-pager, type: command, command: 'true', "
                     f"depends_on: [{long_step}]}}\n")
     runs = tmp_path / "runs"
@@ -171,7 +171,7 @@ def test_run_result_and_runs_list_keep_ids_whole(tmp_path):
     table = result.output[result.output.index("┏"):]
     assert_whole(table, [f"custom:{long_step}", "custom:after-the-pager"])
     assert f"custom:{long_step}: custom:{long_step}" not in result.output  # no repeated prefix
-    assert "command 'sh' exited 4: the pager gateway refused the page" in flat(table)
+    assert "command 'sh' exited 4: [bold]the pager refused the page" in flat(table)
     listing = narrow("runs", "list", runs=runs)
     run_id = next(runs.iterdir()).name
     assert_whole(listing.output, [run_id])
