@@ -183,3 +183,14 @@ def test_validate_keeps_issue_paths_whole():
     assert result.exit_code == 1
     assert_whole(result.output, ["sites.protected.vcenter.credentials.password:",
                                  "sites.recovery.vcenter.credentials:"])
+
+
+def test_table_cells_are_text_not_markup(tmp_path):
+    plan = tmp_path / "p.yaml"
+    plan.write_text(Path(SAMPLE).read_text().split("\ninventory:")[0] +
+                    "\nvms: []\nsteps:\n  - {name: say, type: command, "
+                    "command: 'echo [red]hello[/red] [/]'}\n")
+    result = CliRunner().invoke(main, ["run", str(plan), "--mode", "test", "--dry-run"],
+                                env={"COLUMNS": "200", "DRKIT_RUNS_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert "echo [red]hello[/red] [/]" in result.output
