@@ -194,3 +194,16 @@ def test_table_cells_are_text_not_markup(tmp_path):
                                 env={"COLUMNS": "200", "DRKIT_RUNS_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
     assert "echo [red]hello[/red] [/]" in result.output
+
+
+def test_dry_run_waves_a_few_milliseconds_apart_read_apart(tmp_path):
+    from tests.orchestrator.labsite import Lab
+    from tests.report.runs import lab_run
+
+    runs = lab_run(tmp_path, Lab())  # learned step timings of a few milliseconds
+    result = narrow("run", SAMPLE, "--mode", "test", "--dry-run", "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    waves = result.output[result.output.index("Parallel waves"):]
+    starts = re.findall(r"^│\s+\d+ │\s+([\d:.]+) │", waves, re.M)
+    assert len(starts) >= 5 and len(set(starts)) == len(starts), starts
+    assert sum(s.startswith("0:00:00.") for s in starts) >= 3, starts
