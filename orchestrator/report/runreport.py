@@ -146,15 +146,33 @@ def vm_status(statuses: Sequence[str]) -> str:
     return "ok" if statuses else "no steps"
 
 
+SKIP_SUFFIX = " did not succeed"  # the executor's error for a step skipped after ``<step>``
+
+
+def root_cause(row: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The failed step at the end of a chain of skips (``b``: "a did not succeed", ...)."""
+    seen = set()
+    while row["status"] == "skipped-dependency-failed" and row["id"] not in seen:
+        seen.add(row["id"])
+        before = by_id.get((row["error"] or "").removesuffix(SKIP_SUFFIX))
+        if before is None:
+            break
+        row = before
+    return row
+
+
 def vm_rows(rows: Sequence[Mapping[str, Any]], predicted: Predicted) -> list[dict[str, Any]]:
-    """Per VM: overall result, the step that decided it, and when its last step ended."""
+    """Per VM: overall result, the step that decided it (for a skipped VM, the failed step that
+    made it skip), and when its last step ended."""
     names = [vm.name for vm in predicted.plan.vms] if predicted.plan else []
     names += sorted({r["vm"] for r in rows if r["vm"] and r["vm"] not in names})
+    by_id = {r["id"]: r for r in rows}
     out = []
     for name in names:
         mine = [r for r in rows if r["vm"] == name]
         status = vm_status([r["status"] for r in mine])
         cause = next((r for r in mine if r["status"] == status and r["error"]), None)
+        cause = root_cause(cause, by_id) if cause else None
         ends = [r["offset"] + r["seconds"] for r in mine
                 if r["status"] == "ok" and r["offset"] is not None and r["seconds"] is not None]
         out.append({"name": name, "status": status, "steps": len(mine),

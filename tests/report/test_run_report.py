@@ -137,6 +137,7 @@ def test_per_vm_results_of_a_lab_run_with_a_failed_vm(tmp_path):
     assert report["measured_rto_seconds"] is None
     assert report["rto_not_measured"].startswith("nothing was recovered: 1 step(s) failed")
     assert vms["app1"]["status"] == vms["app2"]["status"] == "skipped-dependency-failed"
+    assert vms["app1"]["step"] == vms["app2"]["step"] == "power-on:db1"  # the root cause
     assert any("register:app2 needed 2 attempts" in w for w in report["warnings"])
     html = drkit("runs", "report", "lab-run", runs=runs).output
     check_html(html)
