@@ -153,4 +153,4 @@ def _dry_run(loaded, mode: str, live, root: Path, as_json: bool, show_all: bool)
     if as_json:
         click.echo(json.dumps(dryrun_json(result, timing), indent=2))
     else:
-        print_dryrun(Console(width=160, emoji=False), result, timing, None if show_all else 60)
+        print_dryrun(Console(emoji=False), result, timing, None if show_all else 60)

@@ -15,7 +15,6 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
-from rich.table import Table
 
 from orchestrator.cli.report import report
 from orchestrator.errors import OrchestratorError
@@ -122,7 +121,7 @@ def _progress(progress: Progress, task: TaskID):
         progress.advance(task)
         if status != "ok":
             colour = "red" if status == "failed" else "yellow"
-            error = (record.get("error") or "").removeprefix(f"{record['step']}: ")
+            error = _error_text(record["step"], record.get("error"))
             progress.console.print(f"  [{colour}]{status}[/{colour}] {escape(record['step'])}: "
                                    f"{escape(error)}", highlight=False)
     return show
@@ -136,13 +135,24 @@ def _result_json(result: RunResult) -> dict:
 
 
 def _print_result(console: Console, result: RunResult) -> None:
-    table = Table(title=f"run {result.run_id}: {result.status}")
-    for col in ("step", "status", "error"):
-        table.add_column(col)
-    for node, outcome in result.outcomes.items():
-        if not node.startswith("phase:"):
-            table.add_row(node, str(outcome.status), outcome.error or "")
-    console.print(table)
+    from orchestrator.cli.show import ID, TEXT, Col, id_table
+
+    rows = [[node, str(outcome.status), _outcome_text(node, outcome)]
+            for node, outcome in result.outcomes.items() if not node.startswith("phase:")]
+    cols = [Col("step", ID), Col("status"), Col("error", TEXT)]
+    console.print(id_table(console, f"run {result.run_id}: {result.status}", cols, rows))
+
+
+def _outcome_text(node: str, outcome) -> str:
+    """What the table says of a step: its error, or which step its skip waited on."""
+    if str(outcome.status) == "skipped-dependency-failed" and outcome.error:
+        return f"{outcome.error} did not succeed"
+    return _error_text(node, outcome.error)
+
+
+def _error_text(step: str, error: str | None) -> str:
+    """A step's error without the step id it starts with (the table names the step)."""
+    return (error or "").removeprefix(f"{step}: ")
 
 
 @click.group()
@@ -222,12 +232,22 @@ def list_runs(runs_dir: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="runs")
-    for col in ("run", "workflow", "status", "started", "plan"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(str(row[c]) for c in ("run", "workflow", "status", "started", "plan")))
-    Console(emoji=False).print(table)
+    _print_runs(Console(emoji=False), rows)
+
+
+def _print_runs(console: Console, rows: list[dict]) -> None:
+    from orchestrator.cli.show import FIXED, ID, TEXT, Col, id_table
+
+    cols = [Col("run", ID), Col("workflow"), Col("status"), Col("started (UTC)", FIXED),
+            Col("plan", TEXT)]
+    cells = [[row["run"], str(row["workflow"]), str(row["status"]), _when(row["started"]),
+              str(row["plan"])] for row in rows]
+    console.print(id_table(console, "runs", cols, cells))
+
+
+def _when(ts: str | None) -> str:
+    """``2026-12-04T21:55:21.123Z`` as ``2026-12-04 21:55:21`` (the table says UTC)."""
+    return (ts or "-").replace("T", " ").removesuffix("Z")[:19]
 
 
 def _status(path: Path, last: str | None) -> str | None:

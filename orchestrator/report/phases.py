@@ -60,3 +60,16 @@ def phase_of(graph: nx.DiGraph, order: list[str]) -> dict[str, str]:
 def phase_order(order: list[str]) -> list[str]:
     """Phase names in the order the workflow passes them, then :data:`AFTER_END`."""
     return [n.removeprefix("phase:") for n in order if n.startswith("phase:")] + [AFTER_END]
+
+
+def shown_phases(order: list[str], filled: set[str]) -> dict[str, str | None]:
+    """Each phase → the phase a step placed after it really waits for, as the runbook shows it:
+    the phase itself when it has steps, else the nearest earlier phase that has (a barrier
+    closes every phase before it); None when no earlier phase has steps (the step is among the
+    first). So no step points to an empty phase."""
+    out: dict[str, str | None] = {}
+    last: str | None = None
+    for name in phase_order(order):
+        last = name if name in filled else last
+        out[name] = last
+    return out

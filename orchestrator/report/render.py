@@ -16,6 +16,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from orchestrator.report.timeline import clock
+
 FORMATS = ("md", "html")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -26,13 +28,26 @@ class Raw(str):
     """Already safe for markdown (output of :func:`code` or :func:`mermaid_text`)."""
 
 
-def clock(seconds: float | None) -> str:
-    """``H:MM:SS`` (rounded); '-' for None."""
-    if seconds is None:
-        return "-"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+STATUS_LABELS = {"skipped-dependency-failed": "skipped (dependency failed)"}
+
+
+def when(value: str | None) -> str:
+    """A journal time (``2026-01-02T03:04:05.678Z``) as ``2026-01-02 03:04:05.678`` (pages say
+    UTC in the heading); '-' for None."""
+    return str(value).replace("T", " ").removesuffix("Z") if value else "-"
+
+
+def time_of_day(value: str | None, day: str | None = None) -> str:
+    """Only the time (``03:04:05.678``) of a journal time on the same date as ``day``."""
+    full = when(value)
+    if value and day and str(value)[:10] == str(day)[:10]:
+        return full[11:]
+    return full
+
+
+def status_label(status: str | None) -> str:
+    """A step or VM status as people read it."""
+    return STATUS_LABELS.get(status or "", status or "-")
 
 
 def secs(seconds: float | None) -> str:
@@ -74,6 +89,14 @@ def mermaid_time(value: Any) -> Raw:
     return Raw(re.sub(r"[^0-9 :.\-]", "", text)[:23])
 
 
+def mermaid_offset(seconds: float) -> Raw:
+    """An offset from the start as a mermaid time on a fixed day (mermaid reads and draws it in
+    the same local time, so the axis shows the offset itself)."""
+    whole = clock(seconds, 3)
+    hours, rest = whole.split(":", 1)
+    return Raw(f"2000-01-{1 + int(hours) // 24:02d} {int(hours) % 24:02d}:{rest}")
+
+
 def slug(value: Any) -> str:
     return _SLUG.sub("-", str(value).lower()).strip("-") or "x"
 
@@ -102,7 +125,8 @@ def environment(fmt: str, redact: Callable[[str], str] = str) -> jinja2.Environm
         finalize=_finalizer(fmt, redact), trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
     env.filters.update(clock=clock, secs=secs, code=code, mermaid=mermaid_text, mtime=mermaid_time,
-                       slug=slug)
+                       moffset=mermaid_offset, slug=slug, when=when, tod=time_of_day,
+                       status=status_label)
     return env
 
 

@@ -16,6 +16,7 @@ from orchestrator.plan.live import LiveInventory
 from orchestrator.plan.model import WORKFLOWS, Callout, CustomStep, Plan, Vm
 from orchestrator.plan.validate import effective_priorities
 from orchestrator.report import phases
+from orchestrator.report import timeline as tl
 from orchestrator.report.redact import mask_vars
 from orchestrator.report.steps import ip_text, step_details
 from orchestrator.schedule import DryRun, Slot, dry_run
@@ -85,12 +86,22 @@ def custom_dict(step: CustomStep) -> dict[str, Any]:
             "continue_on_error": step.continue_on_error}
 
 
+MAX_BARS = 120  # a longer workflow's timeline shows one bar per wave instead of per step
+
+
+def after_phase(step_id: str, result: DryRun,
+                shown: Mapping[str, str | None]) -> dict[str, str] | None:
+    """The phase (with steps) that ``step_id`` waits for through a phase barrier, if any."""
+    barriers = [p.removeprefix("phase:") for p in result.graph.predecessors(step_id)
+                if p.startswith("phase:")]
+    name = shown.get(barriers[0]) if barriers else None
+    return {"name": name, "title": phases.title(name)} if name else None
+
+
 def step_dict(n: int, slot: Slot, result: DryRun, plan: Plan, eff: Mapping[str, int],
-              critical: set[str]) -> dict[str, Any]:
-    step, graph = slot.step, result.graph
-    preds = list(graph.predecessors(step.id))
-    after = [p for p in preds if not p.startswith("phase:")]
-    barrier = [phases.title(p.removeprefix("phase:")) for p in preds if p.startswith("phase:")]
+              critical: set[str], shown: Mapping[str, str | None]) -> dict[str, Any]:
+    step = slot.step
+    after = [p for p in result.graph.predecessors(step.id) if not p.startswith("phase:")]
     rule = str(step.on_failure(result.workflow, plan.options))
     site = plan.sites.get(step.site) if step.site else None
     return {"n": n, "id": step.id, "type": step.type, "category": step.category,
@@ -98,18 +109,37 @@ def step_dict(n: int, slot: Slot, result: DryRun, plan: Plan, eff: Mapping[str, 
             "site_name": site.name if site else None, "side": step.side, "vm": step.vm,
             "host": step.host, "priority": eff.get(step.vm) if step.vm else None,
             "wave": slot.wave, "start": slot.start, "seconds": slot.end - slot.start,
-            "after": after, "after_phase": barrier[0] if barrier else None,
+            "after": after, "after_phase": after_phase(step.id, result, shown),
             "timeout": step.timeout, "on_failure": rule,
             "on_failure_text": RULES[rule], "critical": step.id in critical,
             "details": step_details(step)}
+
+
+def chart(result: DryRun, critical: set[str]) -> dict[str, Any]:
+    """The dry run as a gantt: one bar per step (per wave past :data:`MAX_BARS` steps), the
+    critical path in its own colour, on a time axis up to the predicted RTO."""
+    axis = tl.axis(result.predicted_rto)
+    if len(result.slots) <= MAX_BARS:
+        items = [{"id": s.step.id, "offset": s.start, "seconds": s.end - s.start,
+                  "status": "critical" if s.step.id in critical else "planned"}
+                 for s in result.slots]
+    else:
+        items = [{"id": f"wave {i} ({len(w)} steps)", "offset": w[0].start,
+                  "seconds": max(s.end for s in w) - w[0].start,
+                  "status": "critical" if any(s.step.id in critical for s in w) else "planned"}
+                 for i, w in enumerate(result.waves)]
+    return {**axis, "bars": tl.bars(items, axis["scale"]), "per_wave": len(items) != len(
+        result.slots)}
 
 
 def workflow_dict(plan: Plan, result: DryRun, timing: TimingModel,
                   eff: Mapping[str, int]) -> dict[str, Any]:
     order = result.graph.graph["order"]
     owner = phases.phase_of(result.graph, order)
+    shown = phases.shown_phases(order, set(owner.values()))
     critical = set(result.critical_path)
-    steps = [step_dict(i + 1, s, result, plan, eff, critical) for i, s in enumerate(result.slots)]
+    steps = [step_dict(i + 1, s, result, plan, eff, critical, shown)
+             for i, s in enumerate(result.slots)]
     by_phase: dict[str, list[dict[str, Any]]] = {}
     for step in steps:
         by_phase.setdefault(owner[step["id"]], []).append(step)
@@ -120,8 +150,10 @@ def workflow_dict(plan: Plan, result: DryRun, timing: TimingModel,
             "predicted_rto": result.predicted_rto, "critical_seconds": result.critical_seconds,
             "critical_path": result.critical_path, "step_count": len(steps),
             "wave_count": len(result.waves), "phases": sections,
+            "places": tl.decimals([*(s.start for s in result.slots), result.predicted_rto]),
             "waves": [{"index": i, "start": w[0].start, "count": len(w),
                        "summary": result.wave_summary(w)} for i, w in enumerate(result.waves)],
+            "chart": chart(result, critical),
             "timing": [{"type": t, "seconds": timing.seconds(t), "source": timing.source(t)}
                        for t in types]}
 

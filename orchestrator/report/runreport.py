@@ -4,6 +4,11 @@ Journal records are described in :mod:`orchestrator.executor.journal`. The lates
 step gives its status; steps of the plan's graph with no record yet are ``pending``. A run is
 finished when its latest ``run`` record is an outcome (ok, ok-with-errors, failed) rather than
 ``started``/``resumed``.
+
+The measured RTO is the run's duration only when the run recovered everything: it finished, and
+no step failed (but those whose failure is ignored), was skipped or never ran. Otherwise
+``measured_rto_seconds`` is None, ``rto_not_measured`` says why, and ``elapsed_seconds`` still
+says how long the run took (schema ``drkit.run-report/2``; /1 gave that time as the RTO).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import Any
 
 from orchestrator.executor.journal import parse_time, utcnow
 from orchestrator.plan.model import Plan
+from orchestrator.report import timeline as tl
 from orchestrator.report.redact import mask_vars
 from orchestrator.schedule import DryRun, dry_run
 from orchestrator.timing import TimingModel
 
 OPEN = ("started", "resumed")
-SCHEMA = "drkit.run-report/1"
+SCHEMA = "drkit.run-report/2"
 
 
 @dataclass
@@ -91,6 +97,15 @@ def latest_steps(events: Sequence[Mapping[str, Any]]) -> tuple[dict[str, dict], 
     return latest, starts
 
 
+def error_text(error: str | None, step: str, vm: str | None) -> str | None:
+    """A step's error without what the report shows beside it anyway: a leading step id
+    (``"power-on:db1: ..."``) and then a leading VM name."""
+    if not error:
+        return error
+    text = error.removeprefix(f"{step}: ")
+    return text.removeprefix(f"{vm}: ") if vm else text
+
+
 def step_row(rec: Mapping[str, Any], starts: int, t0: str | None, now: str) -> dict[str, Any]:
     running = rec.get("status") == "running"
     end = rec.get("end")
@@ -100,7 +115,8 @@ def step_row(rec: Mapping[str, Any], starts: int, t0: str | None, now: str) -> d
                                                             now if running else end)),
             "duration": iso_duration(took),
             "offset": seconds_between(t0, rec.get("start")), "attempt": rec.get("attempt", 1),
-            "starts": starts, "error": rec.get("error"), "rule": rec.get("rule")}
+            "starts": starts, "error": error_text(rec.get("error"), rec["step"], rec.get("vm")),
+            "rule": rec.get("rule")}
 
 
 def pending_rows(predicted: Predicted, seen: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -130,15 +146,33 @@ def vm_status(statuses: Sequence[str]) -> str:
     return "ok" if statuses else "no steps"
 
 
+SKIP_SUFFIX = " did not succeed"  # the executor's error for a step skipped after ``<step>``
+
+
+def root_cause(row: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The failed step at the end of a chain of skips (``b``: "a did not succeed", ...)."""
+    seen = set()
+    while row["status"] == "skipped-dependency-failed" and row["id"] not in seen:
+        seen.add(row["id"])
+        before = by_id.get((row["error"] or "").removesuffix(SKIP_SUFFIX))
+        if before is None:
+            break
+        row = before
+    return row
+
+
 def vm_rows(rows: Sequence[Mapping[str, Any]], predicted: Predicted) -> list[dict[str, Any]]:
-    """Per VM: overall result, the step that decided it, and when its last step ended."""
+    """Per VM: overall result, the step that decided it (for a skipped VM, the failed step that
+    made it skip), and when its last step ended."""
     names = [vm.name for vm in predicted.plan.vms] if predicted.plan else []
     names += sorted({r["vm"] for r in rows if r["vm"] and r["vm"] not in names})
+    by_id = {r["id"]: r for r in rows}
     out = []
     for name in names:
         mine = [r for r in rows if r["vm"] == name]
         status = vm_status([r["status"] for r in mine])
         cause = next((r for r in mine if r["status"] == status and r["error"]), None)
+        cause = root_cause(cause, by_id) if cause else None
         ends = [r["offset"] + r["seconds"] for r in mine
                 if r["status"] == "ok" and r["offset"] is not None and r["seconds"] is not None]
         out.append({"name": name, "status": status, "steps": len(mine),
@@ -171,21 +205,14 @@ def warnings_for(rows: Sequence[Mapping[str, Any]], finished: bool,
     return out
 
 
-def _width(offset: float, seconds: float, span: float) -> float:
-    left = 100 * offset / span
-    return round(max(min(100 * seconds / span, 100 - left), 0.4), 3)
-
-
-def timeline(rows: Sequence[Mapping[str, Any]], span: float,
-             now: str) -> list[dict[str, Any]]:
-    """Gantt bars: offset and width in percent of ``span`` (at least a sliver); a running
-    step's bar ends ``now``."""
-    span = span or 1.0
-    return [{"id": r["id"], "status": r["status"], "offset": r["offset"],
-             "seconds": r["seconds"], "start": r["start"], "end": r["end"] or now,
-             "left": round(100 * r["offset"] / span, 3),
-             "width": _width(r["offset"], r["seconds"] or 0.0, span)}
-            for r in rows if r["offset"] is not None]
+def timeline(rows: Sequence[Mapping[str, Any]], span: float, now: str) -> dict[str, Any]:
+    """The gantt: a time axis over ``span`` and one bar per started step (a running step's bar
+    ends ``now``)."""
+    axis = tl.axis(span)
+    items = [{"id": r["id"], "status": r["status"], "offset": r["offset"],
+              "seconds": r["seconds"], "start": r["start"], "end": r["end"] or now}
+             for r in rows if r["offset"] is not None]
+    return {**axis, "bars": tl.bars(items, axis["scale"])}
 
 
 def last_record_time(events: Sequence[Mapping[str, Any]]) -> str | None:
@@ -198,14 +225,10 @@ def last_record_time(events: Sequence[Mapping[str, Any]]) -> str | None:
 
 def run_fields(run_id: str, runs: Sequence[Mapping[str, Any]], predicted: Predicted,
                now: str) -> dict[str, Any]:
-    """The run as a whole: identity, status, history and the two RTOs."""
+    """The run as a whole: identity, status, history and how long it ran."""
     header, last = runs[0], runs[-1]
     finished = last.get("status") not in OPEN
     ended = last.get("ts") if finished else None
-    measured = seconds_between(header.get("ts"), ended or now)
-    pred = predicted.as_dict(header)
-    delta = measured - pred["rto_seconds"] if None not in (measured, pred["rto_seconds"]) \
-        else None
     return {"schema": SCHEMA, "generated_at": now, "run": run_id, "plan": header.get("plan"),
             "plan_name": predicted.plan.name if predicted.plan else None,
             "workflow": header.get("workflow"), "workdir": header.get("workdir"),
@@ -213,15 +236,45 @@ def run_fields(run_id: str, runs: Sequence[Mapping[str, Any]], predicted: Predic
             "status": last.get("status") if finished else "in-progress",
             "finished": finished, "started": header.get("ts"), "ended": ended,
             "history": [{"status": e.get("status"), "ts": e.get("ts")} for e in runs],
-            "measured_rto_seconds": measured, "measured_rto": iso_duration(measured),
-            "predicted": pred, "rto_delta_seconds": delta}
+            "elapsed_seconds": seconds_between(header.get("ts"), ended or now),
+            "predicted": predicted.as_dict(header)}
+
+
+def unrecovered(status: str, rows: Sequence[Mapping[str, Any]],
+                vms: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why the run measured no RTO (None when it recovered everything): it is still going, it
+    was interrupted, or a step failed (beyond those whose failure is ignored), was skipped or
+    never ran."""
+    if status in ("in-progress", "interrupted"):
+        return "the run is still going" if status == "in-progress" else \
+            "the run was interrupted before it finished"
+    failed = sum(r["status"] == "failed" and r["rule"] != "ignore" for r in rows)
+    missed = sum(r["status"] in ("skipped-dependency-failed", "pending") for r in rows)
+    if not failed and not missed:
+        return None
+    ok = sum(v["status"] == "ok" for v in vms)
+    head = ("nothing was recovered" if vms and not ok else
+            f"{ok} of {len(vms)} VMs recovered" if vms else "the workflow did not complete")
+    return f"{head}: {failed} step(s) failed, {missed} did not run"
+
+
+def rto_fields(out: Mapping[str, Any]) -> dict[str, Any]:
+    """The measured RTO (the run's duration, only when it recovered everything) and how it
+    compares with the prediction."""
+    reason = unrecovered(out["status"], out["steps"], out["vms"])
+    measured = None if reason else out["elapsed_seconds"]
+    predicted = out["predicted"]["rto_seconds"]
+    delta = measured - predicted if None not in (measured, predicted) else None
+    return {"measured_rto_seconds": measured, "measured_rto": iso_duration(measured),
+            "rto_not_measured": reason, "rto_delta_seconds": delta}
 
 
 def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: Predicted,
                    now: str | None = None, alive: bool = True) -> dict[str, Any]:
     """Everything a run report shows (also its JSON form): :func:`run_fields`, then per step,
-    per VM, errors, warnings and the timeline. An unfinished run that no process executes any
-    more (``alive`` false) is ``interrupted``: it is measured up to its last journal record."""
+    per VM, errors, warnings, the timeline and the RTO (:func:`rto_fields`). An unfinished run
+    that no process executes any more (``alive`` false) is ``interrupted``: its time runs up to
+    its last journal record."""
     now = now or utcnow()
     runs = [e for e in events if e.get("event") == "run"]
     if not alive and runs[-1].get("status") in OPEN:
@@ -237,5 +290,6 @@ def report_context(run_id: str, events: Sequence[Mapping[str, Any]], predicted: 
                errors=[{"step": r["id"], "vm": r["vm"], "error": r["error"], "rule": r["rule"]}
                        for r in rows if r["status"] == "failed"],
                warnings=warnings_for(rows, out["finished"], out["predicted"]),
-               timeline=timeline(rows, out["measured_rto_seconds"] or 0.0, now))
+               timeline=timeline(rows, out["elapsed_seconds"] or 0.0, now))
+    out.update(rto_fields(out))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -115,3 +116,94 @@ def test_dry_run_checks_drift_when_given_an_inventory(tmp_path):
                    runs=tmp_path)
     assert result.exit_code == 1
     assert "vms[2].name: VM 'app2' not found at the protected site" in result.output
+
+
+# Tables at 80 columns: ids (steps, runs, plan paths) are what people copy; never cut them.
+LONG_VM = "billing-db-primary-euw1"
+
+
+def narrow(*args: str, runs: Path | None = None):
+    """The real CLI in an 80-column terminal (rich reads COLUMNS)."""
+    env = {"COLUMNS": "80", **({"DRKIT_RUNS_DIR": str(runs)} if runs else {})}
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def assert_whole(output: str, ids: list[str]) -> None:
+    """Every id sits whole on one line, no line is wider than the terminal, nothing is
+    shortened with an ellipsis."""
+    lines = output.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "…" not in output
+    for ident in ids:
+        pattern = re.compile(rf"(?<![\w:.\[\]-]){re.escape(ident)}(?![\w:.\[\]-])")
+        assert any(pattern.search(line) for line in lines), f"{ident} is cut:\n{output}"
+
+
+def flat(output: str) -> str:
+    """A table's text with borders and line breaks gone (to read wrapped text)."""
+    return " ".join(re.sub(r"[│┃]", " ", output).split())
+
+
+def test_dry_run_tables_keep_long_step_ids_whole(tmp_path):
+    plan = tmp_path / "long.yaml"
+    plan.write_text(Path(SAMPLE).read_text().replace("db1", LONG_VM))
+    result = narrow("run", str(plan), "--mode", "test", "--dry-run", runs=tmp_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(drkit("run", str(plan), "--mode", "test", "--dry-run", "--json",
+                              runs=tmp_path).output)
+    ids = [s["id"] for s in report["steps"]]
+    assert f"post-callout:{LONG_VM}:0" in ids
+    assert_whole(result.output, ids)
+    assert "syncOnce for protection group app-pg" in result.output  # the text still shows
+
+
+def test_run_result_and_runs_list_keep_ids_whole(tmp_path):
+    long_step = "notify-the-change-advisory-board-pager"
+    plan = tmp_path / "p.yaml"
+    plan.write_text(Path(SAMPLE).read_text().split("\ninventory:")[0] +
+                    f"\nvms: []\nsteps:\n  - {{name: {long_step}, type: command, "
+                    f"command: 'sh -c \"echo [bold]the pager refused the page >&2; exit 4\"'}}"
+                    f"\n  - {{name: after-the-pager, type: command, command: 'true', "
+                    f"depends_on: [{long_step}]}}\n")
+    runs = tmp_path / "runs"
+    result = narrow("run", str(plan), "--mode", "test", runs=runs)
+    assert result.exit_code == 1, result.output
+    table = result.output[result.output.index("┏"):]
+    assert_whole(table, [f"custom:{long_step}", "custom:after-the-pager"])
+    assert f"custom:{long_step}: custom:{long_step}" not in result.output  # no repeated prefix
+    assert "command 'sh' exited 4: [bold]the pager refused the page" in flat(table)
+    listing = narrow("runs", "list", runs=runs)
+    run_id = next(runs.iterdir()).name
+    assert_whole(listing.output, [run_id])
+    assert str(plan) in re.sub(r"[\s│]", "", listing.output)  # a path may fold, never cut
+
+
+def test_validate_keeps_issue_paths_whole():
+    result = narrow("plan", "validate", str(INVALID / "inline-password.yaml"))
+    assert result.exit_code == 1
+    assert_whole(result.output, ["sites.protected.vcenter.credentials.password:",
+                                 "sites.recovery.vcenter.credentials:"])
+
+
+def test_table_cells_are_text_not_markup(tmp_path):
+    plan = tmp_path / "p.yaml"
+    plan.write_text(Path(SAMPLE).read_text().split("\ninventory:")[0] +
+                    "\nvms: []\nsteps:\n  - {name: say, type: command, "
+                    "command: 'echo [red]hello[/red] [/]'}\n")
+    result = CliRunner().invoke(main, ["run", str(plan), "--mode", "test", "--dry-run"],
+                                env={"COLUMNS": "200", "DRKIT_RUNS_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert "echo [red]hello[/red] [/]" in result.output
+
+
+def test_dry_run_waves_a_few_milliseconds_apart_read_apart(tmp_path):
+    from tests.orchestrator.labsite import Lab
+    from tests.report.runs import lab_run
+
+    runs = lab_run(tmp_path, Lab())  # learned step timings of a few milliseconds
+    result = narrow("run", SAMPLE, "--mode", "test", "--dry-run", "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    waves = result.output[result.output.index("Parallel waves"):]
+    starts = re.findall(r"^│\s+\d+ │\s+([\d:.]+) │", waves, re.M)
+    assert len(starts) >= 5 and len(set(starts)) == len(starts), starts
+    assert sum(s.startswith("0:00:00.") for s in starts) >= 3, starts

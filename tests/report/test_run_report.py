@@ -17,8 +17,8 @@ from tests.report.wellformed import check_html
 
 SCHEMA = {"schema": str, "generated_at": str, "run": str, "plan": str, "workflow": str,
           "vars": dict, "status": str, "finished": bool, "started": str, "history": list,
-          "measured_rto_seconds": float, "predicted": dict, "counts": dict, "steps": list,
-          "vms": list, "errors": list, "warnings": list, "timeline": list}
+          "elapsed_seconds": float, "predicted": dict, "counts": dict, "steps": list,
+          "vms": list, "errors": list, "warnings": list, "timeline": dict}
 STEP = {"id": str, "type": str, "status": str, "attempt": int, "starts": int}
 STEPS = ["{name: one, type: command, command: 'touch one.done', workflows: [test], "
          "after: start}",
@@ -32,12 +32,17 @@ STEPS = ["{name: one, type: command, command: 'touch one.done', workflows: [test
 def check_schema(report: dict) -> None:
     for key, kind in SCHEMA.items():
         assert isinstance(report[key], kind), (key, report[key])
-    assert report["schema"] == "drkit.run-report/1"
+    assert report["schema"] == "drkit.run-report/2"
+    measured = report["measured_rto_seconds"]
+    assert (measured is None) == bool(report["rto_not_measured"])
     for step in report["steps"]:
         for key, kind in STEP.items():
             assert isinstance(step[key], kind), (key, step)
-    for bar in report["timeline"]:
-        assert 0 <= bar["left"] <= 100 and 0 < bar["width"] <= 100
+    chart = report["timeline"]
+    assert chart["scale"] >= report["elapsed_seconds"] and chart["ticks"][0]["left"] == 0
+    assert chart["ticks"][-1]["left"] == 100 and len(chart["ticks"]) >= 2
+    for bar in chart["bars"]:
+        assert 0 <= bar["left"] <= 100 and 0 < bar["width"] <= 100 - bar["left"] + 1e-6
 
 
 @pytest.fixture
@@ -64,14 +69,17 @@ def test_json_report_of_a_finished_run(failed_run):
     assert status == {"custom:one": "ok", "custom:two": "failed", "custom:side": "ok",
                       "custom:three": "skipped-dependency-failed"}
     assert report["errors"] == [{"step": "custom:two", "vm": None, "rule": "block",
-                                 "error": "custom:two: command 'sh' exited 3: no "
-                                          "${APP_API_TOKEN}"}]
+                                 "error": "command 'sh' exited 3: no ${APP_API_TOKEN}"}]
     assert report["predicted"]["available"] and report["predicted"]["rto_seconds"] == 30.0
     assert report["started"].endswith("Z") and report["ended"].endswith("Z")
-    assert report["measured_rto_seconds"] < 30
-    assert report["measured_rto"].startswith("PT") and report["predicted"]["rto"] == "PT30S"
+    assert report["elapsed_seconds"] < 30 and report["measured_rto_seconds"] is None
+    assert report["rto_not_measured"] == \
+        "the workflow did not complete: 1 step(s) failed, 1 did not run"
+    assert report["measured_rto"] is None and report["rto_delta_seconds"] is None
+    assert report["predicted"]["rto"] == "PT30S"
     assert all(s["duration"].startswith("PT") for s in report["steps"] if s["start"])
-    assert {b["id"] for b in report["timeline"]} == {"custom:one", "custom:two", "custom:side"}
+    bars = {b["id"] for b in report["timeline"]["bars"]}
+    assert bars == {"custom:one", "custom:two", "custom:side"}
 
 
 def test_html_and_md_reports_show_timeline_errors_and_rto(failed_run, tmp_path):
@@ -83,12 +91,15 @@ def test_html_and_md_reports_show_timeline_errors_and_rto(failed_run, tmp_path):
     text = check_html(html)
     assert "pa55-w0rd-xyz" not in html  # a secret-looking variable is redacted
     assert html.count('class="bar ') == 3 and "measured RTO" in text
+    assert "measured RTOnot measured: the workflow did not complete" in text
     assert "predicted RTO" in text and "0:00:30" not in text  # secs under a minute: "30.0 s"
     assert "30.0 s (default step timings)" in text
+    assert "custom:two: custom:two" not in text  # the error without its repeated prefix
     md = drkit("runs", "report", run_id, "--format", "md", "--runs-dir", str(runs),
                runs=tmp_path / "elsewhere").output
     assert "```mermaid\ngantt" in md and ":crit, " in md and ":done, " in md
-    assert "| `custom:three` | command | - | - | skipped-dependency-failed |" in md
+    assert "| `custom:three` | command | - | - | skipped (dependency failed) | - |" in md
+    assert "| measured RTO | **not measured**: the workflow did not complete" in md
 
 
 def test_prediction_is_unavailable_when_the_plan_is_gone(failed_run, tmp_path):
@@ -122,8 +133,11 @@ def test_per_vm_results_of_a_lab_run_with_a_failed_vm(tmp_path):
     vms = {v["name"]: v for v in report["vms"]}
     assert list(vms) == ["db1", "app1", "app2"]
     assert vms["db1"]["status"] == "failed" and vms["db1"]["step"] == "power-on:db1"
-    assert "injected powerOn fault" in vms["db1"]["error"]
+    assert vms["db1"]["error"] == "injected powerOn fault"  # no "power-on:db1: db1: " prefix
+    assert report["measured_rto_seconds"] is None
+    assert report["rto_not_measured"].startswith("nothing was recovered: 1 step(s) failed")
     assert vms["app1"]["status"] == vms["app2"]["status"] == "skipped-dependency-failed"
+    assert vms["app1"]["step"] == vms["app2"]["step"] == "power-on:db1"  # the root cause
     assert any("register:app2 needed 2 attempts" in w for w in report["warnings"])
     html = drkit("runs", "report", "lab-run", runs=runs).output
     check_html(html)
@@ -134,6 +148,8 @@ def test_lab_run_all_ok_gives_each_vm_a_ready_time(tmp_path):
     report = json.loads(drkit("runs", "report", "lab-run", "--format", "json",
                               runs=runs).output)
     assert report["status"] == "ok" and report["warnings"] == []
+    assert report["measured_rto_seconds"] == report["elapsed_seconds"] > 0
+    assert report["rto_not_measured"] is None and report["measured_rto"].startswith("PT")
     assert all(v["status"] == "ok" and v["ready_after"] is not None for v in report["vms"])
     assert report["predicted"]["plan_changed"] is False
 
@@ -202,7 +218,8 @@ def test_killed_then_resumed_run_reports_the_restart(tmp_path):
     assert killed["status"] == "interrupted" and killed["steps"][0]["status"] == "running"
     time.sleep(0.2)  # an interrupted run's measured time stops at its last record
     again = json.loads(drkit("runs", "report", run_id, "--format", "json", runs=runs).output)
-    assert again["measured_rto_seconds"] == killed["measured_rto_seconds"]
+    assert again["elapsed_seconds"] == killed["elapsed_seconds"]
+    assert again["rto_not_measured"] == "the run was interrupted before it finished"
     assert "until interrupted" in drkit("runs", "report", run_id, "--format", "md",
                                         runs=runs).output
     (tmp_path / "open").touch()

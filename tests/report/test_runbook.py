@@ -170,3 +170,42 @@ def test_runbook_from_a_vsphere_adapter_inventory():
     for vm in VMS:
         block = section(text, f"### {vm}\n", "\n###")
         assert "live: cluster cluster-a; networks VM Network; datastores ds-app" in block
+
+
+def test_steps_point_only_to_phases_that_have_steps():
+    context = runbook_context(load_plan(SAMPLE, environ={}))
+    for wf in context["workflows"]:
+        sections = {ph["name"] for ph in wf["phases"]}
+        steps = [s for ph in wf["phases"] for s in ph["steps"]]
+        pointed = [s["after_phase"] for s in steps if s["after_phase"]]
+        assert pointed and all(p["name"] in sections for p in pointed), wf["name"]
+    cleanup = next(wf for wf in context["workflows"] if wf["name"] == "cleanup")
+    first = cleanup["phases"][0]["steps"][0]
+    assert first["id"] == "power-off:app1" and first["after_phase"] is None  # nothing before
+    md = build_runbook(SAMPLE, {}, "md")
+    assert "after: Start" not in md and "Power off test VMs: priority 3" not in md
+
+
+def test_sub_second_waves_read_apart_and_each_workflow_has_a_timeline(tmp_path):
+    from tests.orchestrator.labsite import Lab
+    from tests.report.runs import lab_run
+
+    runs = lab_run(tmp_path, Lab())
+    text = build_runbook(SAMPLE, {}, "md", ["test"], runs_dir=runs)
+    starts = re.findall(r"^\| \d+ \| (T\+[\d:.]+) \|", text, re.M)
+    assert len(set(starts)) == len(starts), starts
+    assert len([s for s in starts if s.startswith("T+0:00:00.")]) >= 3, starts
+    assert "```mermaid\ngantt\n    title test predicted" in text
+    assert ":crit, 2000-01-01 00:00:00.000, " in text
+    html = build_runbook(SAMPLE, {}, "html", ["test"])
+    assert html.count('class="bar critical"') == len(
+        runbook_context(load_plan(SAMPLE, environ={}), ["test"])["workflows"][0]["critical_path"])
+    assert html.count('class="tick') >= 3
+
+
+def test_sites_table_has_one_column_per_site():
+    text = build_runbook(SAMPLE, {}, "md", ["test"])
+    sites = section(text, "## Sites", "Credentials are references")
+    assert "| | protected site site-a | recovery site site-b |" in sites
+    assert "| vCenter credentials | `administrator@vsphere.local@env:DRKIT_VC_A_PASSWORD` |" in \
+        sites
