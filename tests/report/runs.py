@@ -74,3 +74,21 @@ def lab_run(tmp: Path, lab: Lab, workflow: str = "test", run_id: str = "lab-run"
     journal.write({"event": "run", "run": run_id, "status": result.status, "ts": utcnow()})
     journal.close()
     return runs
+
+
+def steady_timings(runs: Path, seconds: float = 0.005) -> Path:
+    """Rewrite every finished step of the journals under ``runs`` to have taken ``seconds``:
+    tests about how learned timings read must not depend on how loaded the machine was."""
+    import json
+    from datetime import timedelta
+
+    from orchestrator.executor.journal import parse_time
+
+    for path in runs.glob("*/journal.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for rec in records:
+            if rec.get("event") == "step" and rec.get("start") and rec.get("end"):
+                end = parse_time(rec["start"]) + timedelta(seconds=seconds)
+                rec["end"] = end.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return runs

@@ -11,7 +11,7 @@ import pytest
 
 from tests.orchestrator.labsite import Lab
 from tests.report.browser import assert_fits, assert_time_axis, look, open_browser
-from tests.report.runs import SAMPLE, command_plan, drkit, lab_run, run_ids
+from tests.report.runs import SAMPLE, command_plan, drkit, lab_run, run_ids, steady_timings
 
 PAGER = "notify-the-change-advisory-board-pager"
 STEPS = ["{name: prepare, type: command, command: 'true', workflows: [test], after: start}",
@@ -83,7 +83,7 @@ RUNBOOK_FACTS = """() => ({
 
 
 def test_runbook_with_sub_second_timings(page, tmp_path):
-    runs = lab_run(tmp_path, Lab())  # learned step timings of a few milliseconds
+    runs = steady_timings(lab_run(tmp_path, Lab()))  # learned timings of 5 ms a step
     result = drkit("runbook", str(SAMPLE), "--format", "html", "--runs-dir", str(runs),
                    "--mode", "test", "--mode", "cleanup", runs=tmp_path / "none")
     assert result.exit_code == 0, result.output

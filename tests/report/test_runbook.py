@@ -188,9 +188,9 @@ def test_steps_point_only_to_phases_that_have_steps():
 
 def test_sub_second_waves_read_apart_and_each_workflow_has_a_timeline(tmp_path):
     from tests.orchestrator.labsite import Lab
-    from tests.report.runs import lab_run
+    from tests.report.runs import lab_run, steady_timings
 
-    runs = lab_run(tmp_path, Lab())
+    runs = steady_timings(lab_run(tmp_path, Lab()))  # 5 ms a step, however loaded
     text = build_runbook(SAMPLE, {}, "md", ["test"], runs_dir=runs)
     starts = re.findall(r"^\| \d+ \| (T\+[\d:.]+) \|", text, re.M)
     assert len(set(starts)) == len(starts), starts
