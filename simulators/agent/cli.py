@@ -70,15 +70,20 @@ def agent_main(log_level: str) -> None:
 @agent_main.command("run")
 @device_options
 @click.option("--name", default="guest", show_default=True)
-@click.option("--rate", "rate_tps", type=float, default=100.0, show_default=True)
+@click.option("--rate", "rate_tps", type=click.FloatRange(0, 100_000, min_open=True),
+              default=100.0, show_default=True)
 @click.option("--seed", type=int)
-@click.option("--accounts", "n_accounts", type=int, default=32, show_default=True)
-@click.option("--wal-slots", type=int, default=256, show_default=True)
-@click.option("--record-bytes", type=int, default=2048, show_default=True)
-@click.option("--flush-interval", "flush_interval_s", type=float, default=0.1, show_default=True)
-@click.option("--io-threads", type=int, default=4, show_default=True)
-@click.option("--hold-limit", "hold_limit_s", type=float, default=10.0, show_default=True)
-@click.option("--timeout-ms", type=int, default=5000, show_default=True)
+@click.option("--accounts", "n_accounts", type=click.IntRange(3, 1_000_000), default=32,
+              show_default=True)
+@click.option("--wal-slots", type=click.IntRange(1, 1_000_000), default=256, show_default=True)
+@click.option("--record-bytes", type=click.IntRange(512, 1 << 20), default=2048,
+              show_default=True)
+@click.option("--flush-interval", "flush_interval_s", type=click.FloatRange(0, min_open=True),
+              default=0.1, show_default=True)
+@click.option("--io-threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--hold-limit", "hold_limit_s", type=click.FloatRange(0, min_open=True),
+              default=10.0, show_default=True)
+@click.option("--timeout-ms", type=click.IntRange(1, 600_000), default=5000, show_default=True)
 @click.option("--ready-file", type=Path, help="write {url, agent_id, pid} here once serving")
 @click.option("--agent-token-file", type=Path, help="the agent's bearer token (default: random)")
 def run(appliance_url: str | None, appliance_token_file: Path | None, data_lun: str | None,
@@ -145,14 +150,23 @@ def check_cmd(appliance_url: str | None, appliance_token_file: Path | None,
     sys.exit(0 if report.ok else 1)
 
 
+def _check_appliance(url: str | None, token_file: Path | None, via: str) -> None:
+    """--appliance-url and its token go together, and only where one appliance serves."""
+    if bool(url) != bool(token_file):
+        raise click.UsageError("--appliance-url and --appliance-token-file go together")
+    if url and via not in ("timeview", "export"):
+        raise click.UsageError(f"--via {via} starts its own pair of appliances; "
+                               "--appliance-url serves --via timeview or export")
+
+
 @click.command("trials")
 @click.option("--mode", type=click.Choice(["app", "crash", "both"]), default="both",
               show_default=True)
 @click.option("--count", type=click.IntRange(1, 10_000), default=20, show_default=True,
               help="trials per mode")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--rate", "rate_tps", type=float, default=100.0, show_default=True,
-              help="workload transactions per second")
+@click.option("--rate", "rate_tps", type=click.FloatRange(0, 100_000, min_open=True),
+              default=100.0, show_default=True, help="workload transactions per second")
 @click.option("--via", type=click.Choice(["timeview", "export", "replica", "sra"]),
               default="timeview",
               show_default=True, help="how the recovered image is produced")
@@ -167,6 +181,7 @@ def trials(mode: str, count: int, seed: int, rate_tps: float, via: str,
     """
     from simulators.agent.trials import MODES, TrialConfig, format_table, run_trials
 
+    _check_appliance(appliance_url, appliance_token_file, via)
     modes = list(MODES) if mode == "both" else [mode]
     cfg = TrialConfig(count=count, seed=seed, rate_tps=rate_tps)
     dots = None if as_json else (lambda r: click.echo("." if r.ok else "x", nl=False, err=True))

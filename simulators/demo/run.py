@@ -30,7 +30,8 @@ class DemoFailed(click.ClickException):
 @click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path),
               default=Path(".drkit/demo"), show_default=True, help="Where everything goes.")
 @click.option("--keep", is_flag=True, help="Leave the lab running afterwards.")
-@click.option("--boot-delay", default=1.0, show_default=True, help="Simulated guest boot (s).")
+@click.option("--boot-delay", default=1.0, show_default=True, type=click.FloatRange(0, 600),
+              help="Simulated guest boot (s).")
 def demo(root: Path, keep: bool, boot_delay: float) -> None:
     """Run the whole DR cycle on the embedded simulators."""
     from simulators.vcsim.labstate import LabOptions, start_lab, stop_lab
