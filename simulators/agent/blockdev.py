@@ -121,7 +121,7 @@ class ApplianceDevice:
     def _client(self) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
-            from simulators.nss.client import NssClient
+            from sra.nss_client import NssClient
 
             client = self._local.client = NssClient(url=self.url, token=self._token)
         return client

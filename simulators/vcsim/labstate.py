@@ -181,7 +181,7 @@ def vsphere_ports(lab: dict[str, Any], store: RecordStore) -> dict[str, VsphereS
 
 
 def _client(site: dict[str, Any]) -> Any:
-    from simulators.nss.client import NssClient
+    from sra.nss_client import NssClient
 
     app = site["appliance"]
     return NssClient(app["url"], Path(app["token_file"]).read_text().strip())

@@ -18,7 +18,7 @@ from typing import Any
 from orchestrator.errors import VSphereTransientError
 from orchestrator.vsphere.protection import normalize_wwn
 from orchestrator.vsphere.standin import StandInError, write_archive
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 
 @contextmanager
