@@ -51,6 +51,13 @@ def sra_error(call: str, exc: NssApiError) -> errors.SraError:
                details={"status": exc.status, "code": exc.code, "details": exc.details})
 
 
+def job_error(job: dict[str, Any]) -> errors.SraError:
+    """A job that ended ``failed``: its error code decides, as for any appliance answer."""
+    err = job.get("error") if isinstance(job.get("error"), dict) else {}
+    return sra_error(f"job {job.get('id')}", NssApiError(
+        200, str(err.get("code") or "job-failed"), str(err.get("message") or "failed")))
+
+
 class ArrayClient:
     """The shared client's endpoints, each raising :mod:`sra.errors` instead of NssApiError."""
 

@@ -47,7 +47,9 @@ def remaining_seconds(job: Json) -> int:
 def device_sync(job: Json) -> Element:
     """``<DeviceSync id status>`` (+ Progress and RemainingTimeEstimate while running)."""
     if job.get("state") == "failed":
-        raise errors.JobFailed(f"sync job {job.get('id')} failed: {job.get('error')}")
+        from sra.array import job_error
+
+        raise job_error(job)
     if job.get("state") == "succeeded":
         return el("DeviceSync", None, id=str(job["id"]), status="complete")
     return el("DeviceSync", None, el("Progress", str(int(job.get("progress") or 0))),
