@@ -23,7 +23,8 @@ from sra.xmlio import Connection
 # Appliance error codes (NSS-API.md error bodies) with a meaning of their own.
 BY_CODE: dict[str, type[errors.SraError]] = {
     "unreachable": errors.ArrayUnreachable, "timeout": errors.ArrayUnreachable,
-    "deadline": errors.ArrayUnreachable, "tls-failed": errors.TlsFailed,
+    "deadline": errors.ArrayUnreachable, "tls-failed": errors.ArrayUnreachable,
+    "tls-untrusted": errors.TlsUntrusted,
     "invalid-id": errors.InvalidParameter, "invalid-request": errors.ArrayRejected,
     "unauthorized": errors.ArrayAuthFailed, "not-found": errors.ArrayNotFound,
     "conflict": errors.ArrayConflict, "already-exists": errors.ArrayConflict,
@@ -87,6 +88,9 @@ def client_for(conn: Connection, log: logging.Logger, started: float,
     opts = where.options
     log.info("connection %r: %s as %r (%s)", conn.id, ", ".join(scrub(a) for a in conn.addresses),
              conn.username, opts)
+    if not opts.verify_tls:
+        log.warning("TLS certificates are not verified (verify_tls=false)%s",
+                    "; the pinned fingerprint is checked" if opts.fingerprint else "")
     client = NssClient(list(where.urls), where.token, opts.timeout,
                        connect_timeout=min(5.0, opts.timeout),
                        retry=RetryPolicy(attempts=opts.retries), verify=opts.verify,

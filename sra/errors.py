@@ -33,7 +33,7 @@ The tree (``transient`` = retrying the same command later may succeed)::
     │   ├── JobFailed            3007 permanent: a long operation ended in state failed
     │   ├── PeerUnreachable      3008 transient: the appliance cannot reach its replication peer
     │   ├── QuiesceFailed        3009 transient: the Snapshot Agents could not quiesce (syncOnce)
-    │   └── TlsFailed            3010 permanent: the appliance's certificate was not trusted
+    │   └── TlsUntrusted         3010 permanent: the appliance's certificate was not trusted
     ├── StateError                    permanent for this request: the device is in the wrong state
     │   ├── NotSource            4001 device is not the source of a replication
     │   ├── NotReplica           4002 device is not a replica (target)
@@ -186,8 +186,8 @@ QuiesceFailed = _declare(
     ArrayError, "QuiesceFailed", 3009,
     "The appliance could not quiesce the applications (Snapshot Agents) for the sync.",
     "Check the Snapshot Agents of the protected VMs, or sync without quiesce.", True)
-TlsFailed = _declare(
-    ArrayError, "TlsFailed", 3010, "The appliance's TLS certificate was not trusted.",
+TlsUntrusted = _declare(
+    ArrayError, "TlsUntrusted", 3010, "The appliance's TLS certificate was not trusted.",
     "Give the appliance's CA (ca_file=) or its certificate fingerprint (fingerprint=) in the "
     "Address, or verify_tls=false.")
 NotSource = _declare(

@@ -33,15 +33,16 @@ from requests.adapters import HTTPAdapter
 
 API = "/api/v1"
 TRANSIENT_STATUS = (502, 503, 504)
-UNANSWERED = ("unreachable", "timeout", "tls-failed", "deadline", "invalid-id")
 Json = dict[str, Any]
 MASK = "********"
 
 
 class NssApiError(Exception):
     """An error answer of the appliance, or none: ``status`` 0 with code ``unreachable``,
-    ``timeout``, ``tls-failed``, ``deadline`` or ``invalid-id``; a failed job raises its own code
-    with ``status`` 200, a job that does not end in time ``job-timeout``."""
+    ``timeout``, ``tls-untrusted`` (certificate not verified or not the pinned one),
+    ``tls-failed`` (no TLS handshake: not an HTTPS port?), ``deadline``, ``invalid-id`` or
+    ``invalid-request``; a failed job raises its own code with ``status`` 200, a job that does
+    not end in time ``job-timeout``."""
 
     def __init__(self, status: int, code: str, message: str,
                  details: dict[str, Any] | None = None) -> None:
@@ -128,8 +129,8 @@ class NssClient:
         self.deadline, self.on_attempt = deadline, on_attempt
         self.retry_on = retry_on or transient
         self._secrets = [s for s in [token, *(c for _, c in cleaned)] if s]
-        self._session = requests.Session()
-        self._session.verify = verify
+        self.verify = verify  # passed on every request: a session's verify loses to
+        self._session = requests.Session()  # $REQUESTS_CA_BUNDLE, an explicit one does not
         self._session.headers["Authorization"] = f"Bearer {token}"
         if fingerprint:
             self._session.mount("https://", _PinnedAdapter(normal_fingerprint(fingerprint)))
@@ -369,10 +370,12 @@ class NssClient:
     def _once(self, method: str, url: str, api_path: str, kwargs: dict) -> requests.Response:
         try:
             resp = self._session.request(method, f"{url}{API}{api_path}",
-                                         timeout=self._timeouts(), **kwargs)
+                                         timeout=self._timeouts(), verify=self.verify,
+                                         **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise NssApiError(0, "tls-failed", self.mask(
-                f"{method} {url}{API}{api_path}: TLS: {_reason(exc)}")) from None
+            reason = _untrusted(exc)
+            raise NssApiError(0, "tls-untrusted" if reason else "tls-failed", self.mask(
+                f"{method} {url}{API}{api_path}: TLS: {reason or 'handshake failed'}")) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             code = "timeout" if isinstance(exc, requests.ReadTimeout) else "unreachable"
             raise NssApiError(0, code, self.mask(
@@ -399,9 +402,10 @@ class NssClient:
         return text
 
 
-def _reason(exc: Exception) -> str:
+def _untrusted(exc: Exception) -> str:
+    """Why the server's certificate was refused ('' if the handshake failed otherwise)."""
     text = str(exc)
-    for marker in ("CERTIFICATE_VERIFY_FAILED", "Fingerprints did not match", "hostname"):
-        if marker in text:
-            return marker
-    return type(exc).__name__
+    reasons = {"CERTIFICATE_VERIFY_FAILED": "certificate not verified",
+               "Fingerprints did not match": "certificate is not the pinned one",
+               "doesn't match": "certificate is for another host name"}
+    return next((why for marker, why in reasons.items() if marker in text), "")
