@@ -31,7 +31,8 @@ IN_GROUP = {"id": "rep-2", "direction": "inbound", "peer": "NSS-A", "state": "re
     (503, "quiesce-failed", "QuiesceFailed"), (503, "peer-unreachable", "PeerUnreachable"),
     (502, "peer-refused", "ArrayRejected"), (409, "no-common-recovery-point", "NoRecoveryPoint"),
     (200, "job-failed", "JobFailed"), (0, "unreachable", "ArrayUnreachable"),
-    (0, "deadline", "ArrayUnreachable"), (0, "tls-untrusted", "TlsUntrusted"), (0, "tls-failed", "ArrayUnreachable"),
+    (0, "deadline", "ArrayUnreachable"), (0, "tls-untrusted", "TlsUntrusted"),
+    (0, "tls-failed", "ArrayUnreachable"),
     (0, "invalid-id", "InvalidParameter"),
 ])
 def test_appliance_errors_map_by_code_first(status: int, code: str, name: str) -> None:
