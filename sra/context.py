@@ -18,7 +18,6 @@ from sra import errors, xmlio
 
 if TYPE_CHECKING:
     from sra.array import ArrayClient
-    from sra.registry import Verb
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -88,7 +87,6 @@ class Context:
     request: xmlio.Request
     log: logging.Logger
     progress: Progress
-    verb: Verb | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 

@@ -120,7 +120,7 @@ def _check_array(ctx: Context, verb: Verb) -> None:
 def execute(ctx: Context) -> bytes:
     """Run the handler; every failure becomes a Response with a declared code."""
     try:
-        verb = ctx.verb = _verb(ctx)
+        verb = _verb(ctx)
         ctx.log.info("command %s (handler %s)", ctx.request.name, verb.func.__name__)
         ctx.log.debug("parameters: %r", ctx.params)
         with ctx.progress.beating():

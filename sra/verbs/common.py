@@ -94,7 +94,7 @@ def success(*warns: str) -> Body:
 
 def results(ctx: Context, *sections: Element | None) -> Element:
     """``<CommandNameResults>`` around the sections that are not empty."""
-    name = ctx.verb.name if ctx.verb else ctx.request.name
+    name = ctx.request.name
     return el(name[:1].upper() + name[1:] + "Results", None,
               *(s for s in sections if s is not None and len(s)))
 
