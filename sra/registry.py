@@ -4,8 +4,9 @@ A handler is ``func(ctx) -> Element`` returning the body of the ``<Response>``. 
 what queryCapabilities advertises as ``ExecutionLocation``: ``source`` (the only value seen in
 real SRM logs) or empty (not advertised: either site). ``array`` says whether the verb needs a
 connection to the appliance. ``advertise=False`` serves a verb without listing it in
-queryCapabilities (none today: SRM calls every advertised verb, so a verb whose answer no
-public source shows is not served at all).
+queryCapabilities: SRM calls every advertised verb and validates its answer, so a verb whose
+answer no public source shows (checkTestFailoverStart, checkFailover) is served for callers that
+know it but never offered to SRM.
 
 The verb families register themselves when :mod:`sra.verbs` is imported (the dispatcher does).
 """

@@ -40,7 +40,7 @@ def prepare_failover(ctx: Context) -> Element:
                         lambda i: _prepare(ctx, i, False)))
 
 
-@command("checkFailover")
+@command("checkFailover", advertise=False)
 def check_failover(ctx: Context) -> Element:
     p = ctx.params
     return common.results(

@@ -197,6 +197,6 @@ def _check_access_group(ctx: Context, group_id: str) -> None:
             raise errors.NoInitiators(f"AccessGroup {group_id!r} has no initiators")
 
 
-@command("checkTestFailoverStart")
+@command("checkTestFailoverStart", advertise=False)
 def check_test_failover_start(ctx: Context) -> Element:
     return _targets(ctx, lambda i: _check(ctx, i, True), lambda i: _check(ctx, i, False))
