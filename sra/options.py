@@ -5,6 +5,10 @@ The options travel in the Address as a query string (documented in sra/README.md
 
     https://nss-a.example:8443/?verify_tls=false&quiesce=true&timeout=20
 
+Legacy input: ``Connection/Opaques/Opaque@id`` (what older drkit SRAs declared, and what drkit's
+orchestrator still sends) is read as more options with the same names and checks; a value that
+differs from the Address's is refused. SRM never sends them, since they are not declared.
+
 Every value is checked here; a wrong one is :class:`~sra.errors.InvalidParameter` (1006) naming
 the option, never an internal error. Credentials written into an Address
 (``https://user:pw@host``) are ignored, and :func:`secrets` lists them so that they are masked in
@@ -107,7 +111,7 @@ def _merge(found: list[dict[str, str]]) -> dict[str, str]:
                     f"Address option {key!r} is unknown (known: {', '.join(KNOWN)})")
             if merged.setdefault(key, value) != value:
                 raise errors.InvalidParameter(
-                    f"Address option {key!r} has different values in different Addresses")
+                    f"Address option {key!r} is given twice with different values")
     return merged
 
 
@@ -172,4 +176,5 @@ def target(conn: Connection) -> Target:
         raise errors.MissingConnection(f"Connection {conn.id!r} has no Address")
     token = _token(conn)
     split = [_split(a) for a in conn.addresses]
-    return Target(tuple(u for u, _ in split), token, options(_merge([o for _, o in split])))
+    found = [o for _, o in split] + [dict(conn.opaques)]
+    return Target(tuple(u for u, _ in split), token, options(_merge(found)))

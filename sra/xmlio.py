@@ -66,6 +66,7 @@ class Connection:
     addresses: tuple[str, ...]
     username: str
     password: str = field(repr=False)
+    opaques: tuple[tuple[str, str], ...] = ()  # legacy input only: see sra/options.py
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ def _connection(node: ET.Element) -> Connection:
                         if (a.text or "").strip()),
         username=_text(node, "Username"),
         password=(_child(node, "Password").text or "").strip()
-        if _child(node, "Password") is not None else "")
+        if _child(node, "Password") is not None else "",
+        opaques=tuple((o.get("id", ""), (o.text or "").strip())
+                      for o in _children(_child(node, "Opaques"), "Opaque")))
 
 
 def _flag(node: ET.Element, name: str) -> bool:

@@ -146,3 +146,14 @@ def test_the_client_deadline_bounds_every_attempt(silent_ports: list[int]) -> No
         client.appliance()
     assert time.monotonic() - began < 3
     assert err.value.status == 0 and err.value.code in ("timeout", "deadline")
+
+
+def test_legacy_opaques_are_checked_like_address_options(tmp_path: Path) -> None:
+    conn = connection("http://127.0.0.1:1/?quiesce=true", "token-1234567890").replace(
+        "</Password>", '</Password><Opaques><Opaque id="quiesce">false</Opaque></Opaques>')
+    body = in_process(command("discoverArrays", "", connection=conn), tmp_path)
+    assert codes(body) == [CODE["InvalidParameter"]] and b"given twice" in body
+    bad = connection("http://127.0.0.1:1", "token-1234567890").replace(
+        "</Password>", '</Password><Opaques><Opaque id="timeout">inf</Opaque></Opaques>')
+    assert codes(in_process(command("discoverArrays", "", connection=bad), tmp_path)) == \
+        [CODE["InvalidParameter"]]
