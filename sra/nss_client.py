@@ -20,7 +20,6 @@ verification.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 import tenacity
-from requests.adapters import HTTPAdapter
+
+from sra.nss_tls import PinnedAdapter, normal_fingerprint, untrusted
 
 API = "/api/v1"
 TRANSIENT_STATUS = (502, 503, 504)
@@ -82,26 +82,6 @@ def path(template: str, *ids: object) -> str:
     return template.format(*(segment(i) for i in ids))
 
 
-class _PinnedAdapter(HTTPAdapter):
-    """An adapter whose connections check the server certificate's SHA-256 fingerprint."""
-
-    def __init__(self, fingerprint: str) -> None:
-        self.fingerprint = fingerprint
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["assert_fingerprint"] = self.fingerprint
-        super().init_poolmanager(*args, **kwargs)
-
-
-def normal_fingerprint(value: str) -> str:
-    """SHA-256 fingerprint as 64 lower-case hex digits (colons and spaces dropped)."""
-    digits = re.sub(r"[\s:]", "", value).lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", digits):
-        raise ValueError("a certificate fingerprint is 64 hex digits (SHA-256)")
-    return digits
-
-
 def transient(exc: NssApiError) -> bool:
     """The default retry rule: nothing answered (no connection), or a 502/503/504 that carries
     no appliance error code (a proxy or a restarting server). A coded answer (``quiesce-failed``,
@@ -133,7 +113,7 @@ class NssClient:
         self._session = requests.Session()  # $REQUESTS_CA_BUNDLE, an explicit one does not
         self._session.headers["Authorization"] = f"Bearer {token}"
         if fingerprint:
-            self._session.mount("https://", _PinnedAdapter(normal_fingerprint(fingerprint)))
+            self._session.mount("https://", PinnedAdapter(normal_fingerprint(fingerprint)))
 
     def __repr__(self) -> str:  # never show the token
         return f"NssClient({self.url!r})"
@@ -373,7 +353,7 @@ class NssClient:
                                          timeout=self._timeouts(), verify=self.verify,
                                          **kwargs)
         except requests.exceptions.SSLError as exc:
-            reason = _untrusted(exc)
+            reason = untrusted(exc)
             raise NssApiError(0, "tls-untrusted" if reason else "tls-failed", self.mask(
                 f"{method} {url}{API}{api_path}: TLS: {reason or 'handshake failed'}")) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -400,12 +380,3 @@ class NssClient:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text
-
-
-def _untrusted(exc: Exception) -> str:
-    """Why the server's certificate was refused ('' if the handshake failed otherwise)."""
-    text = str(exc)
-    reasons = {"CERTIFICATE_VERIFY_FAILED": "certificate not verified",
-               "Fingerprints did not match": "certificate is not the pinned one",
-               "doesn't match": "certificate is for another host name"}
-    return next((why for marker, why in reasons.items() if marker in text), "")

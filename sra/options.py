@@ -141,7 +141,7 @@ def _number(opts: dict[str, str], key: str, default: float) -> float:
 
 
 def _tls(opts: dict[str, str]) -> tuple[str, str]:
-    from sra.nss_client import normal_fingerprint
+    from sra.nss_tls import normal_fingerprint
 
     ca_file, fingerprint = opts.get("ca_file", ""), opts.get("fingerprint", "")
     if ca_file and not os.path.isfile(ca_file):
