@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 
 def main() -> int:
     """Exit 0 whenever a Response was written; otherwise one line on stderr and exit 2 or 3."""
+    warnings.simplefilter("ignore")  # SRM shows stderr as an error; the log says what matters
     try:
         from sra.dispatch import respond
 

@@ -1,9 +1,10 @@
-"""The appliance's REST API (NSS-API.md) as one method per endpoint.
+"""The SRA's side of the appliance: a client built from the request's Connection, whose every
+failure arrives as an :mod:`sra.errors` error.
 
-Every call goes through :meth:`ArrayClient._request`, the SRA's only HTTP boundary: it sets the
-timeout, sends the bearer token, retries transient failures (connection errors, timeouts, 502, 503,
-504) with tenacity, fails over to the next configured address, masks the token in anything it
-logs or raises, and maps HTTP errors to :mod:`sra.errors` in one function, :func:`http_error`.
+The HTTP work (timeouts, retries, address failover, escaping, TLS, masking) is the shared
+:class:`sra.nss_client.NssClient`'s. What is the SRA's own is here: the options of the Connection
+(:mod:`sra.options`), the command's total deadline, the StatusFile heartbeat on every attempt,
+and :func:`sra_error`, the one place where an appliance answer becomes an SRA error code.
 
 Imported lazily (only array verbs need it) so that query verbs start fast.
 """
@@ -11,183 +12,88 @@ Imported lazily (only array verbs need it) so that query verbs start fast.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-import requests
-import tenacity
-
 from sra import errors
+from sra.nss_client import NssApiError, NssClient, RetryPolicy
+from sra.options import scrub, target
 from sra.xmlio import Connection
 
-API = "/api/v1"
-TRANSIENT_STATUS = (502, 503, 504)
-Json = dict[str, Any]
+# Appliance error codes (NSS-API.md error bodies) with a meaning of their own.
+BY_CODE: dict[str, type[errors.SraError]] = {
+    "unreachable": errors.ArrayUnreachable, "timeout": errors.ArrayUnreachable,
+    "deadline": errors.ArrayUnreachable, "tls-failed": errors.ArrayUnreachable,
+    "tls-untrusted": errors.TlsUntrusted,
+    "invalid-id": errors.InvalidParameter, "invalid-request": errors.ArrayRejected,
+    "unauthorized": errors.ArrayAuthFailed, "not-found": errors.ArrayNotFound,
+    "conflict": errors.ArrayConflict, "already-exists": errors.ArrayConflict,
+    "in-use": errors.ArrayConflict, "read-only-device": errors.ArrayConflict,
+    "replication-conflict": errors.ArrayConflict, "quiesce-failed": errors.QuiesceFailed,
+    "peer-unreachable": errors.PeerUnreachable, "peer-transfer-failed": errors.PeerUnreachable,
+    "peer-refused": errors.ArrayRejected, "no-common-recovery-point": errors.NoRecoveryPoint,
+    "job-failed": errors.JobFailed, "job-timeout": errors.ArrayUnreachable,
+    "appliance-fault": errors.ArrayInternal, "replication-transient": errors.ArrayInternal,
+}
+BY_STATUS: dict[int, type[errors.SraError]] = {
+    401: errors.ArrayAuthFailed, 403: errors.ArrayAuthFailed, 404: errors.ArrayNotFound,
+    409: errors.ArrayConflict, 502: errors.ArrayUnreachable, 503: errors.ArrayUnreachable,
+    504: errors.ArrayUnreachable,
+}
 
 
-def base_url(address: str) -> str:
-    """``host[:port]`` (https by default) or a full http(s) URL -> the API base URL."""
-    address = address.strip().rstrip("/")
-    if "://" not in address:
-        address = "https://" + address
-    scheme = address.split("://", 1)[0].lower()
-    if scheme not in ("http", "https") or not address.split("://", 1)[1]:
-        raise errors.InvalidParameter(f"Address {address!r} is not host[:port] or http(s)://")
-    return address.removesuffix(API) + API
+def sra_error(call: str, exc: NssApiError) -> errors.SraError:
+    """The one place an appliance failure becomes an SRA error: by the appliance's error code
+    first, by HTTP status only when the code says nothing (a proxy's 502, say)."""
+    cls = BY_CODE.get(exc.code) or BY_STATUS.get(exc.status) or (
+        errors.ArrayInternal if exc.status >= 500 else errors.ArrayRejected)
+    where = f"HTTP {exc.status} " if exc.status else ""
+    return cls(f"{call}: {where}{exc.code}: {exc.message}".strip(),
+               details={"status": exc.status, "code": exc.code, "details": exc.details})
 
 
-def client_for(conn: Connection, log: logging.Logger) -> ArrayClient:
-    """The client for a request's Connection: Address(es), Password = API token, Opaques."""
-    if not conn.addresses:
-        raise errors.MissingConnection(f"Connection {conn.id!r} has no Address")
-    if not conn.password:
-        raise errors.MissingConnection(
-            f"Connection {conn.id!r} has no Password (the appliance's API token)")
-    verify = conn.opaque("verify_tls", "true").lower() not in ("false", "0", "no")
-    try:
-        timeout = float(conn.opaque("timeout", "30"))
-        retries = int(conn.opaque("retries", "3"))
-    except ValueError:
-        raise errors.InvalidParameter("Opaque timeout/retries must be numbers") from None
-    log.info("connection %r: %s as %r (verify_tls=%s, timeout=%ss)", conn.id,
-             ", ".join(conn.addresses), conn.username, verify, timeout)
-    return ArrayClient([base_url(a) for a in conn.addresses], conn.password, log=log,
-                       verify=verify, timeout=timeout, retries=max(1, retries))
-
-
-def http_error(method: str, path: str, status: int, body: Any) -> errors.SraError:
-    """The one place an HTTP failure becomes an SRA error (code + message with the ids)."""
-    detail = body.get("error", {}) if isinstance(body, dict) else {}
-    code = detail.get("code", "") if isinstance(detail, dict) else ""
-    message = detail.get("message", "") if isinstance(detail, dict) else ""
-    text = f"{method} {path}: HTTP {status} {code} {message}".strip()
-    if code == "peer-unreachable":
-        return errors.PeerUnreachable(text, details={"status": status, "code": code})
-    if code == "peer-refused":  # the peer answered, with an error: not worth retrying
-        return errors.ArrayRejected(text, details={"status": status, "code": code})
-    cls: type[errors.SraError] = {
-        401: errors.ArrayAuthFailed, 403: errors.ArrayAuthFailed, 404: errors.ArrayNotFound,
-        409: errors.ArrayConflict,
-    }.get(status) or (errors.ArrayUnreachable if status in TRANSIENT_STATUS
-                      else errors.ArrayInternal if status >= 500 else errors.ArrayRejected)
-    extra = detail.get("details", {}) if isinstance(detail, dict) else {}
-    return cls(text, details={"status": status, "code": code, "details": extra})
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, errors.SraError) and exc.name == "ArrayUnreachable"
+def job_error(job: dict[str, Any]) -> errors.SraError:
+    """A job that ended ``failed``: its error code decides, as for any appliance answer."""
+    err = job.get("error") if isinstance(job.get("error"), dict) else {}
+    return sra_error(f"job {job.get('id')}", NssApiError(
+        200, str(err.get("code") or "job-failed"), str(err.get("message") or "failed")))
 
 
 class ArrayClient:
-    """One appliance, reached at one of ``urls`` with ``token``."""
+    """The shared client's endpoints, each raising :mod:`sra.errors` instead of NssApiError."""
 
-    def __init__(self, urls: list[str], token: str, *, log: logging.Logger,
-                 verify: bool = True, timeout: float = 30.0, retries: int = 3) -> None:
-        self.urls, self.log, self.timeout, self.retries = urls, log, timeout, retries
-        self._token = token
-        self.session = requests.Session()
-        self.session.verify = verify
-        self.session.headers["Authorization"] = f"Bearer {token}"
+    def __init__(self, client: NssClient, log: logging.Logger) -> None:
+        self.client, self.log = client, log
 
-    def _mask(self, text: str) -> str:
-        return text.replace(self._token, "********") if self._token else text
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.client, name)
 
-    def _request(self, method: str, path: str, *, json: Json | None = None,
-                 params: Json | None = None) -> Json:
-        """Send with retries of transient failures; return the decoded JSON body."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_transient), reraise=True,
-            stop=tenacity.stop_after_attempt(self.retries),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=2.0))
-        return retrying(self._once, method, path, json, params)
-
-    def _once(self, method: str, path: str, json: Json | None, params: Json | None) -> Json:
-        failure = ""
-        for url in self.urls:
+        def call(*args: Any, **kwargs: Any) -> Any:
             try:
-                resp = self.session.request(method, url + path, json=json, params=params,
-                                            timeout=(min(5.0, self.timeout), self.timeout))
-            except requests.RequestException as exc:
-                failure = self._mask(f"{method} {url}{path}: {type(exc).__name__}")
-                self.log.warning("%s", failure)
-                continue
-            return self._decode(method, path, resp)
-        raise errors.ArrayUnreachable(failure or "no address")
+                answer = method(*args, **kwargs)
+            except NssApiError as exc:
+                self.log.debug("%s%r failed: %s", name, args, exc)
+                raise sra_error(name, exc) from None
+            self.log.debug("%s%r done", name, args)
+            return answer
 
-    def _decode(self, method: str, path: str, resp: requests.Response) -> Json:
-        try:
-            body = resp.json() if resp.content else {}
-        except ValueError:
-            body = {}
-        self.log.debug("%s %s -> %d", method, path, resp.status_code)
-        if resp.status_code >= 400:
-            raise http_error(method, path, resp.status_code, body)
-        return body if isinstance(body, dict) else {"items": body}
+        return call
 
-    # -- endpoints: one method each ---------------------------------------------------------
 
-    def appliance(self) -> Json:
-        return self._request("GET", "/appliance")["appliance"]
-
-    def peers(self) -> list[Json]:
-        return self._request("GET", "/peers")["peers"]
-
-    def luns(self) -> list[Json]:
-        return self._request("GET", "/luns")["luns"]
-
-    def lun(self, lun_id: str) -> Json:
-        return self._request("GET", f"/luns/{lun_id}")["lun"]
-
-    def set_access(self, lun_id: str, access: str) -> Json:
-        return self._request("PATCH", f"/luns/{lun_id}", json={"access": access})["lun"]
-
-    def delete_lun(self, lun_id: str) -> None:
-        self._request("DELETE", f"/luns/{lun_id}")
-
-    def groups(self) -> list[Json]:
-        return self._request("GET", "/groups")["groups"]
-
-    def replications(self) -> list[Json]:
-        return self._request("GET", "/replications")["replications"]
-
-    def replication(self, rep_id: str) -> Json:
-        return self._request("GET", f"/replications/{rep_id}")["replication"]
-
-    def sync(self, rep_id: str, quiesce: bool = False) -> Json:
-        """``{"job": {...}}``, plus ``"warning"`` when a cycle was already running."""
-        body = {"quiesce": True} if quiesce else {}
-        return self._request("POST", f"/replications/{rep_id}/sync", json=body)
-
-    def role_change(self, rep_id: str, action: str) -> Json:
-        """promote | demote | split | reverse | resume: ``{"replication", "warning"?, "job"?}``."""
-        return self._request("POST", f"/replications/{rep_id}/{action}")
-
-    def job(self, job_id: str) -> Json:
-        return self._request("GET", f"/jobs/{job_id}")["job"]
-
-    def recovery_points(self, lun_id: str) -> list[Json]:
-        return self._request("GET", f"/luns/{lun_id}/recovery-points")["recovery_points"]
-
-    def create_timeview(self, snapshot_id: str, name: str) -> Json:
-        body = {"name": name, "writable": True}
-        return self._request("POST", f"/snapshots/{snapshot_id}/timeviews", json=body)["timeview"]
-
-    def clients(self) -> list[Json]:
-        return self._request("GET", "/clients")["clients"]
-
-    def create_client(self, name: str, initiators: list[Json]) -> Json:
-        body = {"name": name, "initiators": initiators}
-        return self._request("POST", "/clients", json=body)["client"]
-
-    def presentations(self, lun_id: str) -> list[Json]:
-        return self._request("GET", f"/luns/{lun_id}/presentations")["presentations"]
-
-    def present(self, lun_id: str, client_id: str) -> Json:
-        path = f"/luns/{lun_id}/presentations"
-        return self._request("POST", path, json={"client_id": client_id})["presentation"]
-
-    def present_initiators(self, lun_id: str, initiators: list[Json]) -> Json:
-        path = f"/luns/{lun_id}/presentations"
-        return self._request("POST", path, json={"initiators": initiators})["presentation"]
-
-    def unpresent(self, lun_id: str, presentation_id: str) -> None:
-        self._request("DELETE", f"/luns/{lun_id}/presentations/{presentation_id}")
+def client_for(conn: Connection, log: logging.Logger, started: float,
+               heartbeat: Callable[[], None] | None = None) -> ArrayClient:
+    """The client for a request's Connection (Address(es) with options, Password = token); its
+    requests stop at ``started`` + the deadline option."""
+    where = target(conn)
+    opts = where.options
+    log.info("connection %r: %s as %r (%s)", conn.id, ", ".join(scrub(a) for a in conn.addresses),
+             conn.username, opts)
+    if not opts.verify_tls:
+        log.warning("TLS certificates are not verified (verify_tls=false)%s",
+                    "; the pinned fingerprint is checked" if opts.fingerprint else "")
+    client = NssClient(list(where.urls), where.token, opts.timeout,
+                       connect_timeout=min(5.0, opts.timeout),
+                       retry=RetryPolicy(attempts=opts.retries), verify=opts.verify,
+                       fingerprint=opts.fingerprint, deadline=started + opts.deadline,
+                       on_attempt=heartbeat)
+    return ArrayClient(client, log)

@@ -2,9 +2,9 @@
 
 It owns everything that is the same for every verb, so handlers stay small: parsing, unknown
 commands, the array connection and ``ArrayId`` check, the per-command log file (LogLevel,
-secrets masked), StatusFile progress, and the one place where errors become XML
-(:func:`error_element`). Any exception that is not an :class:`~sra.errors.SraError` is a bug: it
-is logged with its traceback to the log file and answered as ``InternalError``, never shown.
+secrets masked), StatusFile progress and its heartbeat. Errors become XML in one place,
+:func:`sra.xmlio.error_element`. Any exception that is not an :class:`~sra.errors.SraError` is a
+bug: it is logged with its traceback to the log file and answered as ``InternalError``.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
+import sra.verbs  # noqa: F401  (importing the verb families registers every handler)
 from sra import errors, xmlio
-from sra.registry import Verb, load
-
-if TYPE_CHECKING:
-    from sra.array import ArrayClient
+from sra.context import Context, Progress
+from sra.options import secrets
+from sra.registry import VERBS, Verb
+from sra.xmlio import error_element
 
 LEVELS = {"verbose": logging.DEBUG, "trivia": logging.DEBUG, "debug": logging.DEBUG,
           "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -37,26 +36,6 @@ class Outcome:
     body: bytes
     exit_code: int
     stderr: str = ""
-
-
-class Progress:
-    """StatusFile writer: whole-file rewrites, values only ever increase (0-100)."""
-
-    def __init__(self, path: str, log: logging.Logger) -> None:
-        self.path, self.log, self.last = path, log, -1
-
-    def __call__(self, percent: float) -> None:
-        value = max(0, min(100, int(percent)))
-        if not self.path or value <= self.last:
-            return
-        self.last = value
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(xmlio.status(value))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            self.log.warning("cannot write StatusFile %s: %s", self.path, exc)
 
 
 class _MaskSecrets(logging.Filter):
@@ -75,42 +54,28 @@ class _MaskSecrets(logging.Filter):
         return True
 
 
-@dataclass
-class Context:
-    """What a handler gets: the request, its parameters, a logger, progress, the array."""
-
-    request: xmlio.Request
-    log: logging.Logger
-    progress: Progress
-    verb: Verb | None = None
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def params(self) -> xmlio.Params:
-        return self.request.params
-
-    @cached_property
-    def array(self) -> ArrayClient:
-        from sra.array import client_for
-
-        if not self.request.connections:
-            raise errors.MissingConnection("the request has no <Connections>/<Connection>")
-        return client_for(self.request.connections[0], self.log)
-
-
 def _log_path(request: xmlio.Request) -> str:
     name = re.sub(r"[^A-Za-z0-9_-]", "_", request.name)[:64]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return os.path.join(request.log_directory, f"sra_{name}_{stamp}_{os.getpid()}.log")
 
 
+def _log_directory(path: str) -> bool:
+    """LogDirectory exists, or is made (as the open-source SRA does); False if it cannot be."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return False
+    return os.path.isdir(path)
+
+
 def open_log(request: xmlio.Request) -> logging.Logger:
-    """A logger writing to this command's own file in LogDirectory (if that directory exists)."""
+    """A logger writing to this command's own file in LogDirectory (created when missing)."""
     log = logging.getLogger(f"sra.command.{os.getpid()}.{id(request)}")
     log.propagate = False
     log.setLevel(LEVELS.get(request.log_level, logging.INFO))
     log.addHandler(logging.NullHandler())  # no log directory: silence, never stderr
-    if request.log_directory and os.path.isdir(request.log_directory):
+    if request.log_directory and _log_directory(request.log_directory):
         try:
             handler = logging.FileHandler(_log_path(request), encoding="utf-8")
         except OSError:
@@ -119,7 +84,7 @@ def open_log(request: xmlio.Request) -> logging.Logger:
                                       "%Y-%m-%dT%H:%M:%SZ")
         formatter.converter = time.gmtime
         handler.setFormatter(formatter)
-        handler.addFilter(_MaskSecrets([c.password for c in request.connections]))
+        handler.addFilter(_MaskSecrets([s for c in request.connections for s in secrets(c)]))
         log.addHandler(handler)
     return log
 
@@ -130,20 +95,8 @@ def close_log(log: logging.Logger) -> None:
         log.removeHandler(handler)
 
 
-def error_element(exc: errors.SraError) -> xmlio.Element:
-    """The one place an error becomes XML: ``<Error code="N"><Description>..``."""
-    return xmlio.el("Error", None, xmlio.el("Description", exc.message), code=str(exc.code))
-
-
-def warnings_element(*names: str) -> xmlio.Element | None:
-    if not names:
-        return None
-    return xmlio.el("Warnings", None, *(xmlio.el("Warning", None, code=str(
-        errors.warning_code(n))) for n in names))
-
-
 def _verb(ctx: Context) -> Verb:
-    verb = load().get(ctx.request.name)
+    verb = VERBS.get(ctx.request.name)
     if verb is None:
         raise errors.UnknownCommand(f"unknown command {ctx.request.name!r}")
     return verb
@@ -167,11 +120,12 @@ def _check_array(ctx: Context, verb: Verb) -> None:
 def execute(ctx: Context) -> bytes:
     """Run the handler; every failure becomes a Response with a declared code."""
     try:
-        verb = ctx.verb = _verb(ctx)
+        verb = _verb(ctx)
         ctx.log.info("command %s (handler %s)", ctx.request.name, verb.func.__name__)
         ctx.log.debug("parameters: %r", ctx.params)
-        _check_array(ctx, verb)
-        body = verb.func(ctx)
+        with ctx.progress.beating():
+            _check_array(ctx, verb)
+            body = verb.func(ctx)
         ctx.progress(100)
         answer = xmlio.response(*(body if isinstance(body, tuple | list) else (body,)))
         ctx.log.debug("response:\n%s", answer.decode())
@@ -182,6 +136,13 @@ def execute(ctx: Context) -> bytes:
     except Exception:
         ctx.log.exception("internal error")
         return xmlio.response(error_element(errors.InternalError()))
+
+
+def _scrub(body: bytes, request: xmlio.Request) -> bytes:
+    """No secret of the request reaches the Response, whatever echoed it."""
+    for secret in (s for c in request.connections for s in secrets(c) if len(s) >= 8):
+        body = body.replace(secret.encode(), MASK.encode())
+    return body
 
 
 def respond(raw: bytes) -> Outcome:
@@ -197,6 +158,6 @@ def respond(raw: bytes) -> Outcome:
     log = open_log(request)
     try:
         ctx = Context(request, log, Progress(request.status_file, log))
-        return Outcome(request.output_file, execute(ctx), 0)
+        return Outcome(request.output_file, _scrub(execute(ctx), request), 0)
     finally:
         close_log(log)

@@ -23,14 +23,17 @@ The tree (``transient`` = retrying the same command later may succeed)::
     │   ├── UnknownGroup         2004 consistency group id/key not known here
     │   └── UnknownSync          2005 syncId does not name a sync job
     ├── ArrayError                    the appliance answered, or failed to
-    │   ├── ArrayUnreachable     3001 transient: connection refused / timeout / 502-504
+    │   ├── ArrayUnreachable     3001 transient: connection refused / timeout / 502-504 /
+    │   │                             the command's deadline passed
     │   ├── ArrayAuthFailed      3002 permanent: 401/403, the token is wrong
     │   ├── ArrayRejected        3003 permanent: 4xx other than 401/403/404/409
     │   ├── ArrayNotFound        3004 permanent: 404 for an object we relied on
     │   ├── ArrayConflict        3005 transient: 409, the object is busy or in the wrong state
     │   ├── ArrayInternal        3006 transient: 500 from the appliance
     │   ├── JobFailed            3007 permanent: a long operation ended in state failed
-    │   └── PeerUnreachable      3008 transient: the appliance cannot reach its replication peer
+    │   ├── PeerUnreachable      3008 transient: the appliance cannot reach its replication peer
+    │   ├── QuiesceFailed        3009 transient: the Snapshot Agents could not quiesce (syncOnce)
+    │   └── TlsUntrusted         3010 permanent: the appliance's certificate was not trusted
     ├── StateError                    permanent for this request: the device is in the wrong state
     │   ├── NotSource            4001 device is not the source of a replication
     │   ├── NotReplica           4002 device is not a replica (target)
@@ -40,9 +43,11 @@ The tree (``transient`` = retrying the same command later may succeed)::
     └── InternalError        9001 a bug: details are in the log file, never in the response
 
 Warnings (``<Warnings><Warning code="N"/></Warnings>`` next to a success):
-    SyncAlreadyRunning 5001, NothingToRestore 5002, AlreadyDone 5003,
-    CrashConsistentPoint 5004, ApplicationConsistentPoint 5005 (on each recovered device: how
-    consistent the recovery point it shows is).
+    SyncAlreadyRunning 5001, NothingToRestore 5002, AlreadyDone 5003. (How consistent a recovery
+    point is goes into the log and the point's ``Name``, never into a warning: a warning on every
+    device would make SRM report every run as "completed with warnings".)
+
+Which appliance answer becomes which error is decided in one place, :func:`sra.array.sra_error`.
 """
 
 from __future__ import annotations
@@ -177,6 +182,14 @@ JobFailed = _declare(
 PeerUnreachable = _declare(
     ArrayError, "PeerUnreachable", 3008, "The appliance could not reach its replication peer.",
     "Check the other site's appliance and the link between the sites.", True)
+QuiesceFailed = _declare(
+    ArrayError, "QuiesceFailed", 3009,
+    "The appliance could not quiesce the applications (Snapshot Agents) for the sync.",
+    "Check the Snapshot Agents of the protected VMs, or sync without quiesce.", True)
+TlsUntrusted = _declare(
+    ArrayError, "TlsUntrusted", 3010, "The appliance's TLS certificate was not trusted.",
+    "Give the appliance's CA (ca_file=) or its certificate fingerprint (fingerprint=) in the "
+    "Address, or verify_tls=false.")
 NotSource = _declare(
     StateError, "NotSource", 4001, "The device is not the source of a replication.",
     "Run the command at the protected site, or rediscover devices.")
@@ -203,12 +216,6 @@ WARNINGS: tuple[Definition, ...] = (
     Definition(5002, "NothingToRestore", "Replication was not split; nothing to restore.",
                "No action needed."),
     Definition(5003, "AlreadyDone", "The operation had already been done.", "No action needed."),
-    Definition(5004, "CrashConsistentPoint",
-               "The recovery point is crash-consistent: applications were not quiesced.",
-               "Sync with the quiesce option (Snapshot Agent) for application consistency."),
-    Definition(5005, "ApplicationConsistentPoint",
-               "The recovery point is application-consistent (quiesced by the Snapshot Agent).",
-               "No action needed."),
 )
 
 ERRORS: tuple[Definition, ...] = tuple(

@@ -3,7 +3,12 @@
 A handler is ``func(ctx) -> Element`` returning the body of the ``<Response>``. ``location`` is
 what queryCapabilities advertises as ``ExecutionLocation``: ``source`` (the only value seen in
 real SRM logs) or empty (not advertised: either site). ``array`` says whether the verb needs a
-connection to the appliance.
+connection to the appliance. ``advertise=False`` serves a verb without listing it in
+queryCapabilities: SRM calls every advertised verb and validates its answer, so a verb whose
+answer no public source shows (checkTestFailoverStart, checkFailover) is served for callers that
+know it but never offered to SRM.
+
+The verb families register themselves when :mod:`sra.verbs` is imported (the dispatcher does).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
 
 Handler = Callable[["Context"], Any]
 
@@ -24,35 +29,23 @@ class Verb:
     func: Handler
     location: str = ""
     array: bool = True
-    alias_of: str = ""
+    advertise: bool = True
 
 
 VERBS: dict[str, Verb] = {}
 
 
 def command(name: str, *, location: str = "", array: bool = True,
-            aliases: tuple[str, ...] = (), legacy_of: str = "") -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of ``name`` (and of its 1.x aliases).
-
-    ``legacy_of`` marks a 1.x verb with its own handler: served, but not advertised.
-    """
+            advertise: bool = True) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of ``name``."""
 
     def register(func: Handler) -> Handler:
-        VERBS[name] = Verb(name, func, location, array, alias_of=legacy_of)
-        for alias in aliases:
-            VERBS[alias] = Verb(alias, func, location, array, alias_of=name)
+        VERBS[name] = Verb(name, func, location, array, advertise)
         return func
 
     return register
 
 
-def load() -> dict[str, Verb]:
-    """Import every verb module (they register themselves) and return the registry."""
-    import sra.verbs  # noqa: F401  (imports the verb families)
-
-    return VERBS
-
-
 def advertised() -> list[Verb]:
-    """The verbs queryCapabilities lists: every v2 name, not the 1.x aliases."""
-    return [v for v in load().values() if not v.alias_of]
+    """The verbs queryCapabilities lists, in registration order."""
+    return [v for v in VERBS.values() if v.advertise]

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
+from sra import errors
 from sra.errors import ForbiddenMarkup, MalformedRequest, MissingParameter, WrongNamespace
 
 NS = "http://www.vmware.com/srm/sra/v2"
@@ -40,6 +41,7 @@ class Item:
     id: str
     sync_id: str = ""
     access_groups: tuple[str, ...] = ()
+    isolation_required: bool = False
     devices: tuple[Item, ...] = ()
 
 
@@ -50,8 +52,6 @@ class Params:
     array_id: str = ""
     peer_array_id: str = ""
     locale: str = ""
-    isolation_required: bool = False
-    action: str = ""  # 1.x testFailover: "start" (default) or "stop"
     access_groups: tuple[AccessGroup, ...] = ()
     consistency_groups: tuple[Item, ...] = ()
     source_devices: tuple[Item, ...] = ()
@@ -66,10 +66,7 @@ class Connection:
     addresses: tuple[str, ...]
     username: str
     password: str = field(repr=False)
-    opaques: tuple[tuple[str, str], ...] = ()
-
-    def opaque(self, key: str, default: str = "") -> str:
-        return dict(self.opaques).get(key, default)
+    opaques: tuple[tuple[str, str], ...] = ()  # legacy input only: see sra/options.py
 
 
 @dataclass(frozen=True)
@@ -171,10 +168,17 @@ def _connection(node: ET.Element) -> Connection:
                       for o in _children(_child(node, "Opaques"), "Opaque")))
 
 
+def _flag(node: ET.Element, name: str) -> bool:
+    """A boolean attribute (or child element) such as ``isolationRequired``."""
+    value = node.get(name) or _text(node, name[:1].upper() + name[1:])
+    return value.strip().lower() in ("true", "1", "yes")
+
+
 def _item(node: ET.Element, member: str = "") -> Item:
     return Item(
         id=node.get("id") or node.get("key") or "",
         sync_id=node.get("syncId", ""),
+        isolation_required=_flag(node, "isolationRequired"),
         access_groups=tuple(a.get("id", "") for a in
                             _children(_child(node, "AccessGroups"), "AccessGroup")),
         devices=_items(_child(node, member + "s"), member) if member else ())
@@ -187,11 +191,9 @@ def _items(node: ET.Element | None, name: str, member: str = "") -> tuple[Item, 
 def _params(node: ET.Element | None) -> Params:
     if node is None:
         return Params()
-    isolation = (node.get("isolationRequired") or _text(node, "IsolationRequired")).lower()
     return Params(
         array_id=_text(node, "ArrayId"), peer_array_id=_text(node, "PeerArrayId"),
-        locale=_text(node, "Locale"), isolation_required=isolation in ("true", "1", "yes"),
-        action=(node.get("action") or _text(node, "Action")).lower(),
+        locale=_text(node, "Locale"),
         access_groups=tuple(
             AccessGroup(g.get("id", ""), tuple(Initiator(i.get("id", ""), i.get("type", ""))
                                               for i in _children(g, "Initiator")))
@@ -231,6 +233,19 @@ def serialise(root: ET.Element) -> bytes:
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode()
+
+
+def error_element(exc: errors.SraError) -> ET.Element:
+    """The one place an error becomes XML: ``<Error code="N"><Description>..``."""
+    return el("Error", None, el("Description", exc.message), code=str(exc.code))
+
+
+def warnings_element(*names: str) -> ET.Element | None:
+    """``<Warnings><Warning code="N"/>..`` for declared warning names (None if there are none)."""
+    if not names:
+        return None
+    return el("Warnings", None, *(el("Warning", None, code=str(errors.warning_code(n)))
+                                  for n in names))
 
 
 def response(*children: ET.Element | None) -> bytes:

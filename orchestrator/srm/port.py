@@ -167,9 +167,10 @@ class SraStoragePort:
 
     def _call(self, name: str, params: ET.Element, quiesce: bool = False) -> ET.Element:
         invoker = self.invoker
-        if quiesce and invoker.connection is not None:
-            conn = replace(invoker.connection,
-                           opaques={**invoker.connection.opaques, "quiesce": "true"})
+        if quiesce and invoker.connection is not None:  # an option on the Address, as SRM has
+            addresses = {k: _with_option(v, "quiesce=true")
+                         for k, v in invoker.connection.addresses.items()}
+            conn = replace(invoker.connection, addresses=addresses)
             invoker = SraInvoker(invoker.command, conn, invoker.log_dir, invoker.timeout,
                                  invoker.cwd)
         root = invoker.call(name, params)
@@ -200,8 +201,17 @@ def _presented(root: ET.Element) -> list[DeviceIdentity]:
     return out
 
 
+CONSISTENCY = {"application-consistent": "app", "crash-consistent": "crash"}
+
+
 def _consistency(dev: ET.Element) -> str | None:
-    """drkit's SRA marks a crash-consistent point with warning 5004 and an application-
-    consistent one with 5005; another SRA says neither (unknown)."""
-    codes = {w.get("code") for w in dev.iter(q("Warning"))}
-    return "crash" if "5004" in codes else "app" if "5005" in codes else None
+    """drkit's SRA names a recovery point by its consistency (``RecoveryPoint/Name``:
+    application-consistent or crash-consistent); another SRA's name means unknown."""
+    point = dev.find(f".//{q('RecoveryPoint')}")
+    return CONSISTENCY.get(text(point, "Name").lower()) if point is not None else None
+
+
+def _with_option(address: str, option: str) -> str:
+    """``address`` with ``option`` added to its query string (drkit's SRA reads its options
+    there, since SRM shows only Address, Username and Password)."""
+    return f"{address}{'&' if '?' in address else '?'}{option}"

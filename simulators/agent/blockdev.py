@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from simulators.agent.errors import DeviceIOError, InvalidField
 from simulators.agent.layout import SECTOR
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 
 @runtime_checkable
@@ -122,7 +122,7 @@ class ApplianceDevice:
     def _client(self) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
-            from simulators.nss.client import NssClient
+            from sra.nss_client import NssClient
 
             client = self._local.client = NssClient(url=self.url, token=self._token)
         return client

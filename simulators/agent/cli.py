@@ -104,7 +104,7 @@ def run(appliance_url: str | None, appliance_token_file: Path | None, data_lun: 
         signal.signal(sig, lambda *_: stop.set())
     try:
         if appliance_url and data_lun and wal_lun:
-            from simulators.nss.client import NssClient
+            from sra.nss_client import NssClient
 
             client = NssClient(appliance_url, _token(appliance_token_file))
             guest.register(client, [data_lun, wal_lun])

@@ -15,7 +15,7 @@ from simulators.agent.errors import DeviceIOError, RegistrationError
 def register(client: Any, name: str, agent_url: str, agent_token: str, luns: list[str],
              timeout_ms: int) -> dict[str, Any]:
     """Register and return the appliance's agent record (``id``, ``name``, ``luns``, ...)."""
-    from simulators.nss.client import NssApiError
+    from sra.nss_client import NssApiError
 
     try:
         return client.register_agent(name, agent_url, agent_token, luns, timeout_ms)
@@ -29,7 +29,7 @@ def register(client: Any, name: str, agent_url: str, agent_token: str, luns: lis
 
 def deregister(client: Any, agent_id: str) -> bool:
     """Remove the registration; False when the appliance no longer knows it (already gone)."""
-    from simulators.nss.client import NssApiError
+    from sra.nss_client import NssApiError
 
     try:
         client.delete_agent(agent_id)

@@ -123,7 +123,7 @@ class TrialRunner:
             purge(self.client, luns)
 
     def _trial(self, mode: str, i: int, setup: Setup, guest: GuestProcess) -> TrialResult:
-        from simulators.nss.client import NssApiError
+        from sra.nss_client import NssApiError
 
         try:
             with self.source.recovered(setup, mode) as (consistency, data, wal):
@@ -188,7 +188,7 @@ def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None, via: st
     appliances, so they always run on private ones.
     """
     if appliance_url and token_file and via in ("timeview", "export"):
-        from simulators.nss.client import NssClient
+        from sra.nss_client import NssClient
 
         token = token_file.read_text().strip()
         with tempfile.TemporaryDirectory(prefix="drkit-trials-") as tmp:

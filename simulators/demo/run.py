@@ -137,7 +137,7 @@ def run_workflow(plan_path: Path, plan: Any, mode: str, root: Path,
 
 # ------------------------------------------------------------------------------ checks
 def _clients(lab: dict[str, Any]) -> tuple[Any, Any]:
-    from simulators.nss.client import NssClient
+    from sra.nss_client import NssClient
 
     out = []
     for site in ("a", "b"):

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from .client import NssApiError, NssClient
+from sra.nss_client import NssApiError, NssClient
 
 IO_STEP = 4 * 2**20
 console = Console()

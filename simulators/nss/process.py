@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from .client import NssClient
+from sra.nss_client import NssClient
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -24,7 +24,7 @@ DATASTORE = "prot-ds1"
 
 
 def nss_client(site: dict[str, Any]) -> Any:
-    from simulators.nss.client import NssClient
+    from sra.nss_client import NssClient
 
     app = site["appliance"]
     return NssClient(app["url"], Path(app["token_file"]).read_text().strip())

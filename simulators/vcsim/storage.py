@@ -18,7 +18,7 @@ from typing import Any
 from orchestrator.errors import VSphereTransientError
 from orchestrator.vsphere.protection import normalize_wwn
 from orchestrator.vsphere.standin import StandInError, write_archive
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 
 @contextmanager
@@ -75,7 +75,7 @@ class NssDevices:
 def devices_for(address: str, token: str) -> NssDevices:
     """The stand-in's device reader for the appliance at ``address`` (``host:port`` or a URL),
     registered as the ``drkit.standin_devices`` entry point the orchestrator's wiring loads."""
-    from simulators.nss.client import NssClient
+    from sra.nss_client import NssClient
 
     url = address if "://" in address else f"http://{address}"
     return NssDevices(NssClient(url, token))

@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sra import errors
-from sra.dispatch import error_element, warnings_element
 from sra.topology import Json, Pair, Topology, pair_from
-from sra.xmlio import Element, Item, el
+from sra.xmlio import Element, Item, el, error_element, warnings_element
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
 
 # A per-item body: child elements, or (children, warning names[, extra attributes]).
 Body = (Sequence[Element] | tuple[Sequence[Element], Sequence[str]]
@@ -42,14 +41,14 @@ def optional_feature(ctx: Context, fetch: Callable[[], list[Json]], what: str) -
 def topology(ctx: Context) -> Topology:
     def load() -> Topology:
         local = appliance(ctx)["id"]
-        records = optional_feature(ctx, ctx.array.replications, "replications")
+        records = optional_feature(ctx, ctx.array.list_replications, "replications")
         return Topology(local, [pair_from(r) for r in records])
 
     return cached(ctx, "topology", load)
 
 
 def luns(ctx: Context) -> dict[str, Json]:
-    return cached(ctx, "luns", lambda: {lun["id"]: lun for lun in ctx.array.luns()})
+    return cached(ctx, "luns", lambda: {lun["id"]: lun for lun in ctx.array.list_luns()})
 
 
 def lun(ctx: Context, lun_id: str) -> Json:
@@ -62,7 +61,7 @@ def lun(ctx: Context, lun_id: str) -> Json:
 def peer_ids(ctx: Context) -> list[str]:
     return cached(ctx, "peers", lambda: [
         str(p.get("appliance_id") or p.get("peer_id") or p.get("id"))
-        for p in optional_feature(ctx, ctx.array.peers, "peers")])
+        for p in optional_feature(ctx, ctx.array.list_peers, "peers")])
 
 
 def check_peer(ctx: Context) -> str:
@@ -95,7 +94,7 @@ def success(*warns: str) -> Body:
 
 def results(ctx: Context, *sections: Element | None) -> Element:
     """``<CommandNameResults>`` around the sections that are not empty."""
-    name = (ctx.verb.alias_of or ctx.verb.name) if ctx.verb else ctx.request.name
+    name = ctx.request.name
     return el(name[:1].upper() + name[1:] + "Results", None,
               *(s for s in sections if s is not None and len(s)))
 
@@ -117,7 +116,7 @@ def per_item(ctx: Context, items: Sequence[Item], tag: str, attr: str,
 def change_role(ctx: Context, pair: Pair, action: str) -> list[str]:
     """POST a role change (the appliance makes each idempotent); answer warning names."""
     ctx.log.info("replication %s: %s", pair.id, action)
-    answer = ctx.array.role_change(pair.id, action)
+    answer = ctx.array.role(pair.id, action)
     if answer.get("warning"):
         ctx.log.info("replication %s: %s", pair.id, answer["warning"])
         return ["AlreadyDone"]

@@ -1,4 +1,4 @@
-"""discoverArrays, discoverDevices (1.x alias discoverLuns) and queryReplicationSettings."""
+"""discoverArrays and discoverDevices."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from sra.registry import command
 from sra.topology import Pair
 from sra.verbs import common
 from sra.verbs.query import STRINGS, VERSION
-from sra.xmlio import Element, Item, el
+from sra.xmlio import Element, el
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
 
 
 @command("discoverArrays")
@@ -44,9 +44,12 @@ def _source_device(ctx: Context, lun_id: str, key: str) -> Element:
 
 
 def _target_device(ctx: Context, lun_id: str) -> Element:
+    """A replica; once promoted (read-write) it also carries its device ``@id``, as the
+    open-source SRA answers after failover."""
     lun = common.lun(ctx, lun_id)
+    state = _state(lun)
     return el("TargetDevice", None, el("Name", lun.get("name")), _identity(lun),
-              key=lun_id, state=_state(lun))
+              key=lun_id, id=lun_id if state == "read-write" else None, state=state)
 
 
 def _group_state(ctx: Context, lun_ids: list[str]) -> str:
@@ -55,7 +58,8 @@ def _group_state(ctx: Context, lun_ids: list[str]) -> str:
 
 
 def _group_name(ctx: Context, pair: Pair) -> str:
-    groups = common.cached(ctx, "groups", lambda: {g["id"]: g for g in ctx.array.groups()})
+    groups = common.cached(ctx, "groups",
+                           lambda: {g["id"]: g for g in ctx.array.list_groups()})
     local = pair.raw.get("local_group") or pair.source
     return str(groups.get(local, {}).get("name") or local)
 
@@ -67,11 +71,18 @@ def _consistency_group(ctx: Context, pair: Pair) -> Element:
               id=pair.source, state=_group_state(ctx, [m.source for m in pair.members]))
 
 
+def target_group_id(pair: Pair) -> str:
+    """``TargetGroup@id`` of a promoted group: this side's group id (the reverse verbs accept
+    it as ``ConsistencyGroup@id``), else the replication id."""
+    return str(pair.raw.get("local_group") or pair.id)
+
+
 def _target_group(ctx: Context, pair: Pair) -> Element:
     devices = [_target_device(ctx, m.replica) for m in pair.members]
+    state = _group_state(ctx, [m.replica for m in pair.members])
     return el("TargetGroup", None, el("Name", _group_name(ctx, pair)),
-              el("TargetDevices", None, *devices),
-              key=pair.id, state=_group_state(ctx, [m.replica for m in pair.members]))
+              el("TargetDevices", None, *devices), key=pair.id,
+              id=target_group_id(pair) if state == "read-write" else None, state=state)
 
 
 def _element(ctx: Context, pair: Pair) -> tuple[str, Element] | None:
@@ -88,7 +99,7 @@ def _element(ctx: Context, pair: Pair) -> tuple[str, Element] | None:
         return None
 
 
-@command("discoverDevices", aliases=("discoverLuns",))
+@command("discoverDevices")
 def discover_devices(ctx: Context) -> Element:
     pairs = common.topology(ctx).with_peer(common.check_peer(ctx))
     ctx.progress(30)
@@ -100,31 +111,3 @@ def discover_devices(ctx: Context) -> Element:
         sections[found[0]].append(found[1])
     return el("ReplicatedDevices", None,
               *(el(tag, None, *items) for tag, items in sections.items() if items))
-
-
-def _settings(pair: Pair) -> list[Element]:
-    keys = ("mode", "microscan", "compression", "encryption", "state", "schedule")
-    return [el("Setting", str(pair.raw[k]).lower() if isinstance(pair.raw[k], bool)
-               else str(pair.raw[k]), name=k) for k in keys if pair.raw.get(k) is not None]
-
-
-def _settings_of(ctx: Context, item: Item, group: bool) -> list[Element]:
-    pair = common.pair_of(ctx, item, group, source=True)
-    return [el("Settings", None, *_settings(pair))]
-
-
-@command("queryReplicationSettings")
-def query_replication_settings(ctx: Context) -> Element:
-    """Named groups/devices answer one by one; with none named, every local source answers."""
-    peer = common.check_peer(ctx)
-    p = ctx.params
-    groups, devices = p.consistency_groups, p.source_devices
-    if not groups and not devices:
-        pairs = [x for x in common.topology(ctx).with_peer(peer) if x.local_is_source]
-        groups = tuple(Item(x.source) for x in pairs if x.is_group)
-        devices = tuple(Item(x.members[0].source) for x in pairs if not x.is_group)
-    return common.results(
-        ctx, common.per_item(ctx, groups, "ConsistencyGroup", "id",
-                             lambda i: _settings_of(ctx, i, True)),
-        common.per_item(ctx, devices, "SourceDevice", "id",
-                        lambda i: _settings_of(ctx, i, False)))

@@ -16,7 +16,7 @@ from sra.verbs import common
 from sra.xmlio import AccessGroup, Item
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
 
 
 TYPES = {"FC": "FC", "ISCSI": "iSCSI", "NFS": "NFS"}
@@ -39,7 +39,7 @@ def _group(ctx: Context, group_id: str) -> AccessGroup | None:
 
 
 def _clients(ctx: Context) -> list[Json]:
-    return common.cached(ctx, "clients", ctx.array.clients)
+    return common.cached(ctx, "clients", ctx.array.list_clients)
 
 
 def _owners(ctx: Context, wanted: list[Json]) -> list[str]:
@@ -73,7 +73,7 @@ def clients_for(ctx: Context, group_id: str) -> list[str]:
 def _made_meanwhile(ctx: Context, group_id: str, group: AccessGroup | None,
                     exc: errors.SraError) -> list[str]:
     """Another SRA process (SRM runs commands in parallel) made the client first: use it."""
-    ctx.cache["clients"] = ctx.array.clients()
+    ctx.cache["clients"] = ctx.array.list_clients()
     found = ([c["id"] for c in _clients(ctx) if c.get("name") == group_id]
              or _owners(ctx, _initiators(group)))
     if not found:
@@ -95,7 +95,7 @@ def present(ctx: Context, lun_id: str, group_ids: list[str]) -> None:
     """Present ``lun_id`` to every client of ``group_ids`` that does not see it yet, and to any
     initiator of the groups that none of those clients has (a host added to the cluster after
     the client was made) directly."""
-    existing = ctx.array.presentations(lun_id)
+    existing = ctx.array.list_presentations(lun_id)
     have = {p.get("client_id") for p in existing}
     covered = _keys([i for p in existing for i in p.get("initiators", [])])
     owners = {c["id"]: c.get("initiators", []) for c in _clients(ctx)}
@@ -103,18 +103,18 @@ def present(ctx: Context, lun_id: str, group_ids: list[str]) -> None:
         for client_id in clients_for(ctx, group_id):
             covered |= _keys(owners.get(client_id, []))
             if client_id not in have:
-                ctx.array.present(lun_id, client_id)
+                ctx.array.present(lun_id, client_id=client_id)
                 have.add(client_id)
                 ctx.log.info("presented %s to client %s (%s)", lun_id, client_id, group_id)
         missing = [i for i in _initiators(_group(ctx, group_id)) if
                    (i["type"], i["id"]) not in covered]
         if missing:
-            ctx.array.present_initiators(lun_id, missing)
+            ctx.array.present(lun_id, initiators=missing)
             covered |= _keys(missing)
             ctx.log.info("presented %s to %d more initiators of %s", lun_id, len(missing),
                          group_id)
 
 
 def unpresent_all(ctx: Context, lun_id: str) -> None:
-    for presentation in ctx.array.presentations(lun_id):
+    for presentation in ctx.array.list_presentations(lun_id):
         ctx.array.unpresent(lun_id, presentation["id"])

@@ -9,7 +9,7 @@ from sra.registry import Verb, advertised, command
 from sra.xmlio import Element, el
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
 
 VERSION = "0.1.0"
 UUID = "5c0c3d0e-6d72-4b69-8a53-7352412d6b69"
@@ -24,19 +24,12 @@ STRINGS: dict[str, str] = {
     "connectionTitle": "NSS appliance",
     "connectionHint": "The NSS appliance that holds the devices of this site.",
     "addressTitle": "Appliance address",
-    "addressHint": "host[:port], optionally with http:// or https:// (default https, port 443).",
+    "addressHint": ("host[:port] or https://host:port (default https, port 443); options "
+                    "after ?, e.g. https://nss-a:8443/?verify_tls=false&quiesce=true"),
     "usernameTitle": "User name",
     "usernameHint": "Any name; it is only written to the SRA log.",
     "passwordTitle": "API token",
     "passwordHint": "The appliance's API token (the content of its token file).",
-    "verifyTlsTitle": "Verify TLS certificate",
-    "verifyTlsHint": "true (default) or false.",
-    "timeoutTitle": "Request timeout (seconds)",
-    "timeoutHint": "Seconds to wait for each appliance request; default 30.",
-    "retriesTitle": "Attempts on transient errors",
-    "retriesHint": "How often to try a request that failed for a transient reason; default 3.",
-    "quiesceTitle": "Application-consistent sync",
-    "quiesceHint": "true: quiesce applications (Snapshot Agent) for each sync; default false.",
 }
 STRINGS.update({f"Description{d.code}": d.description for d in (*errors.ERRORS, *errors.WARNINGS)})
 STRINGS.update({f"FixHint{d.code}": d.fix_hint for d in (*errors.ERRORS, *errors.WARNINGS)})
@@ -67,10 +60,13 @@ def _command(verb: Verb) -> Element:
 
 @command("queryCapabilities", array=False)
 def query_capabilities(ctx: Context) -> Element:
+    """``DynamicAccessRestriction``: SRM sends the recovery hosts' initiators (AccessGroups) with
+    testFailoverStart, failover and reverseReplication, and the SRA presents devices to exactly
+    those hosts (the open-source SRA's meaning: it maps to the hosts of those initiators)."""
     software = el("ReplicationSoftware", None, text("Name", "replicationName"),
                   el("Version", VERSION))
     model = el("ArrayModel", None, text("Name", "modelName"), text("Vendor", "vendorName"))
-    features = el("Features", None, el("ConsistencyGroups"),
+    features = el("Features", None, el("ConsistencyGroups"), el("DynamicAccessRestriction"),
                   el("DeviceIdentification", "wwn"),
                   el("Protocols", None, *(el("Protocol", p) for p in PROTOCOLS)))
     commands = el("Commands", None, *(_command(v) for v in advertised()))
@@ -83,11 +79,7 @@ def query_connection_parameters(ctx: Context) -> Element:
     connection = el(
         "Connection", None, text("Title", "connectionTitle"), text("Hint", "connectionHint"),
         el("Addresses", None, titled("Address", "address", id="address")),
-        titled("Username", "username"), titled("Password", "password"),
-        el("Opaques", None, titled("Opaque", "verifyTls", id="verify_tls"),
-           titled("Opaque", "timeout", id="timeout"), titled("Opaque", "retries", id="retries"),
-           titled("Opaque", "quiesce", id="quiesce")),
-        id="nss")
+        titled("Username", "username"), titled("Password", "password"), id="nss")
     return el("AdapterConnectionParameters", None, connection)
 
 

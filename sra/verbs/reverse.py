@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 from sra.registry import command
 from sra.topology import Pair
-from sra.verbs import common
+from sra.verbs import common, present
 from sra.xmlio import Element, Item
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
+
 
 def _pair(ctx: Context, item: Item, group: bool) -> Pair:
     topo = common.topology(ctx)
@@ -31,9 +32,17 @@ def _demote(ctx: Context, item: Item, group: bool) -> common.Body:
 
 
 def _reverse(ctx: Context, item: Item, group: bool) -> common.Body:
-    """New primary: replicate from here back to the old primary."""
+    """New primary: replicate from here back to the old primary, and present the devices to
+    the access groups SRM names (DynamicAccessRestriction: as the open-source SRA maps them to
+    those initiators' hosts). Without access groups nothing is presented."""
     pair = _pair(ctx, item, group)
-    return common.success(*common.change_role(ctx, pair, "reverse"))
+    groups = present.access_groups_of(ctx, [item, *item.devices])
+    for group_id in groups:  # NoInitiators before anything changes
+        present.clients_for(ctx, group_id)
+    warns = common.change_role(ctx, pair, "reverse")
+    for lun_id in pair.local_luns() if groups else []:
+        present.present(ctx, lun_id, groups)
+    return common.success(*warns)
 
 
 def _restore(ctx: Context, item: Item, group: bool) -> common.Body:

@@ -6,6 +6,7 @@ needs nothing but ``GET /jobs/{id}``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,9 @@ from sra.verbs import common
 from sra.xmlio import Element, Item, el
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
+
+SYNC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")  # an appliance job id
 
 
 def _parse_time(stamp: str) -> datetime | None:
@@ -44,7 +47,9 @@ def remaining_seconds(job: Json) -> int:
 def device_sync(job: Json) -> Element:
     """``<DeviceSync id status>`` (+ Progress and RemainingTimeEstimate while running)."""
     if job.get("state") == "failed":
-        raise errors.JobFailed(f"sync job {job.get('id')} failed: {job.get('error')}")
+        from sra.array import job_error
+
+        raise job_error(job)
     if job.get("state") == "succeeded":
         return el("DeviceSync", None, id=str(job["id"]), status="complete")
     return el("DeviceSync", None, el("Progress", str(int(job.get("progress") or 0))),
@@ -52,19 +57,15 @@ def device_sync(job: Json) -> Element:
               id=str(job["id"]), status="inProgress")
 
 
-def quiesce(ctx: Context) -> bool:
-    """Connection Opaque ``quiesce=true``: application-consistent cycles (Snapshot Agent)."""
-    conns = ctx.request.connections
-    return bool(conns) and conns[0].opaque("quiesce").lower() in ("true", "1", "yes")
-
-
 def _start(ctx: Context, item: Item, group: bool) -> common.Body:
+    """One cycle; with the Address option ``quiesce=true`` an application-consistent one."""
     pair = common.pair_of(ctx, item, group, source=True)
-    answer = ctx.array.sync(pair.id, quiesce=quiesce(ctx))
-    if answer.get("warning"):
-        ctx.log.info("replication %s: %s", pair.id, answer["warning"])
-        return [device_sync(answer["job"])], ["SyncAlreadyRunning"]
-    return [device_sync(answer["job"])], []
+    job = ctx.array.sync(pair.id, quiesce=ctx.quiesce)
+    ctx.log.info("replication %s: sync job %s (quiesce=%s)", pair.id, job.get("id"), ctx.quiesce)
+    if job.get("warning"):
+        ctx.log.info("replication %s: %s", pair.id, job["warning"])
+        return [device_sync(job)], ["SyncAlreadyRunning"]
+    return [device_sync(job)], []
 
 
 @command("syncOnce", location="source")
@@ -81,6 +82,8 @@ def sync_once(ctx: Context) -> Element:
 def _status(ctx: Context, item: Item) -> common.Body:
     if not item.sync_id:
         raise errors.MissingParameter(f"syncId is missing for {item.id!r}")
+    if not SYNC_ID.fullmatch(item.sync_id):
+        raise errors.InvalidParameter(f"syncId {item.sync_id[:80]!r} is not a sync id")
     try:
         job = ctx.array.job(item.sync_id)
     except errors.SraError as exc:

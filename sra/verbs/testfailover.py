@@ -1,9 +1,8 @@
 """Test failover at the recovery site: writable TimeViews of the latest recovery points.
 
 checkTestFailoverStart validates, testFailoverStart creates and presents, testFailoverStop
-removes; the 1.x verb testFailover does either (``action="stop"`` or ``<Action>stop</Action>``
-in its parameters means stop). A TimeView is named ``srm-test <replica LUN id>``, which is how a
-re-run finds it again instead of making a second one.
+removes. A TimeView is named ``srm-test <replica LUN id>``, which is how a re-run finds it again
+instead of making a second one.
 """
 
 from __future__ import annotations
@@ -12,14 +11,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sra import errors
-from sra.dispatch import warnings_element
-from sra.registry import VERBS, command
+from sra.registry import command
 from sra.topology import Json, Pair
 from sra.verbs import common, present
 from sra.xmlio import Element, Item, el
 
 if TYPE_CHECKING:
-    from sra.dispatch import Context
+    from sra.context import Context
 
 POINT_KEYS = ("group_point", "group_snapshot", "cycle", "sequence", "seq", "time")
 
@@ -76,15 +74,21 @@ def existing_point(ctx: Context, replica_id: str) -> Json | None:
     return match
 
 
-def consistency(point: Json | None) -> list[str]:
-    """Warning names that tell SRM (and drkit's orchestrator) how consistent a point is."""
-    kind = (point or {}).get("consistent")
-    return (["CrashConsistentPoint"] if kind == "crash"
-            else ["ApplicationConsistentPoint"] if kind == "app" else [])
+CONSISTENCY = {"app": "application-consistent", "crash": "crash-consistent"}
 
 
-def recovery_point_element(point: Json) -> Element:
-    return el("RecoveryPoint", None, el("Time", common.iso_seconds(str(point.get("time", "")))),
+def consistency(point: Json | None) -> str | None:
+    """How consistent a recovery point is, in words (None if the appliance does not say)."""
+    return CONSISTENCY.get(str((point or {}).get("consistent")))
+
+
+def recovery_point_element(ctx: Context, point: Json, device: str) -> Element:
+    """``<RecoveryPoint id><Name>consistency</Name><Time>``; the consistency is logged too."""
+    kind = consistency(point)
+    ctx.log.info("%s: recovery point %s of %s is %s", device, point.get("id"),
+                 point.get("time"), kind or "of unknown consistency")
+    return el("RecoveryPoint", None, el("Name", kind),
+              el("Time", common.iso_seconds(str(point.get("time", "")))),
               id=str(point.get("id", "")))
 
 
@@ -104,14 +108,14 @@ def _start_one(ctx: Context, replica_id: str, point: Json, groups: list[str]) ->
         ctx.log.info("TimeView %s of %s at %s", view["id"], replica_id, point.get("id"))
     present.present(ctx, view["id"], groups)
     return el("Snapshot", None, el("Identity", None, el("Wwn", view.get("wwn", ""))),
-              recovery_point_element(point), id=view["id"])
+              recovery_point_element(ctx, point, replica_id), id=view["id"])
 
 
 def _start_device(ctx: Context, item: Item) -> common.Body:
     pair = common.pair_of(ctx, item, group=False, source=False)
     point = existing_point(ctx, pair.key) or recovery_points(ctx, pair.key)[0]
     groups = present.access_groups_of(ctx, [item])
-    return [_start_one(ctx, pair.key, point, groups)], consistency(point)
+    return [_start_one(ctx, pair.key, point, groups)]
 
 
 def _group_devices(pair: Pair, item: Item) -> list[str]:
@@ -131,11 +135,11 @@ def _start_group(ctx: Context, item: Item) -> common.Body:
         if existing_point(ctx, replica) not in (None, point):
             _stop_replica(ctx, replica)
     groups = present.access_groups_of(ctx, [item, *item.devices])
-    devices = [el("TargetDevice", None, _start_one(ctx, r, points[r], groups),
-                  warnings_element(*consistency(points[r])), key=r) for r in replicas]
+    devices = [el("TargetDevice", None, _start_one(ctx, r, points[r], groups), key=r)
+               for r in replicas]
     first = points[replicas[0]]
-    return [el("Snapshot", None, recovery_point_element(first),
-               el("TargetDevices", None, *devices), id=str(first.get("id")))], consistency(first)
+    return [el("Snapshot", None, recovery_point_element(ctx, first, f"group {item.id}"),
+               el("TargetDevices", None, *devices), id=str(first.get("id")))]
 
 
 Work = Callable[[Item], common.Body]
@@ -188,21 +192,11 @@ def _check(ctx: Context, item: Item, group: bool) -> common.Body:
 def _check_access_group(ctx: Context, group_id: str) -> None:
     group = next((g for g in ctx.params.access_groups if g.id == group_id), None)
     if group is None or not group.initiators:
-        named = [c for c in ctx.array.clients() if c.get("name") == group_id]
+        named = [c for c in ctx.array.list_clients() if c.get("name") == group_id]
         if not named:
             raise errors.NoInitiators(f"AccessGroup {group_id!r} has no initiators")
 
 
-@command("checkTestFailoverStart")
+@command("checkTestFailoverStart", advertise=False)
 def check_test_failover_start(ctx: Context) -> Element:
     return _targets(ctx, lambda i: _check(ctx, i, True), lambda i: _check(ctx, i, False))
-
-
-@command("testFailover", legacy_of="testFailoverStart")
-def test_failover_v1(ctx: Context) -> Element:
-    """SRA 1.x: one verb for both halves (see the module docstring)."""
-    if ctx.params.action == "stop":
-        ctx.verb = VERBS["testFailoverStop"]
-        return test_failover_stop(ctx)
-    ctx.verb = VERBS["testFailoverStart"]
-    return test_failover_start(ctx)

@@ -112,7 +112,7 @@ def test_an_agent_that_cannot_freeze_in_time_makes_the_snapshot_crash_or_fail(si
     crash = site.client.group_snapshot(group["id"], quiesce=True, on_quiesce_failure="crash")
     assert crash["consistency"] == "crash"
     before = len(site.client.list_snapshots(data))
-    from simulators.nss.client import NssApiError
+    from sra.nss_client import NssApiError
 
     with pytest.raises(NssApiError) as err:
         site.client.group_snapshot(group["id"], quiesce=True, on_quiesce_failure="fail")

@@ -9,7 +9,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 pytestmark = pytest.mark.live
 MiB = 2**20

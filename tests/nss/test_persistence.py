@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 pytestmark = pytest.mark.live
 MiB = 2**20

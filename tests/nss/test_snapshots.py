@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 pytestmark = pytest.mark.live
 KiB, MiB = 1024, 2**20

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from simulators.nss.client import NssClient
 from simulators.nss.process import ApplianceProcess
+from sra.nss_client import NssClient
 
 
 @dataclass

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from simulators.nss.client import NssApiError
+from sra.nss_client import NssApiError
 
 from .conftest import digest, snap_digest
 

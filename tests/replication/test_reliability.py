@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from simulators.nss import wire
-from simulators.nss.client import NssApiError
 from simulators.nss.microscan import Extent
+from sra.nss_client import NssApiError
 
 from .conftest import digest, snap_digest
 

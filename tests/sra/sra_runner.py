@@ -12,7 +12,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_PL = REPO / "sra" / "command.pl"
@@ -80,9 +82,14 @@ def command(name: str, params: str = "", *, connection: str = "", level: str = "
 </Command>"""
 
 
-def connection(url: str, token: str, **opaques: str) -> str:
-    extra = "".join(f'<Opaque id="{k}">{v}</Opaque>' for k, v in opaques.items())
+def address(url: str, **options: str) -> str:
+    """``url`` with the SRA's connection options as its query string (XML-escaped)."""
+    query = urlencode(options)
+    return escape(f"{url.rstrip('/')}/?{query}" if query else url)
+
+
+def connection(url: str, token: str, **options: str) -> str:
     return f"""<Connections><Connection id="nss">
-    <Addresses><Address id="address">{url}</Address></Addresses>
-    <Username>administrator@vsphere.local</Username><Password>{token}</Password>
-    <Opaques>{extra}</Opaques></Connection></Connections>"""
+    <Addresses><Address id="address">{address(url, **options)}</Address></Addresses>
+    <Username>administrator@vsphere.local</Username><Password>{escape(token)}</Password>
+    </Connection></Connections>"""

@@ -100,7 +100,7 @@ def test_per_item_errors(appliance_factory: Callable, tmp_path: Path) -> None:
 def replicated(factory: Callable, meta: dict) -> dict:
     """Record-time set-up: a peer appliance, one replicated LUN and one replicated group, then
     run the SRA against the *recovery* appliance (the one holding the replicas)."""
-    from simulators.nss.client import NssClient
+    from sra.nss_client import NssClient
 
     source = NssClient(meta["url"], meta["token"])
     target = factory("recovery")

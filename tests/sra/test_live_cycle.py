@@ -63,8 +63,9 @@ def no_errors(run: SraRun) -> ET.Element:
     return run.root
 
 
-def warnings(run: SraRun) -> list[int]:
-    return [int(w.get("code")) for w in run.root.iter(f"{{{NS}}}Warning")]
+def warnings(run: SraRun | ET.Element) -> list[int]:
+    root = run.root if isinstance(run, SraRun) else run
+    return [int(w.get("code")) for w in root.iter(f"{{{NS}}}Warning")]
 
 
 def make_sites(start: Callable[[str], object], workdir: Path) -> dict:
@@ -175,6 +176,7 @@ def test_full_cycle(sites: dict) -> None:
     no_errors(b.run("checkTestFailoverStart", targets))
     first = no_errors(b.run("testFailoverStart", targets))
     again = no_errors(b.run("testFailoverStart", targets))
+    assert warnings(first) == [] and warnings(again) == []  # no "completed with warnings"
     snap = first.find(q("TestFailoverStartResults/TargetDevices/TargetDevice/Snapshot"))
     assert snap.get("id") == again.find(
         q("TestFailoverStartResults/TargetDevices/TargetDevice/Snapshot")).get("id")
@@ -205,9 +207,22 @@ def test_full_cycle(sites: dict) -> None:
     sync(a, sites["lun"], sites["group"])
     no_errors(b.run("checkFailover", targets))
     done = no_errors(b.run("failover", targets))
+    assert warnings(done) == []
     no_errors(b.run("failover", targets))
     device = done.find(q("FailoverResults/TargetDevices/TargetDevice"))
     assert device.get("state") == "read-write" and device.get("key") == key
+    assert device.get("id") == key
+    group = done.find(q("FailoverResults/TargetGroups/TargetGroup"))
+    assert group.get("key") == group_key and group.get("state") == "read-write"
+    assert group.get("id")
+    group_point = group.find(q("RecoveryPoint"))
+    assert group_point is not None and len(group_point.findtext(q("Time"))) == 19
+    assert {p.get("id") for p in group.iter(q("RecoveryPoint"))} == {group_point.get("id")}
+    promoted = discover(b, a)  # read-write targets carry their @id, as after a real failover
+    rw = promoted.find(q("ReplicatedDevices/TargetDevices/TargetDevice"))
+    assert (rw.get("key"), rw.get("id"), rw.get("state")) == (key, key, "read-write")
+    rw_group = promoted.find(q("ReplicatedDevices/TargetGroups/TargetGroup"))
+    assert rw_group.get("id") == group.get("id") and rw_group.get("state") == "read-write"
     assert b.ap.client.get_lun(key)["access"] == "read-write"
     assert b.ap.client.read(key, 0, 4608) == b"A" * 4096 + b"B" * 512
     assert b.ap.client.list_presentations(key)
@@ -219,7 +234,13 @@ def test_full_cycle(sites: dict) -> None:
     no_errors(a.run("prepareReverseReplication", f"<PeerArrayId>{b.id}</PeerArrayId>{devices}"))
     new_devices = (f'<ConsistencyGroups><ConsistencyGroup id="{group_key}"/>'
                    f'</ConsistencyGroups><Devices><Device id="{key}"/></Devices>')
-    no_errors(b.run("reverseReplication", f"<PeerArrayId>{a.id}</PeerArrayId>{new_devices}"))
+    new_hosts = ('<AccessGroups><AccessGroup id="domain-c77"><Initiator id="iqn.1998-01.com.'
+                 'vmware:esx-77" type="iSCSI"/></AccessGroup></AccessGroups>')
+    no_errors(b.run("reverseReplication", f"<PeerArrayId>{a.id}</PeerArrayId>{new_hosts}"
+                    f"{new_devices}"))
+    c77 = next(c for c in b.ap.client.list_clients() if c["name"] == "domain-c77")
+    for lun_id in [key, *member_keys]:  # DynamicAccessRestriction: presented to its hosts
+        assert c77["id"] in [p["client_id"] for p in b.ap.client.list_presentations(lun_id)]
     assert warnings(b.run("reverseReplication", f"<PeerArrayId>{a.id}</PeerArrayId>"
                           f"{new_devices}")) == [CODE["AlreadyDone"]] * 2
     b_src = discover(b, a)
@@ -311,9 +332,6 @@ def test_restore_replication_after_split(shared_sites: dict) -> None:
     a.ap.client.role(rep["id"], "split")
     no_errors(a.run("restoreReplication", body))
     assert a.ap.client.get_replication(rep["id"])["state"] == "replicating"
-    settings = no_errors(a.run("queryReplicationSettings", ""))
-    names = {s.get("name"): s.text for s in settings.iter(q("Setting"))}
-    assert names["mode"] == "async" and names["microscan"] == "true"
 
 
 def test_disaster_failover_and_reprotect(sites: dict) -> None:
@@ -377,19 +395,13 @@ def test_rerun_after_partial_group_start_keeps_one_point(shared_sites: dict) -> 
     assert not [x for x in b.ap.client.list_luns() if x["name"] in names]
 
 
-def test_sra_1x_aliases(shared_sites: dict) -> None:
+@pytest.mark.parametrize("verb", ["discoverLuns", "testFailover", "queryReplicationSettings"])
+def test_verbs_without_public_answer_shapes_are_not_served(shared_sites: dict,
+                                                            verb: str) -> None:
+    """SRA 1.x verbs (un-namespaced, ReturnCode errors) and queryReplicationSettings are not
+    served: UnknownCommand, and queryCapabilities does not list them."""
     b = shared_sites["b"]
-    key = next(r for r in b.ap.client.list_replications()
-               if r["source_kind"] == "lun")["devices"][0]["local"]
-    luns = no_errors(b.run("discoverLuns", ""))
-    assert key in [d.get("key") for d in luns.iter(q("TargetDevice"))]
-    body = f'{ACCESS}<TargetDevices><TargetDevice key="{key}"/></TargetDevices>'
-    started = no_errors(b.run("testFailover", body))
-    assert started.find(q("TestFailoverStartResults")) is not None
-    stopped = no_errors(b.run("testFailover", f"<Action>stop</Action>{body}"))
-    assert stopped.find(q("TestFailoverStopResults/TargetDevices/TargetDevice/Success")) \
-        is not None
-    assert not [x for x in b.ap.client.list_luns() if x["role"] == "timeview"]
+    assert b.run(verb, "").error_codes() == [CODE["UnknownCommand"]]
 
 
 def test_initiators_missing_from_an_existing_client_are_presented_too(shared_sites: dict) -> None:
@@ -449,7 +461,12 @@ class _Agent(BaseHTTPRequestHandler):
         pass
 
 
+def point_names(run: SraRun) -> set[str]:
+    return {p.findtext(q("Name")) for p in run.root.iter(q("RecoveryPoint"))}
+
+
 def test_consistency_of_points_is_reported_per_device(shared_sites: dict) -> None:
+    """In the RecoveryPoint's Name and the log, never as a warning."""
     a, b = shared_sites["a"], shared_sites["b"]
     lun = shared_sites["lun"]
     key = next(r for r in b.ap.client.list_replications()
@@ -457,7 +474,8 @@ def test_consistency_of_points_is_reported_per_device(shared_sites: dict) -> Non
     body = f'{ACCESS}<TargetDevices><TargetDevice key="{key}"/></TargetDevices>'
     crash = b.run("testFailoverStart", body)
     no_errors(crash)
-    assert warnings(crash) == [CODE["CrashConsistentPoint"]]
+    assert warnings(crash) == [] and point_names(crash) == {"crash-consistent"}
+    assert "is crash-consistent" in crash.logs[0].read_text()
     no_errors(b.run("testFailoverStop", body))
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Agent)
@@ -466,13 +484,15 @@ def test_consistency_of_points_is_reported_per_device(shared_sites: dict) -> Non
                                        "agent-token", [lun])
     try:
         wait_idle(a, lun)
-        root = no_errors(a.run("syncOnce", f'<SourceDevices><SourceDevice id="{lun}"/>'
-                               "</SourceDevices>", quiesce="true"))
+        synced = a.run("syncOnce", f'<SourceDevices><SourceDevice id="{lun}"/></SourceDevices>',
+                       quiesce="true")
+        root = no_errors(synced)
+        assert "(quiesce=True)" in synced.logs[0].read_text()
         job = root.find(f".//{q('DeviceSync')}").get("id")
         a.ap.client.wait_job(job)
         app = b.run("testFailoverStart", body)
         no_errors(app)
-        assert warnings(app) == [CODE["ApplicationConsistentPoint"]]
+        assert warnings(app) == [] and point_names(app) == {"application-consistent"}
         no_errors(b.run("testFailoverStop", body))
     finally:
         a.ap.client.delete_agent(agent["id"])

@@ -1,13 +1,14 @@
-"""Pure pieces: address parsing, HTTP->SRA error mapping, replication records, sync estimates,
-the capability list derived from the registry."""
+"""Pure pieces: appliance-error -> SRA-error mapping, replication records, sync estimates, the
+capability list derived from the registry, the StatusFile."""
 
 from __future__ import annotations
 
 import pytest
 
 from sra import errors
-from sra.array import base_url, http_error
-from sra.registry import advertised, load
+from sra.array import sra_error
+from sra.nss_client import NssApiError
+from sra.registry import VERBS, advertised
 from sra.topology import Topology, pair_from
 from sra.verbs.sync import device_sync, remaining_seconds
 from sra.verbs.testfailover import newest_first
@@ -21,33 +22,29 @@ IN_GROUP = {"id": "rep-2", "direction": "inbound", "peer": "NSS-A", "state": "re
                         {"local": "lun-r2", "remote": "lun-s2"}]}
 
 
-@pytest.mark.parametrize("address, url", [
-    ("10.0.0.5", "https://10.0.0.5/api/v1"),
-    ("nss.example:8443", "https://nss.example:8443/api/v1"),
-    ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/api/v1"),
-    (" HTTPS://h/api/v1 ", "HTTPS://h/api/v1"),
+@pytest.mark.parametrize("status, code, name", [
+    (401, "unauthorized", "ArrayAuthFailed"), (403, "http-error", "ArrayAuthFailed"),
+    (404, "not-found", "ArrayNotFound"), (409, "conflict", "ArrayConflict"),
+    (409, "read-only-device", "ArrayConflict"), (400, "invalid-request", "ArrayRejected"),
+    (422, "delta-rejected", "ArrayRejected"), (500, "appliance-fault", "ArrayInternal"),
+    (502, "http-error", "ArrayUnreachable"), (503, "http-error", "ArrayUnreachable"),
+    (503, "quiesce-failed", "QuiesceFailed"), (503, "peer-unreachable", "PeerUnreachable"),
+    (502, "peer-refused", "ArrayRejected"), (409, "no-common-recovery-point", "NoRecoveryPoint"),
+    (200, "job-failed", "JobFailed"), (0, "unreachable", "ArrayUnreachable"),
+    (0, "deadline", "ArrayUnreachable"), (0, "tls-untrusted", "TlsUntrusted"),
+    (0, "tls-failed", "ArrayUnreachable"),
+    (0, "invalid-id", "InvalidParameter"),
 ])
-def test_base_url(address: str, url: str) -> None:
-    assert base_url(address) == url
-
-
-def test_base_url_refuses_other_schemes() -> None:
-    with pytest.raises(errors.SraError) as info:
-        base_url("ftp://x")
-    assert info.value.name == "InvalidParameter"
-
-
-@pytest.mark.parametrize("status, name", [
-    (401, "ArrayAuthFailed"), (403, "ArrayAuthFailed"), (404, "ArrayNotFound"),
-    (409, "ArrayConflict"), (400, "ArrayRejected"), (422, "ArrayRejected"),
-    (500, "ArrayInternal"), (502, "ArrayUnreachable"), (503, "ArrayUnreachable"),
-])
-def test_http_error_mapping(status: int, name: str) -> None:
-    body = {"error": {"code": "c", "message": "lun 'x' busy", "details": {"job_id": "j"}}}
-    exc = http_error("POST", "/luns/x", status, body)
-    assert exc.name == name and "lun 'x' busy" in exc.message
+def test_appliance_errors_map_by_code_first(status: int, code: str, name: str) -> None:
+    exc = sra_error("update_lun", NssApiError(status, code, "lun 'x' busy", {"job_id": "j"}))
+    assert exc.name == name and "lun 'x' busy" in exc.message and code in exc.message
     assert exc.details["details"] == {"job_id": "j"}
-    assert exc.transient == (name in ("ArrayUnreachable", "ArrayConflict", "ArrayInternal"))
+
+
+def test_a_failed_quiesce_is_not_an_unreachable_array() -> None:
+    """The appliance answers 503 for a failed quiesce: its code decides, not the status."""
+    exc = sra_error("sync", NssApiError(503, "quiesce-failed", "agent db-1 did not freeze"))
+    assert exc.code == 3009 and exc.name != "ArrayUnreachable"
 
 
 def test_pairs_and_keys() -> None:
@@ -85,16 +82,17 @@ def test_sync_progress_and_estimate() -> None:
 
 def test_capabilities_come_from_the_registry() -> None:
     names = {v.name for v in advertised()}
-    assert "discoverLuns" not in names and "testFailover" not in names
-    assert {"discoverLuns", "testFailover"} <= set(load())
+    assert names == {n for n, v in VERBS.items() if v.advertise}
+    assert not {"discoverLuns", "testFailover", "queryReplicationSettings"} & set(VERBS)
+    assert {"checkTestFailoverStart", "checkFailover"} <= set(VERBS) - names  # answers unknown
     assert {"queryInfo", "syncOnce", "failover", "reverseReplication", "restoreReplication",
-            "queryReplicationSettings", "checkTestFailoverStart"} <= names
+            "prepareFailover", "prepareReverseReplication"} <= names
 
 
 def test_status_file_only_increases(tmp_path) -> None:
     import logging
 
-    from sra.dispatch import Progress
+    from sra.context import Progress
 
     path = tmp_path / "status"
     progress = Progress(str(path), logging.getLogger("test"))
@@ -105,12 +103,6 @@ def test_status_file_only_increases(tmp_path) -> None:
     values = [int(t.split(">")[-2].split("<")[0]) for t in seen]
     assert values == [0, 10, 10, 50, 50, 100]
     assert all(t.startswith("<?xml") and "ProgressUpdate" in t for t in seen)
-
-
-def test_peer_unreachable_is_its_own_error() -> None:
-    body = {"error": {"code": "peer-unreachable", "message": "NSS-B down", "details": {}}}
-    exc = http_error("POST", "/replications/r/reverse", 503, body)
-    assert exc.name == "PeerUnreachable" and exc.transient
 
 
 def test_recovery_points_newest_first_by_sequence_even_with_equal_times() -> None:

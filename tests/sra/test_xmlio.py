@@ -17,10 +17,9 @@ REAL_TFO = f"""<?xml version="1.0" encoding="UTF-8"?>
 Vendor SRA</LogDirectory>
   <Connections>
     <Connection id="nss">
-      <Addresses><Address id="address"> 10.0.0.5:8443 </Address></Addresses>
+      <Addresses><Address id="address"> 10.0.0.5:8443/?verify_tls=false </Address></Addresses>
       <Username>DOMAIN\\srm admin</Username>
       <Password>tok en</Password>
-      <Opaques><Opaque id="verify_tls">false</Opaque></Opaques>
       <SomethingNew>ignored</SomethingNew>
     </Connection>
   </Connections>
@@ -48,8 +47,8 @@ def test_real_test_failover_start_request() -> None:
     assert req.output_file == "C:\\Windows\\TEMP\\vmware-SYSTEM\\sra-output-20-0"
     assert req.log_directory.endswith("SRAs\\Vendor SRA")
     conn = req.connections[0]
-    assert conn.addresses == ("10.0.0.5:8443",) and conn.password == "tok en"
-    assert conn.opaque("verify_tls") == "false"
+    assert conn.addresses == ("10.0.0.5:8443/?verify_tls=false",)
+    assert conn.password == "tok en"
     assert "tok en" not in repr(conn)
     p = req.params
     assert p.array_id == "50:06:01:60:01:23:45:67"

@@ -149,8 +149,8 @@ def test_datastore_name_taken(lab: Lab):
 
 def test_appliance_down_during_mount_is_transient(lab: Lab):
     """The storage port translates appliance errors: unreachable is transient, names the WWN."""
-    from simulators.nss.client import NssClient
     from simulators.vcsim.storage import NssDevices
+    from sra.nss_client import NssClient
 
     dead = NssDevices(NssClient(f"http://127.0.0.1:{_free_port()}", "token"))
     with pytest.raises(TransientError, match=lab.ds_tv["wwn"]):

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.vsphere.connection import connect, disconnect
 from orchestrator.vsphere.datastores import VmfsMounter
 from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter
-from simulators.nss.client import NssClient
+from sra.nss_client import NssClient
 
 pytestmark = pytest.mark.live
 
