@@ -5,10 +5,10 @@ names what was wrong and where (file, path in the plan, object id); the tracebac
 ``drkit --debug``. Nothing goes to stdout, which may be a data stream (a backup, JSON).
 
 Exit codes: 1 the command ran and reported a failure (a failed run, an invalid plan);
-2 bad usage or bad input (click's own, and every input error); 3 a plan that cannot be read
-or rendered; 4 a file or directory problem (OSError, a file that is not UTF-8); 5 a run or its
-state refuses (busy, not found, changed); 6 a site or array that cannot be reached now (worth
-retrying); 70 a bug in drkit (the message says so; run with --debug and report it).
+2 refused: bad usage or bad input (click's own, a plan that cannot be read or rendered, a run
+that is busy, unknown or changed: every error drkit names); 4 a file or directory problem
+(OSError); 6 a site or array that cannot be reached now (worth retrying); 70 a bug in drkit
+(the message says so; run with --debug and report it).
 """
 
 from __future__ import annotations
@@ -20,37 +20,28 @@ import click
 import yaml
 
 from orchestrator.errors import OrchestratorError, TransientError
-from orchestrator.executor.errors import RunError
-from orchestrator.plan.errors import PlanError
 
-USAGE, PLAN, FILES, RUN, UNREACHABLE, INTERNAL = 2, 3, 4, 5, 6, 70
+REFUSED, FILES, UNREACHABLE, INTERNAL = 2, 4, 6, 70
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message and the exit code for an exception that escaped a command."""
     if isinstance(exc, OrchestratorError):
-        return str(exc), _code(exc)
+        return str(exc), UNREACHABLE if isinstance(exc, TransientError) else REFUSED
     if isinstance(exc, UnicodeDecodeError):
         return (f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} "
-                f"({exc.reason})", FILES)
+                f"({exc.reason})", REFUSED)
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}", FILES
     if isinstance(exc, yaml.YAMLError):
-        return f"YAML: {exc}".replace("\n", " "), PLAN
+        return f"YAML: {exc}".replace("\n", " "), REFUSED
     code = getattr(exc, "code", None)
     if isinstance(code, str) and getattr(exc, "message", None):  # appliance and agent errors
-        return f"{code}: {exc.message}", USAGE if getattr(exc, "status", 500) < 500 else INTERNAL
+        return f"{code}: {exc.message}", REFUSED if getattr(exc, "status", 500) < 500 \
+            else UNREACHABLE
     return (f"internal error ({type(exc).__name__}: {exc}); this is a bug in drkit: run again "
             f"with --debug and report the traceback", INTERNAL)
-
-
-def _code(exc: OrchestratorError) -> int:
-    if isinstance(exc, TransientError):
-        return UNREACHABLE
-    if isinstance(exc, PlanError):
-        return PLAN
-    return RUN if isinstance(exc, RunError) else USAGE
 
 
 def first_line(text: str) -> str:

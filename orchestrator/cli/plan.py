@@ -40,7 +40,7 @@ def _live_inventory(plan: Plan) -> Any:
 
 def _one_source(inventory: str | None, live: bool) -> None:
     if inventory and live:
-        raise PlanError("--inventory and --live are alternatives: give one")
+        raise click.UsageError("--inventory and --live are alternatives: give one")
 
 
 def _sites(plan_path: str, variables: dict[str, Any], inventory: str | None,
@@ -52,14 +52,6 @@ def _sites(plan_path: str, variables: dict[str, Any], inventory: str | None,
     from orchestrator.plan.load import load_plan
 
     return _live_inventory(load_plan(plan_path, variables))
-
-
-def _fail(message: str, as_json: bool, code: int = 2) -> None:
-    if as_json:
-        click.echo(json.dumps({"error": message}))
-    else:
-        click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def plan_options(func):
@@ -91,14 +83,11 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
     drift."""
     from orchestrator.cli.show import checked_json, print_checked
 
-    try:
-        variables = _variables(var, vars_file)
-        _one_source(inventory, live)
-        checked = check_file(plan_path, variables, _inventory(inventory))
-        if live and checked.plan is not None and not checked.errors:
-            checked = check_file(plan_path, variables, _live_inventory(checked.plan))
-    except OrchestratorError as exc:
-        _fail(str(exc), as_json)
+    variables = _variables(var, vars_file)
+    _one_source(inventory, live)
+    checked = check_file(plan_path, variables, _inventory(inventory))
+    if live and checked.plan is not None and not checked.errors:
+        checked = check_file(plan_path, variables, _live_inventory(checked.plan))
     if checked.plan is not None and not checked.errors:
         from orchestrator.graph.workflows import workflow_issues
 
@@ -137,10 +126,9 @@ def run(plan_path: str, var: tuple[str, ...], vars_file: str | None, inventory: 
         from orchestrator.cli.runs import start_run
 
         sys.exit(start_run(plan_path, loaded, mode, variables, root, as_json))
-    except PlanInvalid as exc:
-        _fail(f"{plan_path} is invalid:\n{exc}", as_json, 1)
-    except OrchestratorError as exc:
-        _fail(str(exc), as_json)
+    except PlanInvalid as exc:  # the plan was read and judged: a failed outcome, exit 1
+        click.echo(f"error: {plan_path} is invalid:\n{exc}", err=True)
+        sys.exit(1)
 
 
 def _dry_run(loaded, mode: str, live, root: Path, as_json: bool, show_all: bool) -> None:

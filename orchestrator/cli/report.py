@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.plan.errors import PlanInvalid
 from orchestrator.plan.model import WORKFLOWS
 
 
@@ -63,8 +63,8 @@ def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: st
     try:
         text = build_runbook(plan_path, _variables(var, vars_file), fmt, modes or WORKFLOWS,
                              live, default_runs_dir(runs_dir))
-    except OrchestratorError as exc:
-        _fail(str(exc), 1)
+    except PlanInvalid as exc:  # the plan was read and judged: a failed outcome, exit 1
+        _fail(f"{plan_path} is invalid:\n{exc}", 1)
     _write(text, output)
 
 
@@ -80,9 +80,5 @@ def report(run_id: str, fmt: str, runs_dir: str | None, output: str | None) -> N
     from orchestrator.executor.journal import runs_dir as default_runs_dir
     from orchestrator.report.build import build_report
 
-    try:
-        text = build_report(run_id, default_runs_dir(runs_dir), fmt)
-    except OrchestratorError as exc:
-        _fail(str(exc))
-    _write(text, output)
+    _write(build_report(run_id, default_runs_dir(runs_dir), fmt), output)
 

@@ -17,7 +17,6 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from orchestrator.cli.report import report
-from orchestrator.errors import OrchestratorError
 from orchestrator.executor.errors import RunChanged, RunNotFound, TestActive
 from orchestrator.executor.history import active_test
 from orchestrator.executor.journal import (
@@ -170,11 +169,7 @@ def runs() -> None:
 def resume(run_id: str, runs_dir: str | None, as_json: bool, force: bool,
            var: tuple[str, ...]) -> None:
     """Finish run RUN_ID: steps already done are not run again."""
-    try:
-        sys.exit(resume_run(run_id, _root(runs_dir), as_json, force, parse_vars(var)))
-    except OrchestratorError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    sys.exit(resume_run(run_id, _root(runs_dir), as_json, force, parse_vars(var)))
 
 
 def _root(explicit: str | None) -> Path:

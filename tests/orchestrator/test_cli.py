@@ -47,8 +47,8 @@ def test_validate_json_with_vars_and_inventory(tmp_path):
 
 def test_render_error_is_reported_not_raised():
     result = drkit("plan", "validate", str(INVALID / "undefined-variable.yaml"), "--json")
-    assert result.exit_code == 2
-    assert "'subnet' is undefined" in json.loads(result.output)["error"]
+    assert result.exit_code == 2  # one line on stderr, never JSON or text on stdout
+    assert result.stdout == "" and "'subnet' is undefined" in result.stderr
 
 
 def test_dry_run_table_and_json(tmp_path):
