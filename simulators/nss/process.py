@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,12 +26,14 @@ class ApplianceProcess:
     """One ``drkit nss serve`` child process on loopback, restartable on the same data dir."""
 
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
-                 host: str = "127.0.0.1", fsync: bool = False) -> None:
+                 host: str = "127.0.0.1", fsync: bool = False,
+                 nofile: int | None = None) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
         self.fsync = fsync
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the child, like `ulimit -n`
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,9 +60,14 @@ class ApplianceProcess:
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True, cwd=_repo_root())
+                                         start_new_session=True, cwd=_repo_root(),
+                                         preexec_fn=self._limits if self.nofile else None)
         self._wait_ready(timeout)
         return self
+
+    def _limits(self) -> None:
+        """In the child before exec: the descriptor limit, as ``ulimit -n`` would set it."""
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def kill9(self) -> None:
         self._signal(signal.SIGKILL)
