@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from ..appliance import VERSION, Appliance
 from . import errors, replication, san, storage, system
+from .bodylimit import BodyLimit
 from .deps import require_token
 
 BASE = "/api/v1"
@@ -19,6 +20,7 @@ def create_app(appliance: Appliance, token: str, public_url: str = "") -> FastAP
     appliance.identity.update(url=public_url, token=token)
     app.state.metrics = system.Metrics()
     errors.install(app)
+    app.add_middleware(BodyLimit)
 
     open_router = APIRouter()
 
