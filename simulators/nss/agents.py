@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import requests
 
 from .context import Context, new_id, utcnow
-from .errors import AlreadyExists, ApplianceFault, InvalidRequest, not_found
+from .errors import AlreadyExists, ApplianceFault, InvalidRequest, NoQuiesceAgent, not_found
 from .luns import Luns, check_name
 from .store import dumps, loads
 
@@ -92,12 +92,16 @@ class Agents:
             raise InvalidRequest(f"on_quiesce_failure {policy!r} is not one of crash, fail",
                                  field="on_quiesce_failure")
         agents = self.covering(lun_ids)
+        if policy == "fail" and not agents:
+            raise NoQuiesceAgent(
+                f"no Snapshot Agent is registered for {', '.join(map(repr, lun_ids))}; a "
+                "quiesced snapshot with on_quiesce_failure=fail needs one (or use crash)",
+                luns=lun_ids)
         request_id = new_id("quiesce")
         frozen, failures = self._freeze_all(agents, request_id, lun_ids)
         try:
-            if policy == "fail" and (failures or not agents):
-                why = "; ".join(failures) or "no agent is registered for these LUNs"
-                raise QuiesceFailed(f"quiesce failed, no snapshot taken: {why}",
+            if policy == "fail" and failures:
+                raise QuiesceFailed(f"quiesce failed, no snapshot taken: {'; '.join(failures)}",
                                     failures=failures)
             yield "app" if agents and not failures else "crash"
         finally:

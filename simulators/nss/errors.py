@@ -14,10 +14,12 @@ the HTTP status the REST layer answers with. The REST layer maps them in exactly
     │   ├── AlreadyExists             duplicate name / initiator
     │   ├── ReadOnlyDevice            write to a read-only device
     │   ├── InUse                     delete of an object others depend on
-    │   └── LimitReached              e.g. the 256th snapshot of a LUN
+    │   ├── LimitReached              e.g. the 256th snapshot of a LUN
+    │   └── NoQuiesceAgent            quiesce with policy "fail" and no agent for the LUNs
     ├── PayloadTooLarge (413)
     ├── ApplianceFault (500/503)      our own failure; ``transient`` says whether a retry may help
-    │   └── PeerUnreachable (503)     transient: the replication peer did not answer
+    │   ├── PeerUnreachable (503)     transient: the replication peer did not answer
+    │   └── QuiesceFailed (503)       transient: an agent did not freeze in time (agents.py)
     └── ReplicationError              MicroScan, wire format and planner (replication_errors.py)
 
 Permanent errors are everything but ``ApplianceFault(transient=True)``: retrying them changes
@@ -89,6 +91,12 @@ class InUse(Conflict):
 
 class LimitReached(Conflict):
     code = "limit-reached"
+
+
+class NoQuiesceAgent(Conflict):
+    """A failed precondition the client can fix (register an agent), not an outage."""
+
+    code = "no-quiesce-agent"
 
 
 class PayloadTooLarge(NssError):
