@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS rpoints(
     replication_id TEXT NOT NULL, rp_id TEXT NOT NULL, lun_id TEXT NOT NULL,
     snapshot_id TEXT NOT NULL, sequence INTEGER NOT NULL, time TEXT NOT NULL,
     consistency TEXT NOT NULL, PRIMARY KEY(replication_id, rp_id, lun_id));
+CREATE INDEX IF NOT EXISTS rpoints_by_lun ON rpoints(lun_id, sequence);
 CREATE TABLE IF NOT EXISTS pending_commits(
     replication_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, rp_id TEXT NOT NULL,
     time TEXT NOT NULL, consistency TEXT NOT NULL);
