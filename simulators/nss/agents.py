@@ -4,7 +4,7 @@ Before a quiesced snapshot the appliance asks every agent registered for any of 
 freeze (``POST {url}/quiesce``); when all answered "frozen" it snapshots (app-consistent) and
 thaws them (``POST {url}/thaw``). An agent that fails or does not answer in its ``timeout_ms``
 makes the snapshot crash-consistent (policy ``crash``) or fails it (policy ``fail``); agents that
-did freeze are thawed either way. The agent token is stored but never returned.
+did freeze are thawed either way. The agent token is stored sealed and never returned.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import requests
 from .context import Context, new_id, utcnow
 from .errors import AlreadyExists, ApplianceFault, InvalidRequest, NoQuiesceAgent, not_found
 from .luns import Luns, check_name
+from .sealing import place
 from .store import dumps, loads
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,9 @@ class Agents:
                 raise AlreadyExists(f"an agent named {name!r} already exists", field="name")
             db.execute("INSERT INTO agents(id, name, url, token, luns, timeout_ms, created) "
                        "VALUES(?,?,?,?,?,?,?)",
-                       (agent_id, name, url.rstrip("/"), token, dumps(luns), timeout_ms,
-                        utcnow()))
+                       (agent_id, name, url.rstrip("/"),
+                        self.ctx.box.seal(token, place("agents", "token", agent_id)),
+                        dumps(luns), timeout_ms, utcnow()))
         return self.get(agent_id)
 
     def get(self, agent_id: str, with_token: bool = False) -> dict[str, Any]:
@@ -68,7 +70,8 @@ class Agents:
                "luns": loads(row["luns"]), "timeout_ms": row["timeout_ms"],
                "created": row["created"]}
         if with_token:
-            out["token"] = row["token"]
+            out["token"] = self.ctx.box.open_text(row["token"], place("agents", "token",
+                                                                      agent_id))
         return out
 
     def list(self) -> list[dict[str, Any]]:

@@ -85,12 +85,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--token-file", "serve_token_file", type=click.Path(path_type=Path),
               help="API token file; created with a random token if missing.")
 @click.option("--fsync", is_flag=True, help="fdatasync every write (power-loss durability).")
+@click.option("--seal-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Key file that seals peer and agent secrets at rest (created if missing; "
+                   "default: <data>.key beside the data directory).")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
-          fsync: bool) -> None:
+          fsync: bool, seal_key: Path | None) -> None:
     """Run one appliance in the foreground."""
     from .server import serve as run_server
 
-    run_server(name, data_dir, host, port, serve_token_file, fsync)
+    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key)
 
 
 @nss.command()

@@ -51,14 +51,15 @@ class ApplianceProcess:
         return NssClient(self.url, self.token)
 
     def start(self, timeout: float = 30.0) -> ApplianceProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "simulators.nss", "serve", "--name", self.name,
                "--data", str(self.data_dir), "--host", self.host, "--port", str(self.port),
                "--token-file", str(self.token_file)]
         if self.fsync:
             cmd.append("--fsync")
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
-        with open(self.log_file, "ab") as log:
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True, cwd=_repo_root(),
                                          preexec_fn=self._limits if self.nofile else None)

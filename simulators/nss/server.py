@@ -32,10 +32,11 @@ def load_token(token_file: Path | None) -> str:
 
 
 def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
-          fsync: bool = False) -> None:
+          fsync: bool = False, seal_key: Path | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.umask(0o077)  # every file the appliance makes (staging, journals, images) is 0600
     token = load_token(token_file)
-    appliance = Appliance(data_dir, name, fsync=fsync)
+    appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key)
     app = create_app(appliance, token, f"http://{host}:{port}")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

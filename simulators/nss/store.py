@@ -9,6 +9,7 @@ so a ``kill -9`` at any instant leaves a consistent appliance.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -75,11 +76,13 @@ class Store:
     """
 
     def __init__(self, path: Path) -> None:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives -wal/-shm its mode
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=OFF")
+        self._db.execute("PRAGMA secure_delete=ON")  # a deleted secret's bytes are overwritten
         self._lock = threading.RLock()
         self._db.executescript(SCHEMA)
         self._depth = 0
@@ -87,6 +90,11 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it (old page images included)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

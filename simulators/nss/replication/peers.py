@@ -3,7 +3,8 @@
 ``POST /peers {url, token}`` on appliance A checks B's token (``GET /appliance``), makes a fresh
 256-bit pair key and hands B its own URL, token and the key (``POST /peers/handshake``). Each
 side then calls the other with the other's bearer token, and every delta is sealed with the pair
-key. Tokens and keys are stored in the metadata store and never returned by the API.
+key. Tokens and keys are sealed in the metadata store (``sealing.py``) and never returned by
+the API.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tenacity import (
 from ..context import Context, utcnow
 from ..errors import AlreadyExists, InUse, InvalidRequest, NssError, PeerUnreachable, not_found
 from ..replication_errors import is_transient
+from ..sealing import place
 from ..wire import new_pair_key
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,9 @@ class Peers:
         row = self.ctx.store.one("SELECT * FROM peers WHERE id=?", peer_id)
         if row is None:
             raise not_found("peer", peer_id)
-        return dict(row)
+        box = self.ctx.box
+        return {**dict(row), "token": box.open_text(row["token"], place("peers", "token", peer_id)),
+                "key": box.open(row["key"], place("peers", "key", peer_id))}
 
     def link(self, peer_id: str, **kwargs: Any) -> PeerLink:
         return PeerLink(self.secret(peer_id), **kwargs)
@@ -157,7 +161,11 @@ class Peers:
             db.execute("DELETE FROM peers WHERE id=?", (peer_id,))
 
     def _store(self, peer_id: str, name: str, url: str, token: str, key: bytes) -> None:
+        box = self.ctx.box
+        sealed_token = box.seal(token, place("peers", "token", peer_id))
+        sealed_key = box.seal(key, place("peers", "key", peer_id))
         with self.ctx.store.tx() as db:
             db.execute("INSERT INTO peers(id, name, url, token, key, created) "
-                       "VALUES(?,?,?,?,?,?)", (peer_id, name, url, token, key, utcnow()))
+                       "VALUES(?,?,?,?,?,?)",
+                       (peer_id, name, url, sealed_token, sealed_key, utcnow()))
         log.info("paired with %s at %s", peer_id, url)
