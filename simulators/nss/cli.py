@@ -88,12 +88,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--seal-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Key file that seals peer and agent secrets at rest (created if missing; "
                    "default: <data>.key beside the data directory).")
+@click.option("--header-timeout", default=10.0, show_default=True, type=float,
+              help="Seconds a client has to send its request headers.")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
-          fsync: bool, seal_key: Path | None) -> None:
+          fsync: bool, seal_key: Path | None, header_timeout: float) -> None:
     """Run one appliance in the foreground."""
     from .server import serve as run_server
 
-    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key)
+    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key, header_timeout)
 
 
 @nss.command()

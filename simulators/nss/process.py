@@ -27,13 +27,14 @@ class ApplianceProcess:
 
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
                  host: str = "127.0.0.1", fsync: bool = False,
-                 nofile: int | None = None) -> None:
+                 nofile: int | None = None, serve_args: tuple[str, ...] = ()) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
         self.fsync = fsync
         self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the child, like `ulimit -n`
+        self.serve_args = serve_args  # more `drkit nss serve` options: ("--header-timeout", "2")
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,6 +58,7 @@ class ApplianceProcess:
                "--token-file", str(self.token_file)]
         if self.fsync:
             cmd.append("--fsync")
+        cmd += self.serve_args
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
         fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "ab") as log:

@@ -6,11 +6,13 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from .api import create_app
 from .appliance import Appliance
+from .guard import Limits, guarded_protocol, limits_for, raise_nofile
 
 
 def load_token(token_file: Path | None) -> str:
@@ -31,14 +33,23 @@ def load_token(token_file: Path | None) -> str:
     return token
 
 
+def uvicorn_options(limits: Limits) -> dict[str, Any]:
+    """uvicorn's own bounds plus the guarded protocol (guard.py) for what it lacks."""
+    return {"http": guarded_protocol(limits), "timeout_keep_alive": limits.keep_alive,
+            "limit_concurrency": limits.max_connections + 64,
+            "h11_max_incomplete_event_size": limits.max_header_bytes}
+
+
 def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
-          fsync: bool = False, seal_key: Path | None = None) -> None:
+          fsync: bool = False, seal_key: Path | None = None,
+          header_timeout: float = Limits.header_timeout) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     os.umask(0o077)  # every file the appliance makes (staging, journals, images) is 0600
     token = load_token(token_file)
     appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key)
     app = create_app(appliance, token, f"http://{host}:{port}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                    **uvicorn_options(limits_for(raise_nofile(), header_timeout=header_timeout)))
     finally:
         appliance.close()
