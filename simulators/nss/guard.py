@@ -80,12 +80,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._deadline is None and self._idle():
             self._arm()  # first byte of a keep-alive request: its headers are on the clock
-        if self._deadline is not None:
+        super().data_received(data)
+        if self._deadline is not None:  # still no complete headers after these bytes
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 self._drop()
-                return
-        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._disarm()

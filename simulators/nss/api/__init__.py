@@ -8,6 +8,8 @@ from ..appliance import VERSION, Appliance
 from . import errors, replication, san, storage, system
 from .bodylimit import BodyLimit
 from .deps import require_token
+from .models import Health
+from .openapi import install_openapi
 
 BASE = "/api/v1"
 
@@ -24,7 +26,7 @@ def create_app(appliance: Appliance, token: str, public_url: str = "") -> FastAP
 
     open_router = APIRouter()
 
-    @open_router.get("/healthz")
+    @open_router.get("/healthz", response_model=Health)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -33,4 +35,5 @@ def create_app(appliance: Appliance, token: str, public_url: str = "") -> FastAP
     secured = [Depends(require_token)]
     for module in (storage, san, system, replication):
         app.include_router(module.router, prefix=BASE, dependencies=secured)
+    install_openapi(app)
     return app
