@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
+
+from simulators.nss.api.contract import render
 
 pytestmark = pytest.mark.live
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
@@ -58,3 +61,14 @@ def test_schemathesis_finds_nothing(appliance, tmp_path):
     selected = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", summary)
     assert selected and len(set(selected.groups())) == 1 and int(selected[1]) >= 51
     assert "✅ Stateful" in summary and "✅ Fuzzing" in summary
+
+
+def test_the_contract_document_matches_the_served_openapi(appliance):
+    """docs/NSS-API.md's operation table is what the appliance publishes (regenerate it with
+    ``python -m simulators.nss.api.contract``)."""
+    spec = requests.get(f"{appliance.url}/openapi.json", timeout=10).json()
+    document = (Path(__file__).resolve().parents[2] / "docs" / "NSS-API.md").read_text()
+    section = render(spec)
+    assert section in document, "docs/NSS-API.md is stale: run python -m " \
+        "simulators.nss.api.contract"
+    assert section.count("\n| `") == sum(len(ops) for ops in spec["paths"].values())

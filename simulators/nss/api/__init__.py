@@ -1,4 +1,5 @@
-"""The appliance's REST API v1 (see shared/docs/NSS-API.md): a thin layer over the domain."""
+"""The appliance's REST API v1 (contract: docs/NSS-API.md, generated from and tested against
+the OpenAPI document): a thin layer over the domain."""
 
 from __future__ import annotations
 
