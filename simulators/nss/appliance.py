@@ -63,7 +63,8 @@ class Appliance:
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.store.meta("name"), "model": MODEL,
                 "version": VERSION, "serial": self.store.meta("serial"),
-                "created": self.store.meta("created")}
+                "created": self.store.meta("created"),
+                "tls_fingerprint": self.identity.get("fingerprint")}
 
     def snapshot(self, lun_ids: list[str], *, quiesce: bool = False,
                  on_quiesce_failure: str = "crash",

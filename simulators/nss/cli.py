@@ -90,12 +90,21 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
                    "default: <data>.key beside the data directory).")
 @click.option("--header-timeout", default=10.0, show_default=True, type=float,
               help="Seconds a client has to send its request headers.")
+@click.option("--insecure", is_flag=True,
+              help="Serve plain HTTP and allow pairing over it (labs only).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate to serve (default: self-signed, made at first start).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM private key of --tls-cert.")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
-          fsync: bool, seal_key: Path | None, header_timeout: float) -> None:
-    """Run one appliance in the foreground."""
+          fsync: bool, seal_key: Path | None, header_timeout: float, insecure: bool,
+          tls_cert: Path | None, tls_key: Path | None) -> None:
+    """Run one appliance in the foreground (HTTPS; its certificate fingerprint is printed)."""
+    from .server import Tls
     from .server import serve as run_server
 
-    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key, header_timeout)
+    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key, header_timeout,
+               Tls(insecure, tls_cert, tls_key))
 
 
 @nss.command()

@@ -11,6 +11,8 @@ from typing import Any
 
 import requests
 
+from .tls import pin
+
 
 class NssApiError(Exception):
     """An error answer from the appliance (or no answer: status 0, code ``unreachable``)."""
@@ -25,10 +27,12 @@ class NssApiError(Exception):
 
 
 class NssClient:
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 30.0,
+                 fingerprint: str | None = None) -> None:
+        """``fingerprint``: the appliance's TLS certificate SHA-256, pinned for https URLs."""
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._session = requests.Session()
+        self._session = pin(requests.Session(), fingerprint)
         self._session.headers["Authorization"] = f"Bearer {token}"
 
     def __repr__(self) -> str:  # never show the token
@@ -139,8 +143,10 @@ class NssClient:
         return self._request("POST", f"/snapshots/{snap_id}/timeviews", json=body)["timeview"]
 
     # ------------------------------------------------------------ peers & replication
-    def pair(self, url: str, token: str) -> dict[str, Any]:
-        return self._request("POST", "/peers", json={"url": url, "token": token})["peer"]
+    def pair(self, url: str, token: str, fingerprint: str | None = None) -> dict[str, Any]:
+        body = {"url": url, "token": token, **({"fingerprint": fingerprint} if fingerprint
+                                                else {})}
+        return self._request("POST", "/peers", json=body)["peer"]
 
     def list_peers(self) -> list[dict[str, Any]]:
         return self._request("GET", "/peers")["peers"]

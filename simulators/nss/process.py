@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from .client import NssClient
+from .tls import fingerprint, pin
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -27,7 +28,8 @@ class ApplianceProcess:
 
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
                  host: str = "127.0.0.1", fsync: bool = False,
-                 nofile: int | None = None, serve_args: tuple[str, ...] = ()) -> None:
+                 nofile: int | None = None, serve_args: tuple[str, ...] = (),
+                 tls: bool = False) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
@@ -35,13 +37,20 @@ class ApplianceProcess:
         self.fsync = fsync
         self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the child, like `ulimit -n`
         self.serve_args = serve_args  # more `drkit nss serve` options: ("--header-timeout", "2")
+        self.tls = tls  # HTTPS with a self-signed certificate; else --insecure (plain HTTP)
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the certificate it serves (what an operator confirms when pairing)."""
+        cert = self.data_dir / "tls" / "cert.pem"
+        return fingerprint(cert.read_bytes()) if self.tls and cert.exists() else None
 
     @property
     def token(self) -> str:
@@ -49,7 +58,7 @@ class ApplianceProcess:
 
     @property
     def client(self) -> NssClient:
-        return NssClient(self.url, self.token)
+        return NssClient(self.url, self.token, fingerprint=self.fingerprint)
 
     def start(self, timeout: float = 30.0) -> ApplianceProcess:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -58,6 +67,8 @@ class ApplianceProcess:
                "--token-file", str(self.token_file)]
         if self.fsync:
             cmd.append("--fsync")
+        if not self.tls:
+            cmd.append("--insecure")
         cmd += self.serve_args
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
         fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -105,7 +116,7 @@ class ApplianceProcess:
                 raise RuntimeError(f"appliance {self.name!r} exited with {self.proc.returncode}:"
                                    f"\n{self._log_tail()}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if self._healthy():
                     return
             except requests.RequestException:
                 pass
@@ -113,6 +124,12 @@ class ApplianceProcess:
         self.kill9()
         raise RuntimeError(f"appliance {self.name!r} not ready after {timeout}s:\n"
                            f"{self._log_tail()}")
+
+    def _healthy(self) -> bool:
+        if self.tls and self.fingerprint is None:
+            return False  # the certificate is made at first start
+        session = pin(requests.Session(), self.fingerprint)
+        return session.get(f"{self.url}/healthz", timeout=1).status_code == 200
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS agents(
     luns TEXT NOT NULL, timeout_ms INTEGER NOT NULL, created TEXT NOT NULL);
 """
 
+#: (table, column, declaration) added to existing stores on open
+ADDED_COLUMNS = (("peers", "fingerprint", "TEXT"),)
+
 
 class Store:
     """One SQLite connection shared by the appliance's threads under one lock.
@@ -85,11 +88,19 @@ class Store:
         self._db.execute("PRAGMA secure_delete=ON")  # a deleted secret's bytes are overwritten
         self._lock = threading.RLock()
         self._db.executescript(SCHEMA)
+        self._add_columns()
         self._depth = 0
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _add_columns(self) -> None:
+        """Columns added after a table's first release (older stores get them on open)."""
+        for table, column, decl in ADDED_COLUMNS:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def checkpoint(self) -> None:
         """Move the WAL into the database file and truncate it (old page images included)."""

@@ -15,12 +15,16 @@ from .openapi import install_openapi
 BASE = "/api/v1"
 
 
-def create_app(appliance: Appliance, token: str, public_url: str = "") -> FastAPI:
+def create_app(appliance: Appliance, token: str, public_url: str = "", *,
+               fingerprint: str | None = None, insecure: bool = True) -> FastAPI:
+    """``fingerprint``: of the TLS certificate served (None over plain HTTP); ``insecure``
+    allows pairing over plain HTTP (labs)."""
     app = FastAPI(title="NSS appliance simulator", version=VERSION,
                   openapi_url="/openapi.json", docs_url=f"{BASE}/docs", redoc_url=None)
     app.state.appliance = appliance
     app.state.token = token
-    appliance.identity.update(url=public_url, token=token)
+    appliance.identity.update(url=public_url, token=token, fingerprint=fingerprint,
+                              insecure=insecure)
     app.state.metrics = system.Metrics()
     errors.install(app)
     app.add_middleware(BodyLimit)

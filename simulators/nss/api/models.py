@@ -120,6 +120,7 @@ class ApplianceInfo(Record):
     version: str
     serial: str | None
     created: str | None
+    tls_fingerprint: str | None  # SHA-256 of the served certificate; None over plain HTTP
 
 
 class Peer(Record):
