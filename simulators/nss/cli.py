@@ -27,10 +27,13 @@ console = Console()
               show_default=True, help="Appliance URL (or DRKIT_NSS_URL).")
 @click.option("--token-file", type=click.Path(path_type=Path), envvar="DRKIT_NSS_TOKEN_FILE",
               help="File holding the API token (or DRKIT_NSS_TOKEN / DRKIT_NSS_TOKEN_FILE).")
+@click.option("--fingerprint", envvar="DRKIT_NSS_FINGERPRINT",
+              help="SHA-256 fingerprint of the appliance's TLS certificate, for https URLs "
+                   "(shown by `drkit nss serve`; or DRKIT_NSS_FINGERPRINT).")
 @click.pass_context
-def nss(ctx: click.Context, url: str, token_file: Path | None) -> None:
+def nss(ctx: click.Context, url: str, token_file: Path | None, fingerprint: str | None) -> None:
     """Run and drive an NSS appliance simulator."""
-    ctx.obj = {"url": url, "token_file": token_file}
+    ctx.obj = {"url": url, "token_file": token_file, "fingerprint": fingerprint}
 
 
 def _client(ctx: click.Context) -> NssClient:
@@ -40,7 +43,7 @@ def _client(ctx: click.Context) -> NssClient:
         token = Path(token_file).read_text().strip()
     if not token:
         raise click.UsageError("no API token: give --token-file or set DRKIT_NSS_TOKEN")
-    return NssClient(ctx.obj["url"], token)
+    return NssClient(ctx.obj["url"], token, fingerprint=ctx.obj["fingerprint"])
 
 
 def _run(fn: Callable[[], Any]) -> Any:

@@ -4,7 +4,11 @@ appliance processes."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import ssl
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -93,3 +97,16 @@ def test_unpairing_is_mutual_and_a_stale_side_recovers(appliance_factory):
     assert len(b.client.list_peers()) == 1       # B's record is stale ...
     assert a.client.pair(b.url, b.token)["id"] == peer["id"]   # ... and re-pairing replaces it
     assert len(b.client.list_peers()) == 1
+
+
+def test_the_cli_pins_the_fingerprint(tls_pair):
+    a, _ = tls_pair
+    env = {**os.environ, "DRKIT_NSS_URL": a.url, "DRKIT_NSS_TOKEN": a.token}
+    run = [sys.executable, "-m", "orchestrator", "nss"]
+    good = subprocess.run([*run, "--fingerprint", a.fingerprint, "info", "--json"], env=env,
+                          capture_output=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["appliance"][0]["tls_fingerprint"] == a.fingerprint
+    bad = subprocess.run([*run, "--fingerprint", WRONG, "info"], env=env, capture_output=True,
+                         timeout=60)
+    assert bad.returncode == 1 and b"unreachable" in bad.stdout
