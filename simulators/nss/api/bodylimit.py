@@ -29,7 +29,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or _is_raw(scope):
+        if scope["type"] != "http" or _is_raw(scope) or not _has_body(scope):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -67,6 +67,14 @@ class BodyLimit:
 
 def _is_raw(scope: dict) -> bool:
     return scope["method"] == "PUT" and bool(_RAW_ROUTES.match(scope["path"]))
+
+
+def _has_body(scope: dict) -> bool:
+    """A body is announced by a non-zero Content-Length or a Transfer-Encoding (chunked)."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
 
 
 def _content_length(scope: dict) -> int | None:
