@@ -27,8 +27,8 @@ the HTTP status the REST layer answers with. The REST layer maps them in exactly
     └── ReplicationError              MicroScan, wire format and planner (replication_errors.py)
 
 PeerCertificateMismatch, PairingRefused and PeerRefused live in ``replication/peers.py``;
-``api/errors.py`` also answers
-400 ``unstorable-value`` for numbers past 64 bits and text with lone surrogates.
+``api/errors.py`` also answers 400 ``unstorable-value`` for numbers past 64 bits and text with
+lone surrogates.
 
 Permanent errors are everything but ``ApplianceFault(transient=True)``: retrying them changes
 nothing until the request or the state changes.
