@@ -225,8 +225,12 @@ class NssClient:
                              json=body)["timeview"]
 
     # ------------------------------------------------------------ peers & replication
-    def pair(self, url: str, token: str) -> Json:
-        return self._request("POST", "/peers", json={"url": url, "token": token})["peer"]
+    def pair(self, url: str, token: str, fingerprint: str | None = None) -> Json:
+        """Pair with the appliance at ``url``; over https ``fingerprint`` (its certificate's
+        SHA-256, as it shows it) is required, and pinned for every later call to it."""
+        body = {"url": url, "token": token, **({"fingerprint": fingerprint} if fingerprint
+                                                else {})}
+        return self._request("POST", "/peers", json=body)["peer"]
 
     def list_peers(self) -> list[Json]:
         return self._request("GET", "/peers")["peers"]

@@ -4,7 +4,7 @@ Before a quiesced snapshot the appliance asks every agent registered for any of 
 freeze (``POST {url}/quiesce``); when all answered "frozen" it snapshots (app-consistent) and
 thaws them (``POST {url}/thaw``). An agent that fails or does not answer in its ``timeout_ms``
 makes the snapshot crash-consistent (policy ``crash``) or fails it (policy ``fail``); agents that
-did freeze are thawed either way. The agent token is stored but never returned.
+did freeze are thawed either way. The agent token is stored sealed and never returned.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from urllib.parse import urlparse
 import requests
 
 from .context import Context, new_id, utcnow
-from .errors import AlreadyExists, ApplianceFault, InvalidRequest, not_found
+from .errors import AlreadyExists, ApplianceFault, InvalidRequest, NoQuiesceAgent, not_found
 from .luns import Luns, check_name
+from .sealing import place
 from .store import dumps, loads
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,9 @@ class Agents:
                 raise AlreadyExists(f"an agent named {name!r} already exists", field="name")
             db.execute("INSERT INTO agents(id, name, url, token, luns, timeout_ms, created) "
                        "VALUES(?,?,?,?,?,?,?)",
-                       (agent_id, name, url.rstrip("/"), token, dumps(luns), timeout_ms,
-                        utcnow()))
+                       (agent_id, name, url.rstrip("/"),
+                        self.ctx.box.seal(token, place("agents", "token", agent_id)),
+                        dumps(luns), timeout_ms, utcnow()))
         return self.get(agent_id)
 
     def get(self, agent_id: str, with_token: bool = False) -> dict[str, Any]:
@@ -68,7 +70,8 @@ class Agents:
                "luns": loads(row["luns"]), "timeout_ms": row["timeout_ms"],
                "created": row["created"]}
         if with_token:
-            out["token"] = row["token"]
+            out["token"] = self.ctx.box.open_text(row["token"], place("agents", "token",
+                                                                      agent_id))
         return out
 
     def list(self) -> list[dict[str, Any]]:
@@ -92,12 +95,16 @@ class Agents:
             raise InvalidRequest(f"on_quiesce_failure {policy!r} is not one of crash, fail",
                                  field="on_quiesce_failure")
         agents = self.covering(lun_ids)
+        if policy == "fail" and not agents:
+            raise NoQuiesceAgent(
+                f"no Snapshot Agent is registered for {', '.join(map(repr, lun_ids))}; a "
+                "quiesced snapshot with on_quiesce_failure=fail needs one (or use crash)",
+                luns=lun_ids)
         request_id = new_id("quiesce")
         frozen, failures = self._freeze_all(agents, request_id, lun_ids)
         try:
-            if policy == "fail" and (failures or not agents):
-                why = "; ".join(failures) or "no agent is registered for these LUNs"
-                raise QuiesceFailed(f"quiesce failed, no snapshot taken: {why}",
+            if policy == "fail" and failures:
+                raise QuiesceFailed(f"quiesce failed, no snapshot taken: {'; '.join(failures)}",
                                     failures=failures)
             yield "app" if agents and not failures else "crash"
         finally:

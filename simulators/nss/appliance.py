@@ -14,9 +14,11 @@ from .groups import Groups
 from .jobs import Jobs
 from .luns import Luns
 from .model import Snapshot
+from .modes import tighten
 from .replication.roles import Roles
 from .replication.service import ReplicationService
 from .san import San
+from .sealing import SecretBox, default_key_path, seal_clear_rows
 from .snapshots import Snapshots
 from .store import Store
 
@@ -25,14 +27,21 @@ VERSION = "0.1.0"
 
 
 class Appliance:
-    """Opens (or creates) the appliance stored in ``data_dir``."""
+    """Opens (or creates) the appliance stored in ``data_dir``.
 
-    def __init__(self, data_dir: Path, name: str, *, fsync: bool = False) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+    The directory is 0700 and every file in it 0600 (existing ones are tightened on open);
+    secrets are sealed with the key in ``seal_key`` (default ``<data_dir>.key``, created)."""
+
+    def __init__(self, data_dir: Path, name: str, *, fsync: bool = False,
+                 seal_key: Path | None = None) -> None:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tighten(data_dir)
         self.data_dir = data_dir
         self.store = Store(data_dir / "meta.sqlite")
         self._init_identity(name)
-        self.ctx = Context(self.store, ImageFiles(data_dir, fsync=fsync))
+        box = SecretBox.from_file(seal_key or default_key_path(data_dir))
+        seal_clear_rows(self.store, box)
+        self.ctx = Context(self.store, ImageFiles(data_dir, fsync=fsync), box)
         self.luns = Luns(self.ctx)
         self.data = DataPath(self.ctx)
         self.snapshots = Snapshots(self.ctx, self.luns)
@@ -54,7 +63,8 @@ class Appliance:
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.store.meta("name"), "model": MODEL,
                 "version": VERSION, "serial": self.store.meta("serial"),
-                "created": self.store.meta("created")}
+                "created": self.store.meta("created"),
+                "tls_fingerprint": self.identity.get("fingerprint")}
 
     def snapshot(self, lun_ids: list[str], *, quiesce: bool = False,
                  on_quiesce_failure: str = "crash",

@@ -4,13 +4,16 @@ A LUN's bytes live in ``luns/<id>.img`` and a snapshot's preserved chunks in
 ``snaps/<id>.img``, each a sparse file the size of its device: a chunk never written costs no
 disk and reads as zeros. Writes go straight to the file with ``pwrite``; they survive a
 ``kill -9`` of the process (the kernel holds them) and, with ``fsync=True``, a power loss too.
+At most ``max_open`` image files are open at once (``fdcache.py``): thousands of LUNs fit in
+the usual 1,024-descriptor limit.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
+
+from .fdcache import DEFAULT_CAPACITY, FdCache
 
 SECTOR = 512
 CHUNK = 64 * 1024
@@ -32,15 +35,15 @@ def is_zero(data: bytes | memoryview) -> bool:
 
 
 class ImageFiles:
-    """Open image files by path, one descriptor each, created sparse on first use."""
+    """Image files by path, created sparse on first use, through a bounded descriptor cache."""
 
-    def __init__(self, root: Path, fsync: bool = False) -> None:
+    def __init__(self, root: Path, fsync: bool = False,
+                 max_open: int = DEFAULT_CAPACITY) -> None:
         self.root = root
         self.fsync = fsync
-        self._fds: dict[Path, int] = {}
-        self._lock = threading.Lock()
+        self.fds = FdCache(max_open)
         for sub in ("luns", "snaps"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def lun_path(self, lun_id: str) -> Path:
         return self.root / "luns" / f"{lun_id}.img"
@@ -49,48 +52,35 @@ class ImageFiles:
         return self.root / "snaps" / f"{snap_id}.img"
 
     def create(self, path: Path, size: int) -> None:
-        fd = self._fd(path)
-        os.ftruncate(fd, size)
-        if self.fsync:
-            os.fsync(fd)
+        with self.fds.use(path) as fd:
+            os.ftruncate(fd, size)
+            if self.fsync:
+                os.fsync(fd)
 
     def read(self, path: Path, offset: int, length: int) -> bytes:
         if not path.exists():
             return bytes(length)
-        data = os.pread(self._fd(path), length, offset)
+        with self.fds.use(path) as fd:
+            data = os.pread(fd, length, offset)
         if len(data) < length:  # past the end of a sparse file that was never extended
             data += bytes(length - len(data))
         return data
 
     def write(self, path: Path, offset: int, data: bytes | memoryview) -> None:
-        fd = self._fd(path)
         view = memoryview(data)
-        while view:
-            done = os.pwrite(fd, view, offset)
-            view, offset = view[done:], offset + done
-        if self.fsync:
-            os.fdatasync(fd)
+        with self.fds.use(path) as fd:
+            while view:
+                done = os.pwrite(fd, view, offset)
+                view, offset = view[done:], offset + done
+            if self.fsync:
+                os.fdatasync(fd)
 
     def remove(self, path: Path) -> None:
-        with self._lock:
-            fd = self._fds.pop(path, None)
-        if fd is not None:
-            os.close(fd)
+        self.fds.forget(path)
         path.unlink(missing_ok=True)
 
     def allocated_bytes(self, path: Path) -> int:
         return path.stat().st_blocks * 512 if path.exists() else 0
 
     def close(self) -> None:
-        with self._lock:
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
-
-    def _fd(self, path: Path) -> int:
-        with self._lock:
-            fd = self._fds.get(path)
-            if fd is None:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-                self._fds[path] = fd
-            return fd
+        self.fds.close()

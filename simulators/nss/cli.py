@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 from rich.console import Console
@@ -25,10 +27,13 @@ console = Console()
               show_default=True, help="Appliance URL (or DRKIT_NSS_URL).")
 @click.option("--token-file", type=click.Path(path_type=Path), envvar="DRKIT_NSS_TOKEN_FILE",
               help="File holding the API token (or DRKIT_NSS_TOKEN / DRKIT_NSS_TOKEN_FILE).")
+@click.option("--fingerprint", envvar="DRKIT_NSS_FINGERPRINT",
+              help="SHA-256 fingerprint of the appliance's TLS certificate, for https URLs "
+                   "(shown by `drkit nss serve`; or DRKIT_NSS_FINGERPRINT).")
 @click.pass_context
-def nss(ctx: click.Context, url: str, token_file: Path | None) -> None:
+def nss(ctx: click.Context, url: str, token_file: Path | None, fingerprint: str | None) -> None:
     """Run and drive an NSS appliance simulator."""
-    ctx.obj = {"url": url, "token_file": token_file}
+    ctx.obj = {"url": url, "token_file": token_file, "fingerprint": fingerprint}
 
 
 def _client(ctx: click.Context) -> NssClient:
@@ -38,15 +43,14 @@ def _client(ctx: click.Context) -> NssClient:
         token = Path(token_file).read_text().strip()
     if not token:
         raise click.UsageError("no API token: give --token-file or set DRKIT_NSS_TOKEN")
-    return NssClient(ctx.obj["url"], token)
+    return NssClient(ctx.obj["url"], token, fingerprint=ctx.obj["fingerprint"] or "")
 
 
 def _run(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except NssApiError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        sys.exit(1)
+        _fail(exc.code, exc.message)
 
 
 def _emit(rows: Iterable[dict[str, Any]], columns: list[str], as_json: bool,
@@ -83,12 +87,26 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--token-file", "serve_token_file", type=click.Path(path_type=Path),
               help="API token file; created with a random token if missing.")
 @click.option("--fsync", is_flag=True, help="fdatasync every write (power-loss durability).")
+@click.option("--seal-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Key file that seals peer and agent secrets at rest (created if missing; "
+                   "default: <data>.key beside the data directory).")
+@click.option("--header-timeout", default=10.0, show_default=True, type=float,
+              help="Seconds a client has to send its request headers.")
+@click.option("--insecure", is_flag=True,
+              help="Serve plain HTTP and allow pairing over it (labs only).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate to serve (default: self-signed, made at first start).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM private key of --tls-cert.")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
-          fsync: bool) -> None:
-    """Run one appliance in the foreground."""
+          fsync: bool, seal_key: Path | None, header_timeout: float, insecure: bool,
+          tls_cert: Path | None, tls_key: Path | None) -> None:
+    """Run one appliance in the foreground (HTTPS; its certificate fingerprint is printed)."""
+    from .server import Tls
     from .server import serve as run_server
 
-    run_server(name, data_dir, host, port, serve_token_file, fsync)
+    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key, header_timeout,
+               Tls(insecure, tls_cert, tls_key))
 
 
 @nss.command()
@@ -136,9 +154,13 @@ def delete_lun(ctx: click.Context, lun_id: str) -> None:
 @click.option("--offset", default=0, type=int, show_default=True)
 @click.pass_context
 def write_file(ctx: click.Context, lun_id: str, source: Path, offset: int) -> None:
-    """Write a file's bytes to a LUN at OFFSET (the file is padded to a 512-byte multiple)."""
+    """Write a file's bytes to a LUN at OFFSET (the file is padded to a 512-byte multiple).
+
+    The whole request is checked first (alignment, range, access): a refused write writes
+    nothing."""
     client = _client(ctx)
     size = source.stat().st_size
+    _check_write(_run(lambda: client.get_lun(lun_id)), offset, size + -size % 512)
     with source.open("rb") as fh, _progress() as bar:
         task = bar.add_task(f"write {source.name}", total=size)
         done = 0
@@ -147,6 +169,29 @@ def write_file(ctx: click.Context, lun_id: str, source: Path, offset: int) -> No
             _run(lambda c=padded, o=offset + done: client.write(lun_id, o, c))
             done += len(chunk)
             bar.update(task, completed=done)
+
+
+def _check_write(lun: dict[str, Any], offset: int, length: int) -> None:
+    if lun["access"] != "read-write":
+        _fail("read-only-device", f"lun {lun['id']!r} is read-only ({lun['role']}); "
+              "nothing written")
+    _check_range(lun, offset, length, "write")
+
+
+def _check_range(lun: dict[str, Any], offset: int, length: int, verb: str) -> None:
+    if offset < 0 or offset % 512:
+        _fail("misaligned-io", f"offset {offset} is not a non-negative multiple of 512; "
+              f"nothing to {verb}")
+    if offset + length > lun["size_bytes"]:
+        _fail("out-of-range", f"{verb} of {length} bytes at offset {offset} runs past the end "
+              f"of lun {lun['id']!r} ({lun['size_bytes']} bytes); nothing done")
+
+
+def _fail(code: str, message: str) -> None:
+    """One line on stderr (stdout may be a data stream: a backup, JSON)."""
+    text = " ".join(f"{code}: {message}".split()) if message else code
+    click.echo(f"error: {text}", err=True)
+    sys.exit(1)
 
 
 @nss.command("read")
@@ -158,11 +203,14 @@ def write_file(ctx: click.Context, lun_id: str, source: Path, offset: int) -> No
 @click.pass_context
 def read_file(ctx: click.Context, lun_id: str, target: Path, offset: int, length: int | None,
               snap_id: str | None) -> None:
-    """Read a LUN's (or snapshot's) bytes into a file: e.g. a backup off a TimeView."""
+    """Read a LUN's (or snapshot's) bytes into a file: e.g. a backup off a TimeView.
+
+    TARGET appears only complete: the bytes go to a temporary file renamed at the end."""
     client = _client(ctx)
-    size = _run(lambda: client.get_lun(lun_id))["size_bytes"]
-    length = size - offset if length is None else length
-    with target.open("wb") as fh, _progress() as bar:
+    lun = _run(lambda: client.get_lun(lun_id))
+    length = lun["size_bytes"] - offset if length is None else length
+    _check_range(lun, offset, length, "read")
+    with _staged(target) as fh, _progress() as bar:
         task = bar.add_task(f"read {lun_id}", total=length)
         for pos in range(offset, offset + length, IO_STEP):
             n = min(IO_STEP, offset + length - pos)
@@ -172,6 +220,19 @@ def read_file(ctx: click.Context, lun_id: str, target: Path, offset: int, length
                 data = _run(lambda p=pos, k=n: client.read(lun_id, p, k))
             fh.write(data)
             bar.update(task, advance=n)
+
+
+@contextmanager
+def _staged(target: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside ``target``, renamed onto it only if the block ends normally."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @nss.command("backup")
@@ -200,18 +261,21 @@ def backup(ctx: click.Context, snap_id: str, target: str, client_id: str | None)
 
 
 def _stream(client: NssClient, view: dict[str, Any], target: str) -> None:
-    out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    if target == "-":
+        _copy(client, view, sys.stdout.buffer)
+        return
+    with _staged(Path(target)) as fh:
+        _copy(client, view, fh)
+
+
+def _copy(client: NssClient, view: dict[str, Any], out: BinaryIO) -> None:
     size = view["size_bytes"]
-    try:
-        with _progress() as bar:
-            task = bar.add_task(f"backup {view['id']}", total=size)
-            for pos in range(0, size, IO_STEP):
-                n = min(IO_STEP, size - pos)
-                out.write(_run(lambda p=pos, k=n: client.read(view["id"], p, k)))
-                bar.update(task, advance=n)
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
+    with _progress() as bar:
+        task = bar.add_task(f"backup {view['id']}", total=size)
+        for pos in range(0, size, IO_STEP):
+            n = min(IO_STEP, size - pos)
+            out.write(_run(lambda p=pos, k=n: client.read(view["id"], p, k)))
+            bar.update(task, advance=n)
 
 
 @nss.command("snapshots")

@@ -1,4 +1,5 @@
-"""What every part of the appliance shares: metadata store, image files, the I/O lock, ids, time."""
+"""What every part of the appliance shares: metadata store, image files, the sealing box, the I/O
+lock, ids, time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .blockdev import ImageFiles
+from .sealing import SecretBox
 from .store import Store
 
 
@@ -30,4 +32,5 @@ class Context:
 
     store: Store
     files: ImageFiles
+    box: SecretBox  # seals the secrets kept in ``store`` (sealing.py)
     io_lock: threading.RLock = field(default_factory=threading.RLock)

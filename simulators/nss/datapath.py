@@ -9,6 +9,12 @@ Where a chunk's bytes live:
 - a TimeView of S: its own image where the chunk was written through the TimeView (the overlay),
   otherwise S's view.
 
+A replica LUN is read at its newest recovery point, never its live image: a replication
+cycle applies a delta write by write, and only the commit that records the new recovery point
+makes it visible (the point's snapshot preserved every chunk the apply overwrote). Before its
+first recovery point a replica reads as zeros. Every read path (REST, iSCSI, tools) comes
+through ``read`` and so follows that rule.
+
 Order on a write, so a ``kill -9`` never loses what a snapshot needs: copy the old chunk into
 the snapshot file, commit the metadata that says so, only then overwrite the device. The chunks
 each snapshot preserved are exactly the chunks written since it: replication's dirty map.
@@ -47,8 +53,11 @@ class DataPath:
     def read(self, lun: Lun, offset: int, length: int) -> bytes:
         check_io(lun.size_bytes, offset, length, f"lun {lun.id!r}")
         with self.ctx.io_lock:
-            return self._gather(self._lun_sources(lun, chunk_range(offset, length)),
-                                offset, length)
+            lun = self._lun(lun.id)  # its role now, under the lock that role changes take
+            chunks = chunk_range(offset, length)
+            if lun.role == "replica":
+                return self._gather(self._replica_sources(lun, chunks), offset, length)
+            return self._gather(self._lun_sources(lun, chunks), offset, length)
 
     def read_snapshot(self, snap: Snapshot, size: int, offset: int, length: int) -> bytes:
         check_io(size, offset, length, f"snapshot {snap.id!r}")
@@ -109,6 +118,15 @@ class DataPath:
                                      [c for c in chunks if c not in written])
         sources.update(dict.fromkeys(written, own))
         return sources
+
+    def _replica_sources(self, lun: Lun, chunks: range) -> dict[int, Path]:
+        """The chunks of the newest recovery point; none (zeros) before the first one."""
+        snap_id = self.ctx.store.scalar(
+            "SELECT snapshot_id FROM rpoints WHERE lun_id=? ORDER BY sequence DESC LIMIT 1",
+            lun.id)
+        if snap_id is None:
+            return {}
+        return self._snap_sources(self._snapshot(snap_id), chunks)
 
     def _snap_sources(self, snap: Snapshot, chunks: Iterable[int]) -> dict[int, Path]:
         chunks = list(chunks)

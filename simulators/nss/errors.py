@@ -8,17 +8,27 @@ the HTTP status the REST layer answers with. The REST layer maps them in exactly
     ├── InvalidRequest (400)          bad field values, alignment, ranges
     │   ├── MisalignedIO              offset/length not multiples of 512
     │   └── OutOfRange                I/O past the end of the device
+    ├── PeerCertificateMismatch (400) the peer's TLS certificate is not the confirmed one
+    ├── PairingRefused (4xx)          the peer refused a handshake: its status passed through
     ├── Unauthorized (401)
     ├── NotFound (404)                unknown id of any kind
     ├── Conflict (409)                the request is valid but the state forbids it
     │   ├── AlreadyExists             duplicate name / initiator
     │   ├── ReadOnlyDevice            write to a read-only device
     │   ├── InUse                     delete of an object others depend on
-    │   └── LimitReached              e.g. the 256th snapshot of a LUN
+    │   ├── LimitReached              e.g. the 256th snapshot of a LUN
+    │   └── NoQuiesceAgent            quiesce with policy "fail" and no agent for the LUNs
     ├── PayloadTooLarge (413)
     ├── ApplianceFault (500/503)      our own failure; ``transient`` says whether a retry may help
-    │   └── PeerUnreachable (503)     transient: the replication peer did not answer
+    │   ├── PeerUnreachable (503)     transient: the replication peer did not answer
+    │   ├── SealError                 a sealed secret does not open with the key (sealing.py)
+    │   └── QuiesceFailed (503)       transient: an agent did not freeze in time (agents.py)
+    ├── PeerRefused (502)             the peer answered an error outside pairing (peers.py)
     └── ReplicationError              MicroScan, wire format and planner (replication_errors.py)
+
+PeerCertificateMismatch, PairingRefused and PeerRefused live in ``replication/peers.py``;
+``api/errors.py`` also answers 400 ``unstorable-value`` for numbers past 64 bits and text with
+lone surrogates.
 
 Permanent errors are everything but ``ApplianceFault(transient=True)``: retrying them changes
 nothing until the request or the state changes.
@@ -89,6 +99,12 @@ class InUse(Conflict):
 
 class LimitReached(Conflict):
     code = "limit-reached"
+
+
+class NoQuiesceAgent(Conflict):
+    """A failed precondition the client can fix (register an agent), not an outage."""
+
+    code = "no-quiesce-agent"
 
 
 class PayloadTooLarge(NssError):

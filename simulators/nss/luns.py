@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -59,8 +60,20 @@ class Luns:
                 " created, attrs) VALUES(?,?,?,?,?,?,?,?,?)",
                 (lun_id, name, self._next_wwn(db), size_bytes, access, role, origin_snapshot,
                  utcnow(), dumps(attrs or {})))
-            self.ctx.files.create(self.ctx.files.lun_path(lun_id), size_bytes)
+            self._create_image(lun_id, size_bytes)
         return self.get(lun_id)
+
+    def _create_image(self, lun_id: str, size_bytes: int) -> None:
+        """The sparse image; a size the data directory's filesystem cannot hold is refused."""
+        path = self.ctx.files.lun_path(lun_id)
+        try:
+            self.ctx.files.create(path, size_bytes)
+        except OSError as exc:
+            self.ctx.files.remove(path)
+            raise InvalidRequest(
+                f"size_bytes {size_bytes}: the data directory cannot hold a device of this size "
+                f"({os.strerror(exc.errno or 0)}); nothing was created", field="size_bytes",
+                code="size-unsupported") from None
 
     def update(self, lun_id: str, *, name: str | None = None, access: str | None = None) -> Lun:
         lun = self.get(lun_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 import requests
 
 from sra.nss_client import NssClient
+
+from .tls import fingerprint, pin
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,19 +28,30 @@ class ApplianceProcess:
     """One ``drkit nss serve`` child process on loopback, restartable on the same data dir."""
 
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
-                 host: str = "127.0.0.1", fsync: bool = False) -> None:
+                 host: str = "127.0.0.1", fsync: bool = False,
+                 nofile: int | None = None, serve_args: tuple[str, ...] = (),
+                 tls: bool = False) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
         self.fsync = fsync
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the child, like `ulimit -n`
+        self.serve_args = serve_args  # more `drkit nss serve` options: ("--header-timeout", "2")
+        self.tls = tls  # HTTPS with a self-signed certificate; else --insecure (plain HTTP)
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the certificate it serves (what an operator confirms when pairing)."""
+        cert = self.data_dir / "tls" / "cert.pem"
+        return fingerprint(cert.read_bytes()) if self.tls and cert.exists() else None
 
     @property
     def token(self) -> str:
@@ -45,21 +59,30 @@ class ApplianceProcess:
 
     @property
     def client(self) -> NssClient:
-        return NssClient(self.url, self.token)
+        return NssClient(self.url, self.token, fingerprint=self.fingerprint or "")
 
     def start(self, timeout: float = 30.0) -> ApplianceProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "simulators.nss", "serve", "--name", self.name,
                "--data", str(self.data_dir), "--host", self.host, "--port", str(self.port),
                "--token-file", str(self.token_file)]
         if self.fsync:
             cmd.append("--fsync")
+        if not self.tls:
+            cmd.append("--insecure")
+        cmd += self.serve_args
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
-        with open(self.log_file, "ab") as log:
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True, cwd=_repo_root())
+                                         start_new_session=True, cwd=_repo_root(),
+                                         preexec_fn=self._limits if self.nofile else None)
         self._wait_ready(timeout)
         return self
+
+    def _limits(self) -> None:
+        """In the child before exec: the descriptor limit, as ``ulimit -n`` would set it."""
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def kill9(self) -> None:
         self._signal(signal.SIGKILL)
@@ -94,7 +117,7 @@ class ApplianceProcess:
                 raise RuntimeError(f"appliance {self.name!r} exited with {self.proc.returncode}:"
                                    f"\n{self._log_tail()}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if self._healthy():
                     return
             except requests.RequestException:
                 pass
@@ -102,6 +125,12 @@ class ApplianceProcess:
         self.kill9()
         raise RuntimeError(f"appliance {self.name!r} not ready after {timeout}s:\n"
                            f"{self._log_tail()}")
+
+    def _healthy(self) -> bool:
+        if self.tls and self.fingerprint is None:
+            return False  # the certificate is made at first start
+        session = pin(requests.Session(), self.fingerprint)
+        return session.get(f"{self.url}/healthz", timeout=1).status_code == 200
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

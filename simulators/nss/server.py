@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from .api import create_app
 from .appliance import Appliance
+from .guard import Limits, guarded_protocol, limits_for, raise_nofile
+from .tls import ensure_certificate, fingerprint
 
 
 def load_token(token_file: Path | None) -> str:
@@ -31,13 +35,48 @@ def load_token(token_file: Path | None) -> str:
     return token
 
 
+def _tls_files(tls: Tls, data_dir: Path, name: str,
+               host: str) -> tuple[dict[str, str], str | None]:
+    if tls.insecure:
+        return {}, None
+    if (tls.cert is None) != (tls.key is None):
+        raise SystemExit("drkit nss serve: give both --tls-cert and --tls-key, or neither")
+    cert, key = (tls.cert, tls.key) if tls.cert and tls.key else \
+        ensure_certificate(data_dir, name, [host])
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}, fingerprint(cert.read_bytes())
+
+
+def uvicorn_options(limits: Limits) -> dict[str, Any]:
+    """uvicorn's own bounds plus the guarded protocol (guard.py) for what it lacks."""
+    return {"http": guarded_protocol(limits), "timeout_keep_alive": limits.keep_alive,
+            "limit_concurrency": limits.max_connections + 64,
+            "h11_max_incomplete_event_size": limits.max_header_bytes}
+
+
+@dataclass(frozen=True)
+class Tls:
+    """``insecure``: plain HTTP (labs); else HTTPS with ``cert``/``key`` or a self-signed pair."""
+
+    insecure: bool = False
+    cert: Path | None = None
+    key: Path | None = None
+
+
 def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
-          fsync: bool = False) -> None:
+          fsync: bool = False, seal_key: Path | None = None,
+          header_timeout: float = Limits.header_timeout, tls: Tls = Tls()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.umask(0o077)  # every file the appliance makes (staging, journals, images) is 0600
     token = load_token(token_file)
-    appliance = Appliance(data_dir, name, fsync=fsync)
-    app = create_app(appliance, token, f"http://{host}:{port}")
+    appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key)
+    ssl, fp = _tls_files(tls, data_dir, name, host)
+    url = f"{'http' if tls.insecure else 'https'}://{host}:{port}"
+    app = create_app(appliance, token, url, fingerprint=fp, insecure=tls.insecure)
+    print(f"NSS appliance {name!r} ({appliance.id}) serving {url}" +
+          (f"\nTLS certificate SHA-256 fingerprint: {fp}" if fp else " (insecure: plain HTTP)"),
+          flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **ssl,
+                    **uvicorn_options(limits_for(raise_nofile(), header_timeout=header_timeout)))
     finally:
         appliance.close()

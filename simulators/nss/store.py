@@ -9,6 +9,7 @@ so a ``kill -9`` at any instant leaves a consistent appliance.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS rpoints(
     replication_id TEXT NOT NULL, rp_id TEXT NOT NULL, lun_id TEXT NOT NULL,
     snapshot_id TEXT NOT NULL, sequence INTEGER NOT NULL, time TEXT NOT NULL,
     consistency TEXT NOT NULL, PRIMARY KEY(replication_id, rp_id, lun_id));
+CREATE INDEX IF NOT EXISTS rpoints_by_lun ON rpoints(lun_id, sequence);
 CREATE TABLE IF NOT EXISTS pending_commits(
     replication_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, rp_id TEXT NOT NULL,
     time TEXT NOT NULL, consistency TEXT NOT NULL);
@@ -64,6 +66,9 @@ CREATE TABLE IF NOT EXISTS agents(
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, url TEXT NOT NULL, token TEXT NOT NULL,
     luns TEXT NOT NULL, timeout_ms INTEGER NOT NULL, created TEXT NOT NULL);
 """
+
+#: (table, column, declaration) added to existing stores on open
+ADDED_COLUMNS = (("peers", "fingerprint", "TEXT"),)
 
 
 class Store:
@@ -74,18 +79,33 @@ class Store:
     """
 
     def __init__(self, path: Path) -> None:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives -wal/-shm its mode
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=OFF")
+        self._db.execute("PRAGMA secure_delete=ON")  # a deleted secret's bytes are overwritten
         self._lock = threading.RLock()
         self._db.executescript(SCHEMA)
+        self._add_columns()
         self._depth = 0
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _add_columns(self) -> None:
+        """Columns added after a table's first release (older stores get them on open)."""
+        for table, column, decl in ADDED_COLUMNS:
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it (old page images included)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

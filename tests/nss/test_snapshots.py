@@ -216,3 +216,19 @@ def test_group_rules(appliance):
     assert err.value.code == "in-use"
     c.delete_group(g["id"])
     assert c.list_groups() == []
+
+
+def test_quiesce_fail_without_agents_is_a_failed_precondition(appliance):
+    """No agent covers the LUN: 409 no-quiesce-agent (the client can fix it), not 503, and
+    no snapshot is taken; the crash policy still snapshots."""
+    c = appliance.client
+    lun = c.create_lun("no-agent", 1024 * 1024)
+    for call in (lambda: c.create_snapshot(lun["id"], quiesce=True, on_quiesce_failure="fail"),
+                 lambda: c.group_snapshot(c.create_group("g", [lun["id"]])["id"],
+                                          quiesce=True, on_quiesce_failure="fail")):
+        with pytest.raises(NssApiError) as err:
+            call()
+        assert (err.value.status, err.value.code) == (409, "no-quiesce-agent")
+        assert lun["id"] in err.value.message and "agent" in err.value.message.lower()
+    assert c.list_snapshots(lun["id"]) == []
+    assert c.create_snapshot(lun["id"], quiesce=True)["consistency"] == "crash"

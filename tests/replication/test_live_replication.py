@@ -34,7 +34,7 @@ def test_pairing_is_mutual_and_hides_secrets(pair):
         assert set(peer) == {"id", "name", "url", "created"}
     with pytest.raises(NssApiError) as err:
         pair.ca.pair(pair.b.url, "wrong-token")
-    assert err.value.status == 502 and err.value.code == "unauthorized"
+    assert err.value.status == 400 and err.value.code == "peer-token-rejected"
 
 
 def test_random_write_sync_sequences_keep_replicas_equal(pair):

@@ -12,6 +12,7 @@ import requests
 
 from simulators.nss import wire
 from simulators.nss.microscan import Extent
+from simulators.nss.sealing import SecretBox, default_key_path, place
 from sra.nss_client import NssApiError
 
 from .conftest import digest, snap_digest
@@ -84,8 +85,11 @@ def _wait_idle(client, rep_id, timeout=60):
 
 
 def _pair_key(pair) -> bytes:
+    """The pair key as the attacker who stole A's data directory *and* its sealing key has it."""
     with sqlite3.connect(pair.a.data_dir / "meta.sqlite") as db:
-        return db.execute("SELECT key FROM peers").fetchone()[0]
+        peer_id, sealed = db.execute("SELECT id, key FROM peers").fetchone()
+    box = SecretBox.from_file(default_key_path(pair.a.data_dir))
+    return box.open(sealed, place("peers", "key", peer_id))
 
 
 def _delta(rep_id, seq, replica, rp, data=b"evil" * 128):

@@ -109,7 +109,7 @@ def colons(hex_digest: str) -> str:
     ("off", "right-colons", (404, "not-found")),
     ("off", "wrong", (0, "tls-untrusted")),         # off, pinned to another certificate
     ("ca", "wrong", (0, "tls-untrusted")),          # verified, but not the pinned certificate
-    ("system", "right", (0, "tls-untrusted")),      # pinning does not replace verification
+    ("system", "right", (404, "not-found")),        # a pin replaces the CA check (self-signed)
 ])
 def test_tls_options(endpoint: TlsEndpoint, verify: str, pin: str,
                      expected: tuple[int, str]) -> None:

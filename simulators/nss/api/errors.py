@@ -55,6 +55,15 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
                           str(exc.detail))
 
 
+async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    """Values the request parsed but the store cannot hold: integers past 64 bits, text with
+    lone surrogates (JSON ``"\\ud800"``). The request changed nothing (its transaction rolled
+    back); it is the client's input, so 400."""
+    what = ("a number is larger than 64 bits" if isinstance(exc, OverflowError)
+            else "a text field is not valid Unicode (lone surrogate)")
+    return error_response(400, "unstorable-value", f"{what}; nothing was changed")
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error")
     return error_response(500, "appliance-fault", f"internal error: {type(exc).__name__}")
@@ -64,4 +73,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NssError, _nss_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OverflowError, _unstorable)
+    app.add_exception_handler(UnicodeEncodeError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

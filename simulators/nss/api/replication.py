@@ -16,6 +16,7 @@ router = APIRouter()
 class PeerCreate(Body):
     url: str
     token: str
+    fingerprint: str | None = None  # the peer's certificate SHA-256: required over https
 
 
 class Handshake(Body):
@@ -24,6 +25,7 @@ class Handshake(Body):
     url: str
     token: str
     key: str
+    fingerprint: str | None = None
 
 
 class ReplicationCreate(Body):
@@ -76,18 +78,27 @@ def list_peers(app: Appliance = Depends(appliance)) -> dict[str, Any]:
 
 @router.post("/peers", status_code=201)
 def pair(body: PeerCreate, app: Appliance = Depends(appliance)) -> dict[str, Any]:
-    return {"peer": app.replication.peers.pair(body.url, body.token)}
+    return {"peer": app.replication.peers.pair(body.url, body.token, body.fingerprint)}
 
 
 @router.post("/peers/handshake", status_code=201)
 def handshake(body: Handshake, app: Appliance = Depends(appliance)) -> dict[str, Any]:
-    app.replication.peers.accept(body.id, body.name, body.url, body.token, body.key)
+    app.replication.peers.accept(body.id, body.name, body.url, body.token, body.key,
+                                 body.fingerprint)
     return {"peer": app.replication.peers.get(body.id)}
 
 
 @router.delete("/peers/{peer_id}", status_code=204)
 def unpair(peer_id: str, app: Appliance = Depends(appliance)) -> Response:
-    app.replication.peers.unpair(peer_id)
+    """Unpair on both sides (the peer is told; if it cannot be, re-pairing recovers)."""
+    told = app.replication.peers.unpair(peer_id)
+    return Response(status_code=204, headers={"X-Peer-Notified": str(told).lower()})
+
+
+@router.post("/peers/{peer_id}/unpaired", status_code=204)
+def unpaired(peer_id: str, app: Appliance = Depends(appliance)) -> Response:
+    """Peer to peer: the peer unpaired from this appliance; forget it too."""
+    app.replication.peers.unpaired_by_peer(peer_id)
     return Response(status_code=204)
 
 

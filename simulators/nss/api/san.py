@@ -8,24 +8,25 @@ from fastapi import APIRouter, Depends, Response
 
 from ..appliance import Appliance
 from ..san import parse_initiator
+from . import models as m
 from .deps import appliance
 from .schemas import ClientCreate, PresentationCreate
 
 router = APIRouter()
 
 
-@router.get("/clients")
+@router.get("/clients", response_model=m.ClientList)
 def list_clients(app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"clients": [c.to_dict() for c in app.san.clients()]}
 
 
-@router.post("/clients", status_code=201)
+@router.post("/clients", status_code=201, response_model=m.ClientOut)
 def create_client(body: ClientCreate, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     inits = [i.model_dump() for i in body.initiators]
     return {"client": app.san.create_client(body.name, inits).to_dict()}
 
 
-@router.get("/clients/{client_id}")
+@router.get("/clients/{client_id}", response_model=m.ClientOut)
 def get_client(client_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"client": app.san.client(client_id).to_dict()}
 
@@ -36,12 +37,13 @@ def delete_client(client_id: str, app: Appliance = Depends(appliance)) -> Respon
     return Response(status_code=204)
 
 
-@router.get("/luns/{lun_id}/presentations")
+@router.get("/luns/{lun_id}/presentations", response_model=m.PresentationList)
 def list_presentations(lun_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"presentations": [p.to_dict() for p in app.san.presentations(lun_id)]}
 
 
-@router.post("/luns/{lun_id}/presentations", status_code=201)
+@router.post("/luns/{lun_id}/presentations", status_code=201,
+             response_model=m.PresentationOut)
 def present(lun_id: str, body: PresentationCreate,
             app: Appliance = Depends(appliance)) -> dict[str, Any]:
     inits = None if body.initiators is None else [i.model_dump() for i in body.initiators]
@@ -55,7 +57,7 @@ def unpresent(lun_id: str, pres_id: str, app: Appliance = Depends(appliance)) ->
     return Response(status_code=204)
 
 
-@router.get("/visible-devices")
+@router.get("/visible-devices", response_model=m.VisibleDevices)
 def visible_devices(type: Literal["FC", "iSCSI", "NFS"], id: str,
                     app: Appliance = Depends(appliance)) -> dict[str, Any]:
     """What a host with this initiator finds on a rescan: LUNs presented to it."""

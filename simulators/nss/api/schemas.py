@@ -1,4 +1,6 @@
-"""Request bodies. Unknown fields are refused so a typo is an error, not a silent default."""
+"""Request bodies. Unknown fields are refused so a typo is an error, not a silent default, and
+types are strict: ``"size_bytes": "1024"`` (a string) is refused, not converted. Numbers are
+bounded so none reaches the store out of range."""
 
 from __future__ import annotations
 
@@ -6,9 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_SIZE = 16 * 2**40
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._: -]{0,127}$"  # luns.NAME_RE, published in the schema
+
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class InitiatorIn(Body):
@@ -17,8 +22,8 @@ class InitiatorIn(Body):
 
 
 class LunCreate(Body):
-    name: str = Field(min_length=1, max_length=128)
-    size_bytes: int
+    name: str = Field(min_length=1, max_length=128, pattern=NAME)
+    size_bytes: int = Field(gt=0, le=MAX_SIZE)
 
 
 class LunUpdate(Body):
@@ -27,14 +32,14 @@ class LunUpdate(Body):
 
 
 class ClientCreate(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=NAME)
     initiators: list[InitiatorIn] = Field(default_factory=list, max_length=1024)
 
 
 class PresentationCreate(Body):
     client_id: str | None = None
     initiators: list[InitiatorIn] | None = None
-    lun_number: int | None = None
+    lun_number: int | None = Field(default=None, ge=0, le=16383)
 
 
 class SnapshotCreate(Body):
@@ -44,7 +49,7 @@ class SnapshotCreate(Body):
 
 
 class GroupCreate(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=NAME)
     luns: list[str] = Field(max_length=1024)
 
 
@@ -54,8 +59,8 @@ class TimeViewCreate(Body):
 
 
 class AgentCreate(Body):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=NAME)
     url: str = Field(min_length=1, max_length=2048)
     token: str = Field(min_length=1, max_length=4096)
     luns: list[str] = Field(min_length=1, max_length=1024)
-    timeout_ms: int = 5000
+    timeout_ms: int = Field(default=5000, ge=1, le=600_000)

@@ -9,29 +9,33 @@ from starlette.concurrency import run_in_threadpool
 
 from ..appliance import Appliance
 from ..errors import PayloadTooLarge
+from . import models as m
 from .deps import MAX_IO_BYTES, appliance, read_body
 from .schemas import GroupCreate, LunCreate, LunUpdate, SnapshotCreate, TimeViewCreate
 
 router = APIRouter()
 OCTETS = "application/octet-stream"
+_BINARY = {OCTETS: {"schema": {"type": "string", "format": "binary"}}}
+RAW_BODY = {"requestBody": {"required": True, "content": _BINARY}}
+RAW_ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": _BINARY, "description": "bytes"}}
 
 
-@router.get("/luns")
+@router.get("/luns", response_model=m.LunList)
 def list_luns(role: str | None = None, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"luns": [lun.to_dict() for lun in app.luns.list() if role in (None, lun.role)]}
 
 
-@router.post("/luns", status_code=201)
+@router.post("/luns", status_code=201, response_model=m.LunOut)
 def create_lun(body: LunCreate, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"lun": app.luns.create(body.name, body.size_bytes).to_dict()}
 
 
-@router.get("/luns/{lun_id}")
+@router.get("/luns/{lun_id}", response_model=m.LunOut)
 def get_lun(lun_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"lun": app.luns.get(lun_id).to_dict()}
 
 
-@router.patch("/luns/{lun_id}")
+@router.patch("/luns/{lun_id}", response_model=m.LunOut)
 def update_lun(lun_id: str, body: LunUpdate, app: Appliance = Depends(appliance)) -> dict:
     return {"lun": app.luns.update(lun_id, name=body.name, access=body.access).to_dict()}
 
@@ -42,7 +46,7 @@ def delete_lun(lun_id: str, app: Appliance = Depends(appliance)) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/luns/{lun_id}/data", status_code=204)
+@router.put("/luns/{lun_id}/data", status_code=204, openapi_extra=RAW_BODY)
 async def write_data(lun_id: str, request: Request, offset: int = Query(ge=0),
                      app: Appliance = Depends(appliance)) -> Response:
     data = await read_body(request, MAX_IO_BYTES)
@@ -51,7 +55,7 @@ async def write_data(lun_id: str, request: Request, offset: int = Query(ge=0),
     return Response(status_code=204)
 
 
-@router.get("/luns/{lun_id}/data")
+@router.get("/luns/{lun_id}/data", response_class=Response, responses=RAW_ANSWER)
 def read_data(lun_id: str, request: Request, offset: int = Query(ge=0),
               length: int = Query(gt=0), app: Appliance = Depends(appliance)) -> Response:
     _check_read(length)
@@ -60,12 +64,12 @@ def read_data(lun_id: str, request: Request, offset: int = Query(ge=0),
     return Response(content=data, media_type=OCTETS)
 
 
-@router.get("/luns/{lun_id}/snapshots")
+@router.get("/luns/{lun_id}/snapshots", response_model=m.SnapshotList)
 def list_snapshots(lun_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"snapshots": [s.to_dict() for s in app.snapshots.list(lun_id)]}
 
 
-@router.post("/luns/{lun_id}/snapshots", status_code=201)
+@router.post("/luns/{lun_id}/snapshots", status_code=201, response_model=m.SnapshotOut)
 def create_snapshot(lun_id: str, body: SnapshotCreate | None = None,
                     app: Appliance = Depends(appliance)) -> dict[str, Any]:
     body = body or SnapshotCreate()
@@ -74,7 +78,7 @@ def create_snapshot(lun_id: str, body: SnapshotCreate | None = None,
     return {"snapshot": snaps[0].to_dict()}
 
 
-@router.get("/snapshots/{snap_id}")
+@router.get("/snapshots/{snap_id}", response_model=m.SnapshotOut)
 def get_snapshot(snap_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"snapshot": app.snapshots.get(snap_id).to_dict()}
 
@@ -85,7 +89,7 @@ def delete_snapshot(snap_id: str, app: Appliance = Depends(appliance)) -> Respon
     return Response(status_code=204)
 
 
-@router.get("/snapshots/{snap_id}/data")
+@router.get("/snapshots/{snap_id}/data", response_class=Response, responses=RAW_ANSWER)
 def read_snapshot(snap_id: str, offset: int = Query(ge=0), length: int = Query(gt=0),
                   app: Appliance = Depends(appliance)) -> Response:
     _check_read(length)
@@ -95,7 +99,8 @@ def read_snapshot(snap_id: str, offset: int = Query(ge=0), length: int = Query(g
                     media_type=OCTETS)
 
 
-@router.post("/snapshots/{snap_id}/timeviews", status_code=201)
+@router.post("/snapshots/{snap_id}/timeviews", status_code=201,
+             response_model=m.TimeViewOut)
 def create_timeview(snap_id: str, body: TimeViewCreate | None = None,
                     app: Appliance = Depends(appliance)) -> dict[str, Any]:
     body = body or TimeViewCreate()
@@ -103,17 +108,17 @@ def create_timeview(snap_id: str, body: TimeViewCreate | None = None,
     return {"timeview": lun.to_dict()}
 
 
-@router.get("/groups")
+@router.get("/groups", response_model=m.GroupList)
 def list_groups(app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"groups": [g.to_dict() for g in app.groups.list()]}
 
 
-@router.post("/groups", status_code=201)
+@router.post("/groups", status_code=201, response_model=m.GroupOut)
 def create_group(body: GroupCreate, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"group": app.groups.create(body.name, body.luns).to_dict()}
 
 
-@router.get("/groups/{group_id}")
+@router.get("/groups/{group_id}", response_model=m.GroupOut)
 def get_group(group_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"group": app.groups.get(group_id).to_dict()}
 
@@ -124,7 +129,8 @@ def delete_group(group_id: str, app: Appliance = Depends(appliance)) -> Response
     return Response(status_code=204)
 
 
-@router.post("/groups/{group_id}/snapshots", status_code=201)
+@router.post("/groups/{group_id}/snapshots", status_code=201,
+             response_model=m.GroupSnapshotOut)
 def group_snapshot(group_id: str, body: SnapshotCreate | None = None,
                    app: Appliance = Depends(appliance)) -> dict[str, Any]:
     body = body or SnapshotCreate()

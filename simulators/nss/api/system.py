@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ..appliance import Appliance
+from . import models as m
 from .deps import appliance
 from .schemas import AgentCreate
 
@@ -28,22 +29,22 @@ class Metrics:
             self.bytes[kind] += n
 
 
-@router.get("/appliance")
+@router.get("/appliance", response_model=m.ApplianceOut)
 def get_appliance(app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"appliance": app.info()}
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=m.JobOut)
 def get_job(job_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"job": app.jobs.get(job_id)}
 
 
-@router.get("/agents")
+@router.get("/agents", response_model=m.AgentList)
 def list_agents(app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"agents": app.agents.list()}
 
 
-@router.post("/agents", status_code=201)
+@router.post("/agents", status_code=201, response_model=m.AgentOut)
 def register_agent(body: AgentCreate, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     agent = app.agents.register(body.name, body.url, body.token, body.luns, body.timeout_ms)
     return {"agent": agent}

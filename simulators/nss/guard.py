@@ -1,0 +1,129 @@
+"""Connection guard: slow or idle clients cannot take the appliance's connections away.
+
+uvicorn bounds idle keep-alive (``timeout_keep_alive``) and concurrent tasks
+(``limit_concurrency``) but has no deadline for request headers and keeps every accepted
+connection: a thousand slow clients exhaust the process's descriptors and the next client
+(``/healthz`` included) waits in the kernel's backlog. The guarded protocol adds, per
+connection:
+
+- a header deadline: the request line and headers must arrive within ``header_timeout``
+  seconds of the connection (or of the first byte of a keep-alive request), and
+  ``max_header_bytes`` is the most they may take; otherwise the connection is closed;
+- a connection budget: past ``max_connections`` open connections, the connection that has
+  waited longest for its headers (or idled longest between keep-alive requests) is closed to
+  make room; a request being served is never dropped for a slow client.
+
+``limits_for(nofile)`` derives the budget from the descriptor limit, leaving room for the image
+descriptor cache, SQLite and the replication clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .fdcache import DEFAULT_CAPACITY
+
+RESERVED_FDS = 96  # SQLite db/-wal/-shm, logs, peer and agent clients, the event loop
+
+
+@dataclass(frozen=True)
+class Limits:
+    header_timeout: float = 10.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 1000
+    keep_alive: int = 5
+
+
+def raise_nofile() -> int:
+    """Raise the soft descriptor limit to the hard one (as Go does at start); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = 65536 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def limits_for(nofile: int, image_fds: int = DEFAULT_CAPACITY, **overrides: Any) -> Limits:
+    budget = max(16, min(Limits.max_connections, nofile - image_fds - RESERVED_FDS))
+    return Limits(**{"max_connections": budget, **overrides})
+
+
+def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
+    """The uvicorn HTTP protocol class with these limits (pass it as ``http=``)."""
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"limits": limits})
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    limits = Limits()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_bytes = 0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arm()
+        self._make_room()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self._idle():
+            self._arm()  # first byte of a keep-alive request: its headers are on the clock
+        super().data_received(data)
+        if self._deadline is not None:  # still no complete headers after these bytes
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._drop()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self._since = time.monotonic()  # idle keep-alive from now on: evictable
+        super().on_response_complete()
+
+    # ---------------------------------------------------------------- internals
+    def _arm(self) -> None:
+        self._since = time.monotonic()
+        self._header_bytes = 0
+        self._deadline = self.loop.call_later(self.limits.header_timeout, self._drop)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _idle(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _drop(self) -> None:
+        self._disarm()
+        self.connections.discard(self)  # its slot is free now, not when the loop gets to it
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _evictable(self) -> bool:
+        """Waiting for headers, or idle between keep-alive requests: never mid-request."""
+        return self._deadline is not None or self._idle()
+
+    def _make_room(self) -> None:
+        excess = len(self.connections) - self.limits.max_connections
+        if excess <= 0:
+            return
+        waiting = [c for c in self.connections if c is not self and
+                   isinstance(c, GuardedHttpProtocol) and c._evictable()]
+        waiting.sort(key=lambda c: c._since)
+        for victim in waiting[:excess]:
+            victim._drop()
