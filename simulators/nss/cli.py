@@ -83,12 +83,17 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--token-file", "serve_token_file", type=click.Path(path_type=Path),
               help="API token file; created with a random token if missing.")
 @click.option("--fsync", is_flag=True, help="fdatasync every write (power-loss durability).")
+@click.option("--iscsi-port", default=0, show_default=True, type=int,
+              help="Serve the LUNs over iSCSI on this port of --host (0: no iSCSI portal).")
+@click.option("--iscsi-chap", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON file {"<initiator IQN or client name>": {"user", "secret"}}: '
+                   "those initiators must log in with CHAP.")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
-          fsync: bool) -> None:
+          fsync: bool, iscsi_port: int, iscsi_chap: Path | None) -> None:
     """Run one appliance in the foreground."""
     from .server import serve as run_server
 
-    run_server(name, data_dir, host, port, serve_token_file, fsync)
+    run_server(name, data_dir, host, port, serve_token_file, fsync, iscsi_port, iscsi_chap)
 
 
 @nss.command()

@@ -25,12 +25,15 @@ class ApplianceProcess:
     """One ``drkit nss serve`` child process on loopback, restartable on the same data dir."""
 
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
-                 host: str = "127.0.0.1", fsync: bool = False) -> None:
+                 host: str = "127.0.0.1", fsync: bool = False,
+                 iscsi_port: int | None = None) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
         self.fsync = fsync
+        #: None: no iSCSI portal; 0: one on a free port (chosen now, kept across restarts).
+        self.iscsi_port = free_port(host) if iscsi_port == 0 else iscsi_port
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,6 +41,11 @@ class ApplianceProcess:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def iscsi_portal(self) -> str | None:
+        """``host:port`` of the iSCSI portal, if this appliance serves one."""
+        return f"{self.host}:{self.iscsi_port}" if self.iscsi_port else None
 
     @property
     def token(self) -> str:
@@ -54,6 +62,8 @@ class ApplianceProcess:
                "--token-file", str(self.token_file)]
         if self.fsync:
             cmd.append("--fsync")
+        if self.iscsi_port:
+            cmd += ["--iscsi-port", str(self.iscsi_port)]
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,

@@ -32,12 +32,32 @@ def load_token(token_file: Path | None) -> str:
 
 
 def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
-          fsync: bool = False) -> None:
+          fsync: bool = False, iscsi_port: int = 0, iscsi_chap: Path | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     token = load_token(token_file)
     appliance = Appliance(data_dir, name, fsync=fsync)
+    portal = _start_iscsi(appliance, host, iscsi_port, iscsi_chap)
     app = create_app(appliance, token, f"http://{host}:{port}")
+    app.state.iscsi = portal
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        if portal is not None:
+            portal.stop()
         appliance.close()
+
+
+def _start_iscsi(appliance: Appliance, host: str, port: int, chap: Path | None):
+    """The iSCSI portal beside the REST API (``--iscsi-port``; 0 leaves it off)."""
+    if not port:
+        return None
+    from .iscsi import IscsiError, Target, load_chap
+
+    try:
+        target = Target(appliance, host, port, load_chap(chap)).start()
+    except IscsiError as exc:
+        raise SystemExit(f"drkit nss serve: {exc}") from None
+    appliance.san.listeners.append(target.masking.changed)
+    logging.getLogger("drkit.nss.iscsi").info("iSCSI target %s on %s:%d", target.name, host,
+                                              target.port)
+    return target
