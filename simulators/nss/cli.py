@@ -96,6 +96,25 @@ def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Pat
     run_server(name, data_dir, host, port, serve_token_file, fsync, iscsi_port, iscsi_chap)
 
 
+@nss.command("iscsi-targets")
+@json_option
+@click.pass_context
+def iscsi_targets(ctx: click.Context, as_json: bool) -> None:
+    """The appliance's iSCSI target and portal (empty when it serves no iSCSI)."""
+    rows = _run(lambda: _client(ctx)._request("GET", "/iscsi/targets")["targets"])
+    _emit(rows, ["name", "portal", "sessions"], as_json, "iSCSI targets", "targets")
+
+
+@nss.command("iscsi-sessions")
+@json_option
+@click.pass_context
+def iscsi_sessions(ctx: click.Context, as_json: bool) -> None:
+    """iSCSI sessions logged in now, with the LUN numbers each initiator sees."""
+    rows = _run(lambda: _client(ctx)._request("GET", "/iscsi/sessions")["sessions"])
+    _emit(rows, ["initiator", "isid", "tsih", "type", "peer", "luns", "commands", "created"],
+          as_json, "iSCSI sessions", "sessions")
+
+
 @nss.command()
 @json_option
 @click.pass_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from ..appliance import VERSION, Appliance
-from . import errors, replication, san, storage, system
+from . import errors, iscsi, replication, san, storage, system
 from .deps import require_token
 
 BASE = "/api/v1"
@@ -29,6 +29,7 @@ def create_app(appliance: Appliance, token: str, public_url: str = "") -> FastAP
     app.include_router(open_router, prefix=BASE)
     app.include_router(open_router)
     secured = [Depends(require_token)]
-    for module in (storage, san, system, replication):
+    app.state.iscsi = None  # the iSCSI portal, when ``serve`` starts one
+    for module in (storage, san, system, replication, iscsi):
         app.include_router(module.router, prefix=BASE, dependencies=secured)
     return app

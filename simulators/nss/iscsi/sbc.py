@@ -190,3 +190,13 @@ def synchronize_cache(req: Request) -> bytes:
 def start_stop_unit(req: Request) -> bytes:
     return b""
 
+
+
+@command(0x9E, 16, service_action=0x12)
+def get_lba_status(req: Request) -> bytes:
+    """Every block reports as mapped: a safe answer that never claims zeros it did not check."""
+    lba, length = struct.unpack_from(">QI", req.cdb, 2)
+    req.check_range(lba, 1)
+    count = min(req.blocks - lba, 0xFFFFFFFF)
+    desc = struct.pack(">QIB3x", lba, count, 0)
+    return (struct.pack(">I4x", 4 + len(desc)) + desc)[:length]

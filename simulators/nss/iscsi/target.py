@@ -68,6 +68,8 @@ class Session:
         return {"tsih": self.tsih, "initiator": self.initiator, "isid": self.isid.hex(),
                 "type": self.kind, "peer": self.peer, "created": self.created,
                 "commands": self.commands,
+                "header_digest": "CRC32C" if self.connection.params.header_digest else "None",
+                "data_digest": "CRC32C" if self.connection.params.data_digest else "None",
                 "luns": sorted(self.nexus.lun_map()) if self.kind == "Normal" else []}
 
 
