@@ -26,7 +26,7 @@ class ApplianceProcess:
 
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
                  host: str = "127.0.0.1", fsync: bool = False,
-                 iscsi_port: int | None = None) -> None:
+                 iscsi_port: int | None = None, iscsi_chap: Path | None = None) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
@@ -34,6 +34,7 @@ class ApplianceProcess:
         self.fsync = fsync
         #: None: no iSCSI portal; 0: one on a free port (chosen now, kept across restarts).
         self.iscsi_port = free_port(host) if iscsi_port == 0 else iscsi_port
+        self.iscsi_chap = iscsi_chap
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -64,6 +65,8 @@ class ApplianceProcess:
             cmd.append("--fsync")
         if self.iscsi_port:
             cmd += ["--iscsi-port", str(self.iscsi_port)]
+        if self.iscsi_chap:
+            cmd += ["--iscsi-chap", str(self.iscsi_chap)]
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
