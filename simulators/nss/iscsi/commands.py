@@ -41,7 +41,7 @@ class Task:
     sequence_error: bool = False
     ttt: int = 0xFFFFFFFF
     burst_end: int = 0
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event | None = None  # writes: set when a Data-Out sequence ends
     aborted: bool = False
     r2tsn: int = 0
     residual: int = 0  # > 0 underflow (less moved than expected), < 0 overflow
@@ -57,7 +57,7 @@ class Task:
             raise ProtocolError(f"Data-Out for ITT 0x{self.itt:x} past its expected length")
         self.buf[offset:end] = pdu.data
         self.received += len(pdu.data)
-        if pdu.flags & 0x80:
+        if pdu.flags & 0x80 and self.arrived is not None:
             self.arrived.set()
 
     def immediate(self, data: bytes) -> None:

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("drkit.nss.iscsi")
 WINDOW = 128
-INLINE_BYTES = 256 * 1024
+INLINE_BYTES = 256 * 1024  # commands moving at most this much run on the event loop itself
+DRAIN_ABOVE = 8 * 2**20  # let the socket catch up when this much waits to be sent
+FLUSH_AT = 64 * 1024  # small answers are batched per loop turn, large ones leave at once
 
 
 class Connection:
@@ -56,6 +58,9 @@ class Connection:
         self.ttt = 0
         self.digests = (False, False)
         self.closing = False
+        self._pending: list[bytes | memoryview] = []
+        self._pending_bytes = 0
+        self._flush_handle: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def serve(self) -> None:
@@ -72,6 +77,7 @@ class Connection:
     async def _close(self) -> None:
         for task in list(self.running):
             task.cancel()
+        self._flush()
         if self.session is not None:
             self.target.end_session(self.session)
         self.writer.close()
@@ -129,6 +135,9 @@ class Connection:
                 continue  # outside the command window: silently ignored (RFC 7143 4.2.2.1)
             elif op == P.SCSI_CMD:
                 self._scsi_command(req)
+                if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+                    self._flush()
+                    await self.writer.drain()
             elif op == P.NOP_OUT:
                 await self._nop(req)
             elif op == P.TMF_REQ:
@@ -158,9 +167,29 @@ class Connection:
 
     async def _send(self, bhs: bytearray, data: bytes | memoryview = b"", *,
                     digests: bool = True) -> None:
-        hd, dd = self.digests if digests else (False, False)
-        self.writer.writelines(P.encode(bhs, data, header_digest=hd, data_digest=dd))
+        """Send one PDU now (after every queued one) and wait for the socket to take it."""
+        self._emit(bhs, data, digests=digests)
+        self._flush()
         await self.writer.drain()
+
+    def _emit(self, bhs: bytearray, data: bytes | memoryview = b"", *,
+              digests: bool = True) -> None:
+        """Queue one PDU; everything queued in one loop turn leaves in one write."""
+        hd, dd = self.digests if digests else (False, False)
+        self._pending += P.encode(bhs, data, header_digest=hd, data_digest=dd)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= FLUSH_AT:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pending and not self.writer.is_closing():
+            self.writer.writelines(self._pending)
+        self._pending, self._pending_bytes = [], 0
 
     # ------------------------------------------------------------------ SCSI commands
     def _scsi_command(self, req: P.Pdu) -> None:
@@ -169,9 +198,13 @@ class Connection:
                     req.u32(20), bool(flags & 0x40), bool(flags & 0x20), req.cmdsn)
         if task.writing:
             task.buf = bytearray(task.edtl)
+            task.arrived = asyncio.Event()
             task.immediate(req.data)
             if flags & 0x80 or task.received >= task.edtl:
                 task.arrived.set()
+        elif task.edtl <= INLINE_BYTES:  # small reads and no-data commands: answered now
+            self._respond(task, *self._scsi(task))
+            return
         self.tasks[task.itt] = task
         runner = asyncio.ensure_future(self._run(task))
         self.running.add(runner)
@@ -189,7 +222,7 @@ class Connection:
                 await self._collect(task)
             status, data, sense = await self._execute(task)
             if not task.aborted:
-                await self._respond(task, status, data, sense)
+                self._respond(task, status, data, sense)
         finally:
             self.tasks.pop(task.itt, None)
 
@@ -241,11 +274,11 @@ class Connection:
             task.residual = task.edtl - len(out) if task.reading or out else 0
         return 0, out, b""
 
-    async def _respond(self, task: Task, status: int, data: bytes, sense: bytes) -> None:
+    def _respond(self, task: Task, status: int, data: bytes, sense: bytes) -> None:
         assert self.session is not None
         self.session.commands += 1
         if status == 0 and task.reading and data and task.edtl:
-            await self._data_in(task, memoryview(data)[:task.edtl])
+            self._data_in(task, memoryview(data)[:task.edtl])
             return
         bhs = P.new_bhs(P.SCSI_RSP, 0x80 | _residual_flags(task.residual))
         bhs[3] = status
@@ -253,12 +286,10 @@ class Connection:
         self._sequence_numbers(bhs)
         P.put32(bhs, 44, abs(task.residual))
         payload = len(sense).to_bytes(2, "big") + sense if sense else b""
-        await self._send(bhs, payload)
+        self._emit(bhs, payload)
 
-    async def _data_in(self, task: Task, data: memoryview) -> None:
+    def _data_in(self, task: Task, data: memoryview) -> None:
         step = self.params.max_send_data
-        hd, dd = self.digests
-        parts: list[bytes | memoryview] = []
         for datasn, offset in enumerate(range(0, len(data), step)):
             last = offset + step >= len(data)
             bhs = P.new_bhs(P.DATA_IN, 0x81 | _residual_flags(task.residual) if last else 0)
@@ -268,9 +299,7 @@ class Connection:
             if not last:
                 P.put32(bhs, 24, 0)
             struct.pack_into(">III", bhs, 36, datasn, offset, abs(task.residual) if last else 0)
-            parts += P.encode(bhs, data[offset:offset + step], header_digest=hd, data_digest=dd)
-        self.writer.writelines(parts)
-        await self.writer.drain()
+            self._emit(bhs, data[offset:offset + step])
 
     # ------------------------------------------------------------------ other requests
     async def _nop(self, req: P.Pdu) -> None:
@@ -301,7 +330,8 @@ class Connection:
                or (itt is not None and t.itt == itt) or (lun is not None and t.lun == lun)]
         for task in hit:
             task.aborted = True
-            task.arrived.set()
+            if task.arrived is not None:
+                task.arrived.set()
         return len(hit)
 
     async def _text(self, req: P.Pdu) -> None:

@@ -89,7 +89,7 @@ class Request:
 
     def read(self, lba: int, count: int) -> bytes:
         """The LUN's bytes through the appliance's own read (TimeViews, replicas alike)."""
-        lun = self.app.luns.get(self.lun.id) if self.lun else None
+        lun = self.lun  # read from the store for this very command
         assert lun is not None
         return _domain(lambda: self.app.data.read(lun, lba * BLOCK, count * BLOCK))
 
