@@ -212,14 +212,17 @@ class Connection:
 
     def _data_out(self, req: P.Pdu) -> None:
         task = self.tasks.get(req.itt)
-        if task is None or not task.writing:
-            raise ProtocolError(f"Data-Out for unknown ITT 0x{req.itt:x}")
+        if task is None or not task.writing or task.aborted:
+            log.debug("Data-Out for ITT 0x%x, which is not waiting for data: dropped", req.itt)
+            return  # e.g. the rest of an aborted task's data (RFC 7143 4.2.3.4)
         task.take(req)
 
     async def _run(self, task: Task) -> None:
         try:
             if task.writing:
                 await self._collect(task)
+            if task.aborted:
+                return
             status, data, sense = await self._execute(task)
             if not task.aborted:
                 self._respond(task, status, data, sense)
@@ -227,8 +230,9 @@ class Connection:
             self.tasks.pop(task.itt, None)
 
     async def _collect(self, task: Task) -> None:
+        assert task.arrived is not None
         await task.arrived.wait()
-        while task.received < task.edtl and not task.sequence_error:
+        while task.received < task.edtl and not (task.sequence_error or task.aborted):
             task.arrived.clear()
             length = min(self.params.max_burst, task.edtl - task.received)
             await self._r2t(task, task.received, length)

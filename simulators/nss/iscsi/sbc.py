@@ -131,10 +131,13 @@ def write_same(req: Request) -> bytes:
 
 def _fill(req: Request, lba: int, count: int, block: bytes) -> None:
     per_piece = PIECE // BLOCK
-    pattern = ZEROS if not any(block) else block * per_piece
+    zeros = not any(block)
+    pattern = ZEROS if zeros else block * per_piece
     while count:
         n = min(count, per_piece)
-        req.write(lba, pattern[:n * BLOCK])
+        piece = pattern[:n * BLOCK]
+        if not (zeros and req.read(lba, n) == piece):  # zeros over zeros: nothing to allocate
+            req.write(lba, piece)
         lba, count = lba + n, count - n
 
 
