@@ -1,10 +1,11 @@
 """iSCSI: the appliance's portal beside tgtd (Linux's userspace target), same machine, same run.
 
-``python -m bench iscsi [--json] [--size-mib N] [--seconds S]``
+``python -m bench iscsi [--json] [--size-mib N] [--seconds S] [--rounds R]``
 
-tgtd serves a sparse file LUN of N MiB; the appliance serves a thin LUN of the same size. On
-each, in this order: ``qemu-img convert -n`` of an N MiB random image (sequential writes),
-``iscsi-perf`` 128 KiB sequential reads and 4 KiB random reads at queue depth 32 for S seconds.
+tgtd serves a sparse file LUN of N MiB; the appliance serves a thin LUN of the same size, both
+up at once. On each: ``qemu-img convert -n`` of an N MiB random image (sequential writes), then
+``iscsi-perf`` 128 KiB sequential reads and 4 KiB random reads at queue depth 32 for S seconds,
+alternating between the two targets R times (the median counts: the machine is shared).
 Then 64 KiB writes one at a time to the appliance, through iSCSI (``qemu-img bench -w``) and
 through ``PUT /luns/{id}/data``. Goals: sequential read and write >= 0.5x tgtd, 4 KiB random
 read IOPS >= 0.3x tgtd, iSCSI >= 5x REST for 64 KiB writes. Needs Debian's libiscsi-bin,
@@ -20,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -137,27 +139,38 @@ def _image(path: Path, size: int) -> None:
         fh.truncate(size)
 
 
-def _side(url: str, opts: str, image: Path, size: int, seconds: int) -> dict[str, float]:
-    write = convert_mb_s(image, opts, size)
-    _seq_iops, seq = perf(url, 256, False, seconds)
-    rand_iops, _ = perf(url, 8, True, seconds)
-    return {"seq_write": round(write, 1), "seq_read": seq, "rand_read": rand_iops}
+def _median_pair(fn, sides: list[str], rounds: int) -> list[float]:
+    """Run ``fn(side)`` alternately on each side, ``rounds`` times; the median per side."""
+    runs: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(rounds):
+        for side in sides:
+            runs[side].append(fn(side))
+    return [statistics.median(runs[side]) for side in sides]
 
 
-def measure(size: int, seconds: int) -> dict[str, object]:
+def measure(size: int, seconds: int, rounds: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-iscsi-") as tmp:
         work = Path(tmp)
         image = work / "random.img"
         _image(image, size)
-        with tgtd(work, size) as (url, opts):
-            tgt = _side(url, opts, image, size, seconds)
-        with appliance(work, size) as (url, opts, proc, lun_id):
-            ours = _side(url, opts, image, size, seconds)
+        with tgtd(work, size) as tgt, appliance(work, size) as (url, opts, proc, lun_id):
+            sides = {"tgtd": tgt, "appliance": (url, opts)}
+            names = list(sides)
+            figures = {
+                "seq_write": [round(v, 1) for v in _median_pair(
+                    lambda n: convert_mb_s(image, sides[n][1], size), names, 1)],
+                "seq_read": _median_pair(
+                    lambda n: perf(sides[n][0], 256, False, seconds)[1], names, rounds),
+                "rand_read": _median_pair(
+                    lambda n: perf(sides[n][0], 8, True, seconds)[0], names, rounds),
+            }
             count = min(size // (64 * 1024), 4096)
             via_iscsi = iscsi_64k_mb_s(opts, count)
             via_rest = rest_64k_mb_s(proc, lun_id, count)
-    ratios = {k: round(ours[k] / tgt[k], 2) for k in GOALS}
-    return {"tgtd": tgt, "appliance": ours, "ratios": ratios,
+    tgt_row = {k: v[0] for k, v in figures.items()}
+    ours = {k: v[1] for k, v in figures.items()}
+    ratios = {k: round(ours[k] / tgt_row[k], 2) for k in GOALS}
+    return {"tgtd": tgt_row, "appliance": ours, "ratios": ratios, "rounds": rounds,
             "write_64k": {"iscsi_mb_s": round(via_iscsi, 1), "rest_mb_s": round(via_rest, 1),
                           "ratio": round(via_iscsi / via_rest, 2)}}
 
@@ -181,13 +194,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench iscsi")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="iscsi-perf runs per side, alternating; the median counts")
     args = parser.parse_args(argv)
     missing = [f"{t} ({p})" for t, p in TOOLS.items() if shutil.which(t) is None]
     if missing:
         print(f"bench iscsi: missing tools, install the Debian packages: {', '.join(missing)}")
         return 2
-    result = measure(args.size_mib * MiB, args.seconds)
+    result = measure(args.size_mib * MiB, args.seconds, args.rounds)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..model import Initiator
+from ..errors import NssError
+from ..model import Initiator, Lun
 from .errors import REPORTED_LUNS_CHANGED
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class Masking:
     def __init__(self, app: Appliance) -> None:
         self.app = app
         self.version = 0
+        self.records = LunRecords(app)
 
     def changed(self) -> None:
         self.version += 1
@@ -37,6 +39,30 @@ class Masking:
     def luns_for(self, iqn: str) -> dict[int, str]:
         visible = self.app.san.visible_to(Initiator("iSCSI", iqn.lower()))
         return {p.lun_number: p.lun_id for p in visible}
+
+
+class LunRecords:
+    """The LUN records commands run against, read again as soon as anything in the store changed.
+
+    A SCSI command needs its LUN's record (size, access, role) each time; reading it costs more
+    than a 4 KiB read. The store's change counter tells when a kept record may be stale.
+    """
+
+    def __init__(self, app: Appliance) -> None:
+        self.app = app
+        self._stamp = -1
+        self._kept: dict[str, Lun | None] = {}
+
+    def get(self, lun_id: str) -> Lun | None:
+        stamp = self.app.store.changes()  # read before the record: a change after it shows
+        if stamp != self._stamp:
+            self._kept, self._stamp = {}, stamp
+        if lun_id not in self._kept:
+            try:
+                self._kept[lun_id] = self.app.luns.get(lun_id)
+            except NssError:
+                self._kept[lun_id] = None  # deleted since the map was read
+        return self._kept[lun_id]
 
 
 class Nexus:

@@ -125,7 +125,7 @@ def execute(app: Appliance, reservations: Reservations, nexus: Nexus, lun_number
     if spec is None:
         raise IllegalRequest(f"operation code 0x{cdb[0]:02x} is not supported", *INVALID_OPCODE)
     lun_id = nexus.lun_map().get(lun_number)
-    lun = _lun(app, lun_id)
+    lun = None if lun_id is None else nexus.masking.records.get(lun_id)
     if lun is None and spec.lun_needed:
         raise IllegalRequest(f"LUN {lun_number} is not presented to {nexus.initiator}",
                              *LUN_NOT_SUPPORTED)
@@ -138,11 +138,3 @@ def execute(app: Appliance, reservations: Reservations, nexus: Nexus, lun_number
     req = Request(app, reservations, nexus, lun_number, lun, cdb, data)
     return spec.handler(req)
 
-
-def _lun(app: Appliance, lun_id: str | None) -> Lun | None:
-    if lun_id is None:
-        return None
-    try:
-        return app.luns.get(lun_id)
-    except NssError:
-        return None  # deleted since the map was read
