@@ -6,10 +6,10 @@ tgtd serves a sparse file LUN of N MiB; the appliance serves a thin LUN of the s
 up at once. On each: ``qemu-img convert -n`` of an N MiB random image (sequential writes), then
 ``iscsi-perf`` 128 KiB sequential reads and 4 KiB random reads at queue depth 32 for S seconds,
 alternating between the two targets R times (the median counts: the machine is shared).
-Then 64 KiB writes one at a time to the appliance, through iSCSI (``qemu-img bench -w``) and
-through ``PUT /luns/{id}/data``. Goals: sequential read and write >= 0.5x tgtd, 4 KiB random
-read IOPS >= 0.3x tgtd, iSCSI >= 5x REST for 64 KiB writes. Needs Debian's libiscsi-bin,
-qemu-utils, qemu-block-extra and tgt.
+Then 64 KiB writes one at a time to the appliance (64 MiB per run, alternating R times), through
+iSCSI (``qemu-img bench -w``) and through ``PUT /luns/{id}/data``. Goals: sequential read and
+write >= 0.5x tgtd, 4 KiB random read IOPS >= 0.3x tgtd, iSCSI >= 5x REST for 64 KiB writes.
+Needs Debian's libiscsi-bin, qemu-utils, qemu-block-extra and tgt.
 """
 
 from __future__ import annotations
@@ -164,9 +164,10 @@ def measure(size: int, seconds: int, rounds: int) -> dict[str, object]:
                 "rand_read": _median_pair(
                     lambda n: perf(sides[n][0], 8, True, seconds)[0], names, rounds),
             }
-            count = min(size // (64 * 1024), 4096)
-            via_iscsi = iscsi_64k_mb_s(opts, count)
-            via_rest = rest_64k_mb_s(proc, lun_id, count)
+            count = min(size // (64 * 1024), 1024)
+            writers = {"iscsi": lambda: iscsi_64k_mb_s(opts, count),
+                       "rest": lambda: rest_64k_mb_s(proc, lun_id, count)}
+            via_iscsi, via_rest = _median_pair(lambda n: writers[n](), list(writers), rounds)
     tgt_row = {k: v[0] for k, v in figures.items()}
     ours = {k: v[1] for k, v in figures.items()}
     ratios = {k: round(ours[k] / tgt_row[k], 2) for k in GOALS}
