@@ -65,3 +65,17 @@ def test_present_and_unpresent_raise_reported_luns_changed(lab: IscsiLab) -> Non
     assert _report_luns(host) == [0]  # REPORT LUNS clears the attention it answers
     assert host.command(0, TUR).status == 0
     host.logout()
+
+
+def test_vpd_pages_carry_the_wwn_and_id_the_rest_api_reports(lab: IscsiLab) -> None:
+    esx = lab.host("esx1", HOST_IQN)
+    lun = lab.lun("named", 4 * MiB, esx["id"], 5)
+    host = MiniInitiator(lab.portal, lab.target, HOST_IQN)
+    host.login()
+    ident = host.command(5, bytes([0x12, 1, 0x83, 0, 255, 0]), read=255).data
+    first = ident[4:]  # the first designator: code set binary, LU association, NAA
+    assert (first[0] & 0x0F, first[1] & 0x3F) == (1, 0x03)
+    assert first[4:4 + first[3]].hex() == lun["wwn"] == lab.api.get_lun(lun["id"])["wwn"]
+    serial = host.command(5, bytes([0x12, 1, 0x80, 0, 255, 0]), read=255).data
+    assert serial[4:].decode() == lun["id"]
+    host.logout()
