@@ -134,6 +134,8 @@ class Target:
         nexus = Nexus(self.masking, result.initiator, bytes(isid), self.name)
         session = Session(next(self._tsih) & 0xFFFF or 1, result.initiator, bytes(isid),
                           result.session_type, conn.peer, nexus, conn)
+        for old in [s for s in self.sessions.values() if s.nexus.key == nexus.key]:
+            old.connection.writer.close()  # the same I_T nexus logging in again replaces it
         self.sessions[session.tsih] = session
         return session
 
