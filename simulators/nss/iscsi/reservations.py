@@ -123,6 +123,7 @@ def release6(req: Request) -> bytes:
 @command(0x5E, 10, service_action=0x00)
 @command(0x5E, 10, service_action=0x01)
 @command(0x5E, 10, service_action=0x02)
+@command(0x5E, 10, service_action=0x03)
 def persistent_reserve_in(req: Request) -> bytes:
     assert req.lun is not None
     action, length = req.cdb[1] & 0x1F, struct.unpack_from(">H", req.cdb, 7)[0]
@@ -133,6 +134,8 @@ def persistent_reserve_in(req: Request) -> bytes:
             out = struct.pack(">II", res.generation, len(keys)) + keys
         elif action == 1:
             out = _read_reservation(res)
+        elif action == 3:
+            out = _read_full_status(res)
         else:
             out = bytes([0, 8, 0x00, 0x80, 0xEA, 0x01, 0, 0])  # TMV; every type offered
     return out[:length]
@@ -143,6 +146,19 @@ def _read_reservation(res: LunReservations) -> bytes:
         return struct.pack(">II", res.generation, 0)
     key = res.keys.get(res.holder or "", 0) if res.type not in ALL_REGISTRANTS else 0
     body = struct.pack(">QIBBH", key, 0, 0, res.type, 0)
+    return struct.pack(">II", res.generation, len(body)) + body
+
+
+def _read_full_status(res: LunReservations) -> bytes:
+    """One descriptor per registered I_T nexus, with its iSCSI TransportID (SPC-4 6.15.5)."""
+    body = b""
+    for nexus, key in res.keys.items():
+        holder = res.holds(nexus)
+        name = nexus.split(",")[0].encode() + b"\0"
+        name += bytes(-len(name) % 4 or 0) + bytes(max(0, 20 - 4 - len(name)))
+        transport = bytes([0x05, 0]) + len(name).to_bytes(2, "big") + name
+        body += struct.pack(">Q4xBB4xHI", key, 0x01 if holder else 0,
+                            res.type if holder else 0, 1, len(transport)) + transport
     return struct.pack(">II", res.generation, len(body)) + body
 
 

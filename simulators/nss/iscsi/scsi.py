@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NssError, OutOfRange, ReadOnlyDevice
 from ..model import Lun
 from .errors import (
+    INVALID_FIELD_IN_CDB,
     INVALID_OPCODE,
     LBA_OUT_OF_RANGE,
     LUN_NOT_SUPPORTED,
@@ -123,6 +124,9 @@ def execute(app: Appliance, reservations: Reservations, nexus: Nexus, lun_number
     """Run one command; returns Data-In bytes or raises ScsiError."""
     spec = lookup(cdb)
     if spec is None:
+        if any(op == cdb[0] for op, _ in COMMANDS):
+            raise IllegalRequest(f"service action 0x{cdb[1] & 0x1F:02x} of operation code "
+                                 f"0x{cdb[0]:02x} is not supported", *INVALID_FIELD_IN_CDB)
         raise IllegalRequest(f"operation code 0x{cdb[0]:02x} is not supported", *INVALID_OPCODE)
     lun_id = nexus.lun_map().get(lun_number)
     lun = None if lun_id is None else nexus.masking.records.get(lun_id)
