@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +63,6 @@ class IscsiLab:
 @pytest.fixture
 def lab(appliance_factory: Callable[..., ApplianceProcess]) -> IscsiLab:
     return IscsiLab(appliance_factory("nss-iscsi", iscsi_port=0))
-
-
-@pytest.fixture(scope="module")
-def module_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IscsiLab]:
-    proc = ApplianceProcess("nss-iscsi", tmp_path_factory.mktemp("iscsi") / "nss",
-                            iscsi_port=0).start()
-    try:
-        yield IscsiLab(proc)
-    finally:
-        proc.kill9()
 
 
 def run(cmd: list[str], timeout: float = 120, cwd: Path | None = None,

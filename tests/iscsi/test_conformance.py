@@ -7,13 +7,18 @@ names the libiscsi test and its failing assertion.
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from defusedxml import ElementTree
 
+from simulators.nss.process import ApplianceProcess
 from tests.iscsi.conftest import HOST_IQN, OTHER_IQN, IscsiLab, require, run
 
 SUITES = ("Inquiry", "Mandatory", "ReadCapacity10", "ReadCapacity16", "Read10", "Read16",
@@ -54,20 +59,40 @@ def _results(xml: Path) -> dict[str, str | None]:
     return out
 
 
-@pytest.fixture(scope="module")
-def conformance(module_lab: IscsiLab, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def _run_suites(work: Path) -> dict[str, str | None]:
+    """Every suite against one fresh appliance with a portal."""
+    proc = ApplianceProcess("nss-cu", work / "nss", iscsi_port=0).start()
+    try:
+        lab = IscsiLab(proc)
+        host = lab.host("cu-host", HOST_IQN, OTHER_IQN)
+        lab.lun("cu-lun", 64 * 2**20, host["id"], 0)
+        results: dict[str, str | None] = {}
+        for suite in SUITES:
+            cwd = work / suite
+            cwd.mkdir()
+            run(["iscsi-test-cu", "-d", "-x", f"--test=ALL.{suite}", "-i", HOST_IQN, "-I",
+                 OTHER_IQN, lab.url(0)], timeout=120, cwd=cwd, check=False)
+            xml = cwd / "CUnitAutomated-Results.xml"
+            assert xml.exists(), f"iscsi-test-cu wrote no results for suite {suite}"
+            results.update(_results(xml))
+        return results
+    finally:
+        proc.kill9()
+
+
+@pytest.fixture(scope="session")
+def conformance(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
+    """The suites run once per pytest run, even when xdist workers share the cases."""
     require("iscsi-test-cu")
-    host = module_lab.host("cu-host", HOST_IQN, OTHER_IQN)
-    module_lab.lun("cu-lun", 64 * 2**20, host["id"], 0)
-    results: dict[str, str | None] = {}
-    for suite in SUITES:
-        cwd = tmp_path_factory.mktemp(suite)
-        run(["iscsi-test-cu", "-d", "-x", f"--test=ALL.{suite}", "-i", HOST_IQN, "-I",
-             OTHER_IQN, module_lab.url(0)], timeout=120, cwd=cwd, check=False)
-        xml = cwd / "CUnitAutomated-Results.xml"
-        assert xml.exists(), f"iscsi-test-cu wrote no results for suite {suite}"
-        results.update(_results(xml))
-    return results
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    saved = root / "iscsi-test-cu.json"
+    with open(root / "iscsi-test-cu.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.exists():
+            saved.write_text(json.dumps(_run_suites(Path(tempfile.mkdtemp(dir=root)))))
+    return json.loads(saved.read_text())
 
 
 @pytest.mark.parametrize("name", _listed())
