@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import struct
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ from .errors import (
 )
 from .login import FULL_FEATURE, Login
 from .params import OUR_MAX_RECV, encode_text, parse_text
+from .sender import Sender
 from .transfer import WRITES, data_out_length
 
 if TYPE_CHECKING:
@@ -64,6 +67,9 @@ class Connection:
 
     # ------------------------------------------------------------------ lifecycle
     async def serve(self) -> None:
+        raw = self.writer.get_extra_info("socket")
+        self.sock = socket.socket(fileno=os.dup(raw.fileno()))  # the sender thread's handle
+        self.sender = Sender(self.sock, asyncio.get_running_loop(), DRAIN_ABOVE)
         try:
             if await self._login_phase():
                 await self._full_feature()
@@ -78,6 +84,8 @@ class Connection:
         for task in list(self.running):
             task.cancel()
         self._flush()
+        self.sender.close()
+        self.sock.close()
         if self.session is not None:
             self.target.end_session(self.session)
         self.writer.close()
@@ -135,9 +143,9 @@ class Connection:
                 continue  # outside the command window: silently ignored (RFC 7143 4.2.2.1)
             elif op == P.SCSI_CMD:
                 self._scsi_command(req)
-                if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+                if self.sender.queued > DRAIN_ABOVE:
                     self._flush()
-                    await self.writer.drain()
+                    await self.sender.drained()
             elif op == P.NOP_OUT:
                 await self._nop(req)
             elif op == P.TMF_REQ:
@@ -170,7 +178,7 @@ class Connection:
         """Send one PDU now (after every queued one) and wait for the socket to take it."""
         self._emit(bhs, data, digests=digests)
         self._flush()
-        await self.writer.drain()
+        await self.sender.drained()
 
     def _emit(self, bhs: bytearray, data: bytes | memoryview = b"", *,
               digests: bool = True) -> None:
@@ -187,8 +195,8 @@ class Connection:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if self._pending and not self.writer.is_closing():
-            self.writer.writelines(self._pending)
+        if self._pending:
+            self.sender.send(self._pending, self._pending_bytes)
         self._pending, self._pending_bytes = [], 0
 
     # ------------------------------------------------------------------ SCSI commands

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 IQN_PREFIX = "iqn.2026-12.io.drkit"
 ABORT_TASK, ABORT_TASK_SET, CLEAR_TASK_SET, LUN_RESET, WARM_RESET, COLD_RESET = 1, 2, 4, 5, 6, 7
-TMF_COMPLETE, TMF_NO_LUN, TMF_UNSUPPORTED = 0, 2, 5
+TMF_COMPLETE, TMF_NO_TASK, TMF_NO_LUN, TMF_UNSUPPORTED = 0, 1, 2, 5
 
 
 def target_name(appliance_id: str) -> str:
@@ -168,9 +168,8 @@ class Target:
     # ------------------------------------------------------------------ task management
     def task_management(self, conn: Connection, function: int, req: Any) -> int:
         lun = lun_number(req.lun_field)
-        if function == ABORT_TASK:
-            conn.abort(itt=req.u32(20))
-            return TMF_COMPLETE
+        if function == ABORT_TASK:  # a task already answered no longer exists
+            return TMF_COMPLETE if conn.abort(itt=req.u32(20)) else TMF_NO_TASK
         if function in (ABORT_TASK_SET, CLEAR_TASK_SET):
             conn.abort(lun=lun)
             return TMF_COMPLETE
