@@ -29,17 +29,20 @@ class Sender:
         self.broken = False
         self._queue: queue.SimpleQueue[tuple[Buffers, int] | None] = queue.SimpleQueue()
         self._waiter: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="iscsi-send", daemon=True)
         self._thread.start()
 
     def send(self, parts: Buffers, size: int) -> None:
-        self.queued += size
+        with self._lock:
+            self.queued += size
         self._queue.put((parts, size))
 
     async def drained(self) -> None:
-        """Wait until less than the high-water mark is queued."""
+        """Wait until at most the high-water mark is queued (several callers share a wait)."""
         while self.queued > self.high_water and not self.broken:
-            self._waiter = self.loop.create_future()
+            if self._waiter is None or self._waiter.done():
+                self._waiter = self.loop.create_future()
             await self._waiter
 
     def close(self) -> None:
@@ -54,9 +57,10 @@ class Sender:
                     self._send_all(list(parts))
                 except OSError:
                     self.broken = True
-            self.queued -= size
-            if self._waiter is not None and self.queued <= self.high_water:
-                self.loop.call_soon_threadsafe(self._wake)
+            with self._lock:
+                before, self.queued = self.queued, self.queued - size
+            if before > self.high_water >= self.queued or self.broken:
+                self.loop.call_soon_threadsafe(self._wake)  # the loop saw "above": wake it
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
