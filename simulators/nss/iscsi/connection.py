@@ -22,8 +22,10 @@ from . import scsi
 from .commands import Task, lun_number
 from .errors import (
     DATA_PHASE_ERROR,
+    INTERNAL_TARGET_FAILURE,
     INVALID_FIELD_IN_IU,
     AbortedCommand,
+    HardwareError,
     IllegalRequest,
     LoginRefused,
     ProtocolError,
@@ -282,6 +284,9 @@ class Connection:
                                task.lun, task.cdb, data)
         except ScsiError as exc:
             return _failure(exc)
+        except Exception as exc:  # a bug of ours: the command fails, the connection stays
+            log.exception("iSCSI command 0x%02x failed inside the target", task.cdb[0])
+            return _failure(HardwareError(str(exc), *INTERNAL_TARGET_FAILURE))
         if task.reading or not task.writing:
             task.residual = task.edtl - len(out) if task.reading or out else 0
         return 0, out, b""

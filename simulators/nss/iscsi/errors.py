@@ -14,7 +14,8 @@ that turns an error into that answer.
         │   ├── DataProtect        key 0x7 (write to a read-only LUN, replica or TimeView)
         │   ├── UnitAttention      key 0x6 (e.g. REPORTED LUNS DATA HAS CHANGED)
         │   ├── Miscompare         key 0xE (COMPARE AND WRITE found other bytes)
-        │   └── AbortedCommand     key 0xB (a data sequence error of the initiator)
+        │   ├── AbortedCommand     key 0xB (a data sequence error of the initiator)
+        │   └── HardwareError      key 0x4 (the appliance failed: INTERNAL TARGET FAILURE)
         └── ReservationConflict    status 0x18, no sense data
 
 All are permanent for the command that raised them; none is retried by the target.
@@ -102,6 +103,10 @@ class AbortedCommand(CheckCondition):
     key = 0xB
 
 
+class HardwareError(CheckCondition):
+    key = 0x4
+
+
 # The additional sense codes this target raises (SPC-4 annex D), as (ASC, ASCQ).
 INVALID_OPCODE = (0x20, 0x00)
 LBA_OUT_OF_RANGE = (0x21, 0x00)
@@ -115,6 +120,7 @@ MISCOMPARE_DURING_VERIFY = (0x1D, 0x00)
 INVALID_FIELD_IN_IU = (0x0E, 0x03)
 DATA_PHASE_ERROR = (0x4B, 0x00)
 INSUFFICIENT_REGISTRATION = (0x55, 0x04)
+INTERNAL_TARGET_FAILURE = (0x44, 0x00)
 
 
 def illegal(message: str, code: tuple[int, int] = INVALID_FIELD_IN_CDB) -> IllegalRequest:

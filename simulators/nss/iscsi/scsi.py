@@ -13,15 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NssError, OutOfRange, ReadOnlyDevice
+from ..errors import NotFound, NssError, OutOfRange, ReadOnlyDevice
 from ..model import Lun
 from .errors import (
+    INTERNAL_TARGET_FAILURE,
     INVALID_FIELD_IN_CDB,
     INVALID_OPCODE,
     LBA_OUT_OF_RANGE,
     LUN_NOT_SUPPORTED,
     WRITE_PROTECTED,
     DataProtect,
+    HardwareError,
     IllegalRequest,
     UnitAttention,
 )
@@ -115,8 +117,10 @@ def _domain(fn: Callable[[], Any]) -> Any:
         raise DataProtect(exc.message, *WRITE_PROTECTED) from exc
     except OutOfRange as exc:
         raise IllegalRequest(exc.message, *LBA_OUT_OF_RANGE) from exc
-    except NssError as exc:
+    except NotFound as exc:  # the LUN went away since this command started
         raise IllegalRequest(exc.message, *LUN_NOT_SUPPORTED) from exc
+    except NssError as exc:
+        raise HardwareError(exc.message, *INTERNAL_TARGET_FAILURE) from exc
 
 
 def execute(app: Appliance, reservations: Reservations, nexus: Nexus, lun_number: int,
