@@ -4,7 +4,8 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-DEBS    := python3-venv perl golang-go golang-github-vmware-govmomi-dev e2fsprogs rsync xdelta3 chromium
+DEBS    := python3-venv perl golang-go golang-github-vmware-govmomi-dev e2fsprogs rsync xdelta3 \
+           chromium libiscsi-bin qemu-utils qemu-block-extra tgt
 
 .PHONY: demo test lint bench deps venv clean
 

@@ -232,6 +232,12 @@ class NssClient:
                                                 else {})}
         return self._request("POST", "/peers", json=body)["peer"]
 
+    def iscsi_targets(self) -> list[Json]:
+        return self._request("GET", "/iscsi/targets")["targets"]
+
+    def iscsi_sessions(self) -> list[Json]:
+        return self._request("GET", "/iscsi/sessions")["sessions"]
+
     def list_peers(self) -> list[Json]:
         return self._request("GET", "/peers")["peers"]
 

@@ -98,15 +98,40 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
               help="PEM certificate to serve (default: self-signed, made at first start).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PEM private key of --tls-cert.")
+@click.option("--iscsi-port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="Serve the LUNs over iSCSI on this port of --host (0: no iSCSI portal).")
+@click.option("--iscsi-chap", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON file {"<initiator IQN or client name>": {"user", "secret"}}: '
+                   "those initiators must log in with CHAP.")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,
           fsync: bool, seal_key: Path | None, header_timeout: float, insecure: bool,
-          tls_cert: Path | None, tls_key: Path | None) -> None:
+          tls_cert: Path | None, tls_key: Path | None, iscsi_port: int,
+          iscsi_chap: Path | None) -> None:
     """Run one appliance in the foreground (HTTPS; its certificate fingerprint is printed)."""
     from .server import Tls
     from .server import serve as run_server
 
     run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key, header_timeout,
-               Tls(insecure, tls_cert, tls_key))
+               Tls(insecure, tls_cert, tls_key), iscsi_port, iscsi_chap)
+
+
+@nss.command("iscsi-targets")
+@json_option
+@click.pass_context
+def iscsi_targets(ctx: click.Context, as_json: bool) -> None:
+    """The appliance's iSCSI target and portal (empty when it serves no iSCSI)."""
+    rows = _run(lambda: _client(ctx).iscsi_targets())
+    _emit(rows, ["name", "portal", "sessions"], as_json, "iSCSI targets", "targets")
+
+
+@nss.command("iscsi-sessions")
+@json_option
+@click.pass_context
+def iscsi_sessions(ctx: click.Context, as_json: bool) -> None:
+    """iSCSI sessions logged in now, with the LUN numbers each initiator sees."""
+    rows = _run(lambda: _client(ctx).iscsi_sessions())
+    _emit(rows, ["initiator", "isid", "tsih", "type", "peer", "luns", "commands", "created"],
+          as_json, "iSCSI sessions", "sessions")
 
 
 @nss.command()

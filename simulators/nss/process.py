@@ -30,7 +30,8 @@ class ApplianceProcess:
     def __init__(self, name: str, data_dir: Path, port: int | None = None,
                  host: str = "127.0.0.1", fsync: bool = False,
                  nofile: int | None = None, serve_args: tuple[str, ...] = (),
-                 tls: bool = False) -> None:
+                 tls: bool = False, iscsi_port: int | None = None,
+                 iscsi_chap: Path | None = None) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
@@ -39,6 +40,9 @@ class ApplianceProcess:
         self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the child, like `ulimit -n`
         self.serve_args = serve_args  # more `drkit nss serve` options: ("--header-timeout", "2")
         self.tls = tls  # HTTPS with a self-signed certificate; else --insecure (plain HTTP)
+        #: None: no iSCSI portal; 0: one on a free port (chosen now, kept across restarts).
+        self.iscsi_port = free_port(host) if iscsi_port == 0 else iscsi_port
+        self.iscsi_chap = iscsi_chap
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -52,6 +56,11 @@ class ApplianceProcess:
         """SHA-256 of the certificate it serves (what an operator confirms when pairing)."""
         cert = self.data_dir / "tls" / "cert.pem"
         return fingerprint(cert.read_bytes()) if self.tls and cert.exists() else None
+
+    @property
+    def iscsi_portal(self) -> str | None:
+        """``host:port`` of the iSCSI portal, if this appliance serves one."""
+        return f"{self.host}:{self.iscsi_port}" if self.iscsi_port else None
 
     @property
     def token(self) -> str:
@@ -71,6 +80,10 @@ class ApplianceProcess:
         if not self.tls:
             cmd.append("--insecure")
         cmd += self.serve_args
+        if self.iscsi_port:
+            cmd += ["--iscsi-port", str(self.iscsi_port)]
+        if self.iscsi_chap:
+            cmd += ["--iscsi-chap", str(self.iscsi_chap)]
         env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
         fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "ab") as log:

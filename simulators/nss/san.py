@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .context import Context, new_id, utcnow
@@ -54,6 +55,12 @@ class San:
     def __init__(self, ctx: Context, luns: Luns) -> None:
         self.ctx = ctx
         self.luns = luns
+        #: Called after every change of what an initiator sees (the iSCSI target listens).
+        self.listeners: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     # ---------------------------------------------------------------- clients
     def client(self, client_id: str) -> Client:
@@ -82,6 +89,7 @@ class San:
                        (client_id, name, utcnow()))
             db.executemany("INSERT INTO initiators(type, iid, client_id) VALUES(?,?,?)",
                            [(i.type, i.id, client_id) for i in inits])
+        self._changed()
         return self.client(client_id)
 
     def delete_client(self, client_id: str) -> None:
@@ -95,6 +103,7 @@ class San:
                             id=client_id, presentations=used)
             db.execute("DELETE FROM initiators WHERE client_id=?", (client_id,))
             db.execute("DELETE FROM clients WHERE id=?", (client_id,))
+        self._changed()
 
     def _refuse_taken(self, db, init: Initiator) -> None:
         row = db.execute("SELECT client_id FROM initiators WHERE type=? AND iid=?",
@@ -127,6 +136,7 @@ class San:
                        " created) VALUES(?,?,?,?,?,?)",
                        (pres_id, lun_id, client_id, dumps([[i.type, i.id] for i in inits]),
                         number, utcnow()))
+        self._changed()
         return self.presentation(lun_id, pres_id)
 
     def presentation(self, lun_id: str, pres_id: str) -> Presentation:
@@ -140,6 +150,7 @@ class San:
         self.presentation(lun_id, pres_id)
         with self.ctx.store.tx() as db:
             db.execute("DELETE FROM presentations WHERE id=?", (pres_id,))
+        self._changed()
 
     def visible_to(self, initiator: Initiator) -> list[Presentation]:
         """What a host with this initiator sees: presentations to it or to its client."""

@@ -64,14 +64,17 @@ class Tls:
 
 def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
           fsync: bool = False, seal_key: Path | None = None,
-          header_timeout: float = Limits.header_timeout, tls: Tls = Tls()) -> None:
+          header_timeout: float = Limits.header_timeout, tls: Tls = Tls(),
+          iscsi_port: int = 0, iscsi_chap: Path | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     os.umask(0o077)  # every file the appliance makes (staging, journals, images) is 0600
     token = load_token(token_file)
     appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key)
     ssl, fp = _tls_files(tls, data_dir, name, host)
     url = f"{'http' if tls.insecure else 'https'}://{host}:{port}"
+    portal = _start_iscsi(appliance, host, iscsi_port, iscsi_chap)
     app = create_app(appliance, token, url, fingerprint=fp, insecure=tls.insecure)
+    app.state.iscsi = portal
     print(f"NSS appliance {name!r} ({appliance.id}) serving {url}" +
           (f"\nTLS certificate SHA-256 fingerprint: {fp}" if fp else " (insecure: plain HTTP)"),
           flush=True)
@@ -79,4 +82,22 @@ def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | No
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **ssl,
                     **uvicorn_options(limits_for(raise_nofile(), header_timeout=header_timeout)))
     finally:
+        if portal is not None:
+            portal.stop()
         appliance.close()
+
+
+def _start_iscsi(appliance: Appliance, host: str, port: int, chap: Path | None):
+    """The iSCSI portal beside the REST API (``--iscsi-port``; 0 leaves it off)."""
+    if not port:
+        return None
+    from .iscsi import IscsiError, Target, load_chap
+
+    try:
+        target = Target(appliance, host, port, load_chap(chap)).start()
+    except IscsiError as exc:
+        raise SystemExit(f"drkit nss serve: {exc}") from None
+    appliance.san.listeners.append(target.masking.changed)
+    logging.getLogger("drkit.nss.iscsi").info("iSCSI target %s on %s:%d", target.name, host,
+                                              target.port)
+    return target

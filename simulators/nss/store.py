@@ -129,6 +129,10 @@ class Store:
             finally:
                 self._depth = 0
 
+    def changes(self) -> int:
+        """Rows changed through this store so far: equal numbers mean nothing changed."""
+        return self._db.total_changes
+
     def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from ..appliance import VERSION, Appliance
-from . import errors, replication, san, storage, system
+from . import errors, iscsi, replication, san, storage, system
 from .bodylimit import BodyLimit
 from .deps import require_token
 from .models import Health
@@ -38,7 +38,8 @@ def create_app(appliance: Appliance, token: str, public_url: str = "", *,
     app.include_router(open_router, prefix=BASE)
     app.include_router(open_router)
     secured = [Depends(require_token)]
-    for module in (storage, san, system, replication):
+    app.state.iscsi = None  # the iSCSI portal, when ``serve`` starts one
+    for module in (storage, san, system, replication, iscsi):
         app.include_router(module.router, prefix=BASE, dependencies=secured)
     install_openapi(app)
     return app
