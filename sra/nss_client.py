@@ -108,7 +108,8 @@ class NssClient:
         self.timeout, self.connect_timeout, self.retry = timeout, connect_timeout, retry
         self.deadline, self.on_attempt = deadline, on_attempt
         self.retry_on = retry_on or transient
-        self._secrets = [s for s in [token, *(c for _, c in cleaned)] if s]
+        # a secret of a few characters guards nothing and would garble every message
+        self._secrets = [s for s in [token, *(c for _, c in cleaned)] if len(s or "") >= 4]
         self.verify = verify  # passed on every request: a session's verify loses to
         self._session = requests.Session()  # $REQUESTS_CA_BUNDLE, an explicit one does not
         self._session.headers["Authorization"] = f"Bearer {token}"
@@ -382,8 +383,12 @@ class NssClient:
             err = resp.json()["error"]
             return NssApiError(resp.status_code, str(err["code"]), self.mask(str(err["message"])),
                                err.get("details") or {})
-        except (ValueError, KeyError, TypeError):
-            return NssApiError(resp.status_code, "http-error", self.mask(resp.text[:200]))
+        except (ValueError, KeyError, TypeError):  # not the appliance's error shape: say what came
+            body = " ".join(resp.text.split())[:200] or "(empty body)"
+            what = f"HTTP {resp.status_code} {resp.reason or ''}".strip()
+            return NssApiError(resp.status_code, "http-error",
+                               self.mask(f"{what} from {resp.url}, not an appliance answer: "
+                                         f"{body}"))
 
     def mask(self, text: str) -> str:
         """``text`` with the token and any URL credentials replaced by ********."""

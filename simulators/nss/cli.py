@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from simulators.labfile import NoLab, appliance_of
 from sra.nss_client import NssApiError, NssClient
 
 IO_STEP = 4 * 2**20
@@ -23,27 +25,57 @@ console = Console()
 
 
 @click.group()
-@click.option("--url", envvar="DRKIT_NSS_URL", default="http://127.0.0.1:8470",
-              show_default=True, help="Appliance URL (or DRKIT_NSS_URL).")
+@click.option("--url", envvar="DRKIT_NSS_URL",
+              help="Appliance URL (or DRKIT_NSS_URL). Default: the lab's site a, if a lab is up.")
+@click.option("--site", type=click.Choice(["a", "b"]),
+              help="The appliance of this site of the lab (`drkit sim up`), URL and token "
+                   "read from its lab.json ($DRKIT_LAB_DIR).")
 @click.option("--token-file", type=click.Path(path_type=Path), envvar="DRKIT_NSS_TOKEN_FILE",
               help="File holding the API token (or DRKIT_NSS_TOKEN / DRKIT_NSS_TOKEN_FILE).")
 @click.option("--fingerprint", envvar="DRKIT_NSS_FINGERPRINT",
               help="SHA-256 fingerprint of the appliance's TLS certificate, for https URLs "
                    "(shown by `drkit nss serve`; or DRKIT_NSS_FINGERPRINT).")
 @click.pass_context
-def nss(ctx: click.Context, url: str, token_file: Path | None, fingerprint: str | None) -> None:
+def nss(ctx: click.Context, url: str | None, site: str | None, token_file: Path | None,
+        fingerprint: str | None) -> None:
     """Run and drive an NSS appliance simulator."""
-    ctx.obj = {"url": url, "token_file": token_file, "fingerprint": fingerprint}
+    if url and site:
+        raise click.UsageError("--url and --site are alternatives: give one")
+    ctx.obj = {"url": url, "site": site, "token_file": token_file, "fingerprint": fingerprint}
 
 
 def _client(ctx: click.Context) -> NssClient:
-    token = os.environ.get("DRKIT_NSS_TOKEN")
+    if not ctx.obj["url"]:
+        _from_lab(ctx.obj)
+    token = os.environ.get("DRKIT_NSS_TOKEN") if not ctx.obj["site"] else None
     token_file = ctx.obj["token_file"]
     if not token and token_file:
-        token = Path(token_file).read_text().strip()
+        token = _read_token(Path(token_file))
     if not token:
         raise click.UsageError("no API token: give --token-file or set DRKIT_NSS_TOKEN")
     return NssClient(ctx.obj["url"], token, fingerprint=ctx.obj["fingerprint"] or "")
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or "not a text file"
+        raise click.UsageError(f"token file {path}: {why}") from None
+    if not token:
+        raise click.UsageError(f"token file {path} is empty")
+    return token
+
+
+def _from_lab(obj: dict[str, Any]) -> None:
+    """No --url: the appliance of the lab's site (--site, default a) and its token file."""
+    try:
+        app = appliance_of(obj["site"] or "a")
+    except NoLab as exc:
+        raise click.UsageError(f"no appliance given: {exc}; or give --url") from None
+    obj["url"] = app["url"]
+    obj["token_file"] = obj["token_file"] or Path(app["token_file"])
+    obj["fingerprint"] = obj["fingerprint"] or app.get("fingerprint")
 
 
 def _run(fn: Callable[[], Any]) -> Any:
@@ -83,14 +115,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
               help="Directory for metadata and sparse device images.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8470, show_default=True, type=int)
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the REST API (0: a free port, printed at start).")
 @click.option("--token-file", "serve_token_file", type=click.Path(path_type=Path),
               help="API token file; created with a random token if missing.")
 @click.option("--fsync", is_flag=True, help="fdatasync every write (power-loss durability).")
 @click.option("--seal-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Key file that seals peer and agent secrets at rest (created if missing; "
                    "default: <data>.key beside the data directory).")
-@click.option("--header-timeout", default=10.0, show_default=True, type=float,
+@click.option("--header-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0, 3600, min_open=True),
               help="Seconds a client has to send its request headers.")
 @click.option("--insecure", is_flag=True,
               help="Serve plain HTTP and allow pairing over it (labs only).")
@@ -108,11 +142,14 @@ def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Pat
           tls_cert: Path | None, tls_key: Path | None, iscsi_port: int,
           iscsi_chap: Path | None) -> None:
     """Run one appliance in the foreground (HTTPS; its certificate fingerprint is printed)."""
-    from .server import Tls
+    from .server import ServeError, Tls
     from .server import serve as run_server
 
-    run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key, header_timeout,
-               Tls(insecure, tls_cert, tls_key), iscsi_port, iscsi_chap)
+    try:
+        run_server(name, data_dir, host, port, serve_token_file, fsync, seal_key,
+                   header_timeout, Tls(insecure, tls_cert, tls_key), iscsi_port, iscsi_chap)
+    except ServeError as exc:
+        raise click.ClickException(f"drkit nss serve: {exc}") from None
 
 
 @nss.command("iscsi-targets")
@@ -160,7 +197,8 @@ def list_luns(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def create_lun(ctx: click.Context, name: str, size: str, as_json: bool) -> None:
     """Create a thin LUN NAME of SIZE (bytes, or with K/M/G/T suffix)."""
-    lun = _run(lambda: _client(ctx).create_lun(name, parse_size(size)))
+    size_bytes = parse_size(size)  # a bad size is refused before anything is asked
+    lun = _run(lambda: _client(ctx).create_lun(name, size_bytes))
     _emit([lun], ["id", "name", "wwn", "size_bytes"], as_json, "Created", "luns")
 
 
@@ -176,7 +214,7 @@ def delete_lun(ctx: click.Context, lun_id: str) -> None:
 @nss.command("write")
 @click.argument("lun_id")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--offset", default=0, type=int, show_default=True)
+@click.option("--offset", default=0, type=click.IntRange(0), show_default=True)
 @click.pass_context
 def write_file(ctx: click.Context, lun_id: str, source: Path, offset: int) -> None:
     """Write a file's bytes to a LUN at OFFSET (the file is padded to a 512-byte multiple).
@@ -204,12 +242,25 @@ def _check_write(lun: dict[str, Any], offset: int, length: int) -> None:
 
 
 def _check_range(lun: dict[str, Any], offset: int, length: int, verb: str) -> None:
+    if offset >= lun["size_bytes"]:
+        _fail("out-of-range", f"offset {offset} is past the end of lun {lun['id']!r} "
+              f"({lun['size_bytes']} bytes); nothing to {verb}")
     if offset < 0 or offset % 512:
         _fail("misaligned-io", f"offset {offset} is not a non-negative multiple of 512; "
               f"nothing to {verb}")
+    if length % 512:
+        _fail("misaligned-io", f"length {length} is not a multiple of 512; nothing to {verb}")
     if offset + length > lun["size_bytes"]:
         _fail("out-of-range", f"{verb} of {length} bytes at offset {offset} runs past the end "
               f"of lun {lun['id']!r} ({lun['size_bytes']} bytes); nothing done")
+
+
+def _check_target(target: Path) -> None:
+    """Where a read or backup goes must be a file in an existing directory (checked first)."""
+    if not target.parent.is_dir():
+        _fail("bad-target", f"directory {target.parent} does not exist; nothing read")
+    if target.is_dir():
+        _fail("bad-target", f"{target} is a directory; nothing read")
 
 
 def _fail(code: str, message: str) -> None:
@@ -222,8 +273,9 @@ def _fail(code: str, message: str) -> None:
 @nss.command("read")
 @click.argument("lun_id")
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--offset", default=0, type=int, show_default=True)
-@click.option("--length", type=int, help="Bytes to read (default: to the end of the LUN).")
+@click.option("--offset", default=0, type=click.IntRange(0), show_default=True)
+@click.option("--length", type=click.IntRange(512),
+              help="Bytes to read, a multiple of 512 (default: to the end of the LUN).")
 @click.option("--snapshot", "snap_id", help="Read this snapshot of the LUN instead.")
 @click.pass_context
 def read_file(ctx: click.Context, lun_id: str, target: Path, offset: int, length: int | None,
@@ -235,6 +287,7 @@ def read_file(ctx: click.Context, lun_id: str, target: Path, offset: int, length
     lun = _run(lambda: client.get_lun(lun_id))
     length = lun["size_bytes"] - offset if length is None else length
     _check_range(lun, offset, length, "read")
+    _check_target(target)
     with _staged(target) as fh, _progress() as bar:
         task = bar.add_task(f"read {lun_id}", total=length)
         for pos in range(offset, offset + length, IO_STEP):
@@ -270,8 +323,11 @@ def backup(ctx: click.Context, snap_id: str, target: str, client_id: str | None)
     backup client if given), stream its content to TARGET (a file, or - for stdout), then
     remove the TimeView. The production device is never read."""
     client = _client(ctx)
+    if target != "-":
+        _check_target(Path(target))
     snap = _run(lambda: client.get_snapshot(snap_id))
-    view = _run(lambda: client.create_timeview(snap_id, writable=False))
+    name = f"drkit-backup-{snap_id}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+    view = _run(lambda: client.create_timeview(snap_id, name=name, writable=False))
     pres = _run(lambda: client.present(view["id"], client_id=client_id)) if client_id else None
     try:
         _stream(client, view, target)
@@ -398,11 +454,13 @@ def parse_size(text: str) -> int:
     units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
     text = text.strip().upper().removesuffix("B").removesuffix("I")
     try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
-    except ValueError:
+        size = int(float(text[:-1]) * units[text[-1]]) if text and text[-1] in units \
+            else int(text)
+    except (ValueError, OverflowError):
         raise click.BadParameter(f"size {text!r} is not a number of bytes (e.g. 10G)") from None
+    if size <= 0:
+        raise click.BadParameter(f"size {text!r} must be more than 0 bytes")
+    return size
 
 
 def _progress() -> Progress:

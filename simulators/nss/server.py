@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,19 @@ from .guard import Limits, guarded_protocol, limits_for, raise_nofile
 from .tls import ensure_certificate, fingerprint
 
 
+class ServeError(Exception):
+    """The appliance cannot start as asked (names the file, directory or address)."""
+
+
 def load_token(token_file: Path | None) -> str:
     """The API token: ``DRKIT_NSS_TOKEN``, else the token file (created, mode 0600, if absent)."""
     env = os.environ.get("DRKIT_NSS_TOKEN")
     if env:
         return env.strip()
     if token_file is None:
-        raise SystemExit("drkit nss serve: give --token-file FILE or set DRKIT_NSS_TOKEN")
+        raise ServeError("give --token-file FILE or set DRKIT_NSS_TOKEN")
+    if token_file.is_dir():
+        raise ServeError(f"token file {token_file} is a directory")
     if not token_file.exists():
         token_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -31,7 +39,7 @@ def load_token(token_file: Path | None) -> str:
             fh.write(secrets.token_urlsafe(32) + "\n")
     token = token_file.read_text().strip()
     if not token:
-        raise SystemExit(f"drkit nss serve: token file {token_file} is empty")
+        raise ServeError(f"token file {token_file} is empty")
     return token
 
 
@@ -40,7 +48,7 @@ def _tls_files(tls: Tls, data_dir: Path, name: str,
     if tls.insecure:
         return {}, None
     if (tls.cert is None) != (tls.key is None):
-        raise SystemExit("drkit nss serve: give both --tls-cert and --tls-key, or neither")
+        raise ServeError("give both --tls-cert and --tls-key, or neither")
     cert, key = (tls.cert, tls.key) if tls.cert and tls.key else \
         ensure_certificate(data_dir, name, [host])
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}, fingerprint(cert.read_bytes())
@@ -69,9 +77,11 @@ def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | No
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     os.umask(0o077)  # every file the appliance makes (staging, journals, images) is 0600
     token = load_token(token_file)
+    lock = _lock_data_dir(data_dir)
+    sock = _listen(host, port)
     appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key)
     ssl, fp = _tls_files(tls, data_dir, name, host)
-    url = f"{'http' if tls.insecure else 'https'}://{host}:{port}"
+    url = f"{'http' if tls.insecure else 'https'}://{host}:{sock.getsockname()[1]}"
     portal = _start_iscsi(appliance, host, iscsi_port, iscsi_chap)
     app = create_app(appliance, token, url, fingerprint=fp, insecure=tls.insecure)
     app.state.iscsi = portal
@@ -79,12 +89,45 @@ def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | No
           (f"\nTLS certificate SHA-256 fingerprint: {fp}" if fp else " (insecure: plain HTTP)"),
           flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **ssl,
+        uvicorn.run(app, fd=sock.fileno(), log_level="warning", access_log=False, **ssl,
                     **uvicorn_options(limits_for(raise_nofile(), header_timeout=header_timeout)))
     finally:
         if portal is not None:
             portal.stop()
         appliance.close()
+        os.close(lock)
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold ``data_dir``'s lock for the appliance's life: two appliances on one directory would
+    corrupt each other. A file where the directory should be is refused by name."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ServeError(f"data directory {data_dir} is a file")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ServeError(f"data directory {data_dir}: a part of its path is a file") from None
+    fd = os.open(data_dir / "appliance.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise ServeError(f"data directory {data_dir} is in use by another appliance (pid "
+                         f"{holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket (port 0: a free one, reported in the printed URL)."""
+    try:
+        sock = socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _start_iscsi(appliance: Appliance, host: str, port: int, chap: Path | None):
@@ -96,7 +139,7 @@ def _start_iscsi(appliance: Appliance, host: str, port: int, chap: Path | None):
     try:
         target = Target(appliance, host, port, load_chap(chap)).start()
     except IscsiError as exc:
-        raise SystemExit(f"drkit nss serve: {exc}") from None
+        raise ServeError(f"iSCSI portal {host}:{port}: {exc}") from None
     appliance.san.listeners.append(target.masking.changed)
     logging.getLogger("drkit.nss.iscsi").info("iSCSI target %s on %s:%d", target.name, host,
                                               target.port)

@@ -11,10 +11,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from simulators.labfile import default_dir
 from simulators.vcsim.labstate import (
     LabError,
     LabOptions,
-    default_dir,
     lab_status,
     read_lab,
     reset_lab,

@@ -32,6 +32,7 @@ import requests
 
 from orchestrator.vsphere.port import RecordStore, VsphereSitePort
 from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter
+from simulators.labfile import LAB_FILE
 from simulators.nss.process import ApplianceProcess
 from simulators.vcsim.labseed import (
     pair_appliances,
@@ -41,7 +42,6 @@ from simulators.vcsim.labseed import (
 )
 from simulators.vcsim.site import SiteSpec, VcsimSite
 
-LAB_FILE = "lab.json"
 SITES = (("a", "protected"), ("b", "recovery"))
 
 
@@ -56,11 +56,6 @@ class LabOptions:
     boot_delay_s: float = 2.0
     method_delay_ms: dict[str, int] | None = None
     app_luns: bool = False  # two more protected LUNs (data + WAL) for the reference application
-
-
-def default_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(os.environ.get("DRKIT_LAB_DIR") or Path(base) / "drkit" / "lab")
 
 
 def write_secret(path: Path, data: dict[str, str]) -> Path:
