@@ -2,9 +2,12 @@
 
 Modules, bottom up: ``errors`` (the error tree), ``pdu`` (wire format, digests), ``params``
 (text keys, negotiation), ``login`` (login phase, CHAP), ``lunmap`` (masking, I_T nexus, unit
-attentions), ``scsi`` (dispatcher) with ``spc``, ``sbc`` and ``reservations`` (the command set),
-``transfer`` and ``commands`` (Data-Out bookkeeping), ``connection`` (one TCP connection),
-``target`` (the portal, sessions, task management).
+attentions), ``reservation_state`` (who holds or is registered on a LUN, what that blocks),
+``scsi`` (dispatcher) with ``spc``, ``sbc`` and ``reservations`` (the command set),
+``transfer`` and ``commands`` (Data-Out bookkeeping), ``session`` (one session and its
+nexus), ``connection`` (one TCP connection; it sees its target only as the ``Portal`` it
+defines), ``target`` (the portal, sessions, task management; only this package's ``__init__``
+imports it).
 """
 
 from . import reservations, sbc, spc  # noqa: F401  (register their SCSI commands)

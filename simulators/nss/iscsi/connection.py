@@ -6,6 +6,9 @@ its CDB through ``scsi.execute`` (inline for small transfers, on the target's th
 large ones) and answers with Data-In (status in the last PDU) or a SCSI Response. This module is
 the one place that turns errors into wire answers: ``LoginRefused`` into a Login Response
 status, ``ScsiError`` into a status with sense data, ``ProtocolError`` into a dropped connection.
+
+A connection sees the target that accepted it only as a :class:`Portal` (what it needs of one),
+so nothing here imports ``target.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import logging
 import os
 import socket
 import struct
-from typing import TYPE_CHECKING
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Protocol
 
 from . import pdu as P
 from . import scsi
@@ -31,13 +35,16 @@ from .errors import (
     ProtocolError,
     ScsiError,
 )
-from .login import FULL_FEATURE, Login
+from .login import FULL_FEATURE, ChapSecret, Login
 from .params import OUR_MAX_RECV, encode_text, parse_text
 from .sender import Sender
 from .transfer import WRITES, data_out_length
 
 if TYPE_CHECKING:
-    from .target import Session, Target
+    from ..appliance import Appliance
+    from .lunmap import Masking
+    from .reservation_state import Reservations
+    from .session import Session
 
 log = logging.getLogger("drkit.nss.iscsi")
 WINDOW = 128
@@ -46,8 +53,37 @@ DRAIN_ABOVE = 8 * 2**20  # let the socket catch up when this much waits to be se
 FLUSH_AT = 64 * 1024  # small answers are batched per loop turn, large ones leave at once
 
 
+class Portal(Protocol):
+    """What a connection needs of the target that accepted it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def app(self) -> Appliance: ...
+
+    @property
+    def masking(self) -> Masking: ...
+
+    @property
+    def reservations(self) -> Reservations: ...
+
+    @property
+    def pool(self) -> Executor: ...
+
+    def chap_for(self, initiator: str) -> ChapSecret | None: ...
+
+    def start_session(self, conn: Connection, isid: bytes) -> Session: ...
+
+    def end_session(self, session: Session) -> None: ...
+
+    def task_management(self, conn: Connection, function: int, req: P.Pdu) -> int: ...
+
+    def send_targets(self, initiator: str) -> list[tuple[str, str]]: ...
+
+
 class Connection:
-    def __init__(self, target: Target, reader: asyncio.StreamReader,
+    def __init__(self, target: Portal, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
         self.target = target
         self.reader = reader
@@ -114,7 +150,7 @@ class Connection:
                 return False
             done = transit and nsg == FULL_FEATURE
             if done:
-                self.session = self.target.start_session(self, req.bhs[8:14])
+                self.session = self.target.start_session(self, bytes(req.bhs[8:14]))
             await self._login_response(req, transit, nsg, keys)
             if done:
                 self.digests = (self.params.header_digest, self.params.data_digest)

@@ -31,7 +31,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ..appliance import Appliance
     from .lunmap import Nexus
-    from .reservations import Reservations
+    from .reservation_state import Reservations
 
 BLOCK = 512
 Handler = Callable[["Request"], bytes]

@@ -14,17 +14,17 @@ import itertools
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..context import utcnow
+from . import pdu as P
 from .commands import lun_number
 from .connection import Connection
 from .errors import IscsiError
 from .login import ChapSecret
 from .lunmap import Masking, Nexus
-from .reservations import Reservations
+from .reservation_state import Reservations
+from .session import Session
 
 if TYPE_CHECKING:
     from ..appliance import Appliance
@@ -50,27 +50,6 @@ def load_chap(path: Path | None) -> dict[str, ChapSecret]:
         kind = type(exc).__name__
         raise IscsiError(f"CHAP file {path}: expected {{name: {{user, secret}}}} ({kind})"
                          ) from None
-
-
-@dataclass
-class Session:
-    tsih: int
-    initiator: str
-    isid: bytes
-    kind: str
-    peer: str
-    nexus: Nexus
-    connection: Connection
-    created: str = field(default_factory=utcnow)
-    commands: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tsih": self.tsih, "initiator": self.initiator, "isid": self.isid.hex(),
-                "type": self.kind, "peer": self.peer, "created": self.created,
-                "commands": self.commands,
-                "header_digest": "CRC32C" if self.connection.params.header_digest else "None",
-                "data_digest": "CRC32C" if self.connection.params.data_digest else "None",
-                "luns": sorted(self.nexus.lun_map()) if self.kind == "Normal" else []}
 
 
 class Target:
@@ -166,7 +145,7 @@ class Target:
         return [("TargetName", self.name), ("TargetAddress", f"{self.host}:{self.port},1")]
 
     # ------------------------------------------------------------------ task management
-    def task_management(self, conn: Connection, function: int, req: Any) -> int:
+    def task_management(self, conn: Connection, function: int, req: P.Pdu) -> int:
         lun = lun_number(req.lun_field)
         if function == ABORT_TASK:  # a task already answered no longer exists
             return TMF_COMPLETE if conn.abort(itt=req.u32(20)) else TMF_NO_TASK
