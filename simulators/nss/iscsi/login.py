@@ -10,6 +10,7 @@ operational keys into :class:`~.params.SessionParams`.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -129,6 +130,6 @@ def _chap_bytes(value: str) -> bytes:
             return bytes.fromhex(value[2:])
         if value[:2].lower() == "0b":
             return base64.b64decode(value[2:])
-    except (ValueError, base64.binascii.Error):
+    except (ValueError, binascii.Error):
         pass
     return b""
