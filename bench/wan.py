@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.nss import microscan, wire
+from simulators.nss.replication.logic import microscan, wire
 
 from .wan_images import (
     Content,

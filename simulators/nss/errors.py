@@ -18,7 +18,7 @@ the HTTP status the REST layer answers with. The REST layer maps them in exactly
     ├── PayloadTooLarge (413)
     ├── ApplianceFault (500/503)      our own failure; ``transient`` says whether a retry may help
     │   └── PeerUnreachable (503)     transient: the replication peer did not answer
-    └── ReplicationError              MicroScan, wire format and planner (replication_errors.py)
+    └── ReplicationError              MicroScan, wire format, planner (replication/logic/errors.py)
 
 Permanent errors are everything but ``ApplianceFault(transient=True)``: retrying them changes
 nothing until the request or the state changes.

@@ -10,9 +10,9 @@ import time
 import pytest
 import requests
 
-from simulators.nss import wire
 from simulators.nss.client import NssApiError
-from simulators.nss.microscan import Extent
+from simulators.nss.replication.logic import wire
+from simulators.nss.replication.logic.microscan import Extent
 
 from .conftest import digest, snap_digest
 

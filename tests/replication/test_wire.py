@@ -11,9 +11,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.nss import wire
-from simulators.nss.microscan import Extent, Kind, apply
-from simulators.nss.replication_errors import (
+from simulators.nss.replication.logic import wire
+from simulators.nss.replication.logic.errors import (
     DeltaAuthError,
     DeltaError,
     DeltaFormatError,
@@ -23,6 +22,7 @@ from simulators.nss.replication_errors import (
     DeltaTooLargeError,
     PairKeyError,
 )
+from simulators.nss.replication.logic.microscan import Extent, Kind, apply
 
 KEY = bytes(range(32))
 SIZE = 1 << 20

@@ -22,8 +22,8 @@ from tenacity import (
 
 from ..context import Context, utcnow
 from ..errors import AlreadyExists, InUse, InvalidRequest, NssError, PeerUnreachable, not_found
-from ..replication_errors import is_transient
-from ..wire import new_pair_key
+from .logic.errors import is_transient
+from .logic.wire import new_pair_key
 
 log = logging.getLogger(__name__)
 

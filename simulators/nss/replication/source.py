@@ -15,10 +15,10 @@ import threading
 import time
 from typing import Any
 
-from .. import microscan, planner, wire
 from ..context import new_id, utcnow
 from ..jobs import JobHandle
 from ..model import Snapshot
+from .logic import microscan, planner, wire
 from .records import Device, RecoveryPoint, Replication
 from .scan import allocated_chunks, pairs
 

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import wire
 from ..blockdev import CHUNK
 from ..context import utcnow
 from ..errors import Conflict, InvalidRequest
-from ..microscan import Extent, Kind
-from ..replication_errors import DeltaError, DeltaFormatError, DeltaReplayError
+from .logic import wire
+from .logic.errors import DeltaError, DeltaFormatError, DeltaReplayError
+from .logic.microscan import Extent, Kind
 from .records import ZERO_STATS, Device, RecoveryPoint, Replication
 from .source import CycleLocks
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DiffInputError
 from .microscan_batch import (
     CHUNK_SIZE,
     MERGE_LIMIT,
@@ -47,7 +48,6 @@ from .microscan_batch import (
     coalesce,
     count_blocks,
 )
-from .replication_errors import DiffInputError
 
 __all__ = ["CHUNK_SIZE", "MERGE_LIMIT", "SECTOR", "Chunk", "DiffStats", "Extent", "Kind",
            "apply", "apply_to_file", "block_bytes", "diff", "diff_images", "diff_initial",

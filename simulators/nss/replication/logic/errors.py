@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import NssError
+from ...errors import NssError
 
 
 class ReplicationError(NssError):

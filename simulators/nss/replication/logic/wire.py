@@ -31,8 +31,7 @@ import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .microscan import SECTOR, Extent, Kind
-from .replication_errors import (
+from .errors import (
     DeltaAuthError,
     DeltaFormatError,
     DeltaGapError,
@@ -42,6 +41,7 @@ from .replication_errors import (
     DiffInputError,
     PairKeyError,
 )
+from .microscan import SECTOR, Extent, Kind
 
 MAGIC = b"DRKD"
 VERSION = 1

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .replication_errors import DiffInputError
+from .errors import DiffInputError
 
 SECTOR = 512
 CHUNK_SIZE = 65536
