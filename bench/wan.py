@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.nss.replication.logic import microscan, wire
+from simulators.nss.replication.logic import microscan, parts, wire
 
 from .wan_images import (
     Content,
@@ -81,7 +81,7 @@ def _cycle(p: Pattern, size: int, xor: bool) -> tuple[dict[str, Any], list[bytes
                               wire.DeltaKind.INCREMENTAL)
     delta = wire.Delta(header, tuple(extents))
     t0 = perf_counter()
-    blobs = wire.encode_parts(delta, KEY)
+    blobs = parts.encode_all(delta, KEY)
     encode_s = perf_counter() - t0
     return {"payload": delta.payload_bytes, "serialized": delta.serialized_bytes,
             "wire": sum(map(len, blobs)), "extents": len(extents), "parts": len(blobs),

@@ -16,6 +16,7 @@ from .luns import Luns
 from .model import Snapshot
 from .replication.roles import Roles
 from .replication.service import ReplicationService
+from .replication.volumes import ApplianceVolumes
 from .san import San
 from .snapshots import Snapshots
 from .store import Store
@@ -41,11 +42,13 @@ class Appliance:
         self.jobs = Jobs(self.ctx)
         self.agents = Agents(self.ctx, self.luns)
         self.identity: dict[str, Any] = {"id": self.id, "name": name}
-        self.replication = ReplicationService(self, self.identity)
+        self.replication = ReplicationService(self.ctx, ApplianceVolumes(self), self.jobs,
+                                              self.identity, data_dir / "staging")
         self.roles = Roles(self.replication)
         self.jobs.recover()
         self._remove_orphan_files()
         self.replication.recover()
+        self.replication.start()
 
     @property
     def id(self) -> str:
@@ -68,6 +71,7 @@ class Appliance:
             return self.snapshots.create(lun_ids, consistency, attrs)
 
     def close(self) -> None:
+        self.replication.stop()
         self.jobs.shutdown()
         self.ctx.files.close()
         self.store.close()

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.nss.replication.logic import wire
+from simulators.nss.replication.logic import parts, wire
 from simulators.nss.replication.logic.errors import (
     DeltaAuthError,
     DeltaError,
@@ -120,7 +120,7 @@ def test_truncation_is_rejected() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("sequence", -1), ("device_size", 1000), ("new_rp", ""), ("base_rp", None),
-    ("replication_id", ""), ("part", 1),
+    ("replication_id", ""), ("part", -1), ("covers_to", SIZE + 512),
 ])
 def test_invalid_header_is_refused_naming_the_field(field: str, value: object) -> None:
     delta = make_delta()
@@ -137,17 +137,16 @@ def test_overlapping_or_out_of_device_extents_are_refused() -> None:
         wire.encode(make_delta(extents=(Extent(SIZE, bytes(512)),)), KEY)
 
 
-def test_split_into_parts_and_reassemble() -> None:
+def test_parts_reassemble_and_are_sequenced() -> None:
     big = (Extent(0, bytes(range(256)) * 40), Extent.zeros(40960, 4096),
            Extent(65536, b"x" * 5120, Kind.XOR))
     delta = make_delta(extents=big)
     with pytest.raises(DeltaTooLargeError):
-        wire.split(delta, 100)
-    parts = wire.split(delta, 4096)
-    assert all(p.serialized_bytes <= 4096 for p in parts)
-    blobs = wire.encode_parts(delta, KEY, 4096)
+        list(parts.pack(delta.extents, 100, SIZE))
+    blobs = parts.encode_all(delta, KEY, 4096)
     opened = [wire.decode(b, KEY, "rep-1", 5, expect_part=i) for i, b in enumerate(blobs)]
-    assert {p.header.parts for p in opened} == {len(blobs)}
+    assert [p.header.last for p in opened] == [False] * (len(blobs) - 1) + [True]
+    assert opened[-1].header.covers_to == SIZE
     image, whole = bytearray(SIZE), bytearray(SIZE)
     for p in opened:
         apply(image, p.extents)
@@ -157,6 +156,12 @@ def test_split_into_parts_and_reassemble() -> None:
         wire.decode(blobs[0], KEY, "rep-1", 5, expect_part=1)
     with pytest.raises(DeltaGapError):
         wire.decode(blobs[2], KEY, "rep-1", 5, expect_part=1)
+
+
+def test_extents_past_covers_to_are_refused() -> None:
+    delta = make_delta(extents=(Extent(8192, bytes(512)),), last=False, covers_to=4096)
+    with pytest.raises(DeltaFormatError, match="covers_to"):
+        wire.encode(delta, KEY)
 
 
 def test_encode_refuses_oversized_part() -> None:
@@ -170,7 +175,7 @@ def seal(body: bytes, *, extents: int, serialized: int, compress: bool = True,
     doc = {**make_delta().header.__dict__, "kind": "incremental", **(header or {}),
            "body": {"extents": extents, "serialized_bytes": serialized}}
     head = json.dumps(doc, sort_keys=True).encode()
-    aad = b"DRKD\x01" + struct.pack("<I", len(head)) + head
+    aad = b"DRKD\x02" + struct.pack("<I", len(head)) + head
     packed = zstandard.ZstdCompressor().compress(body) if compress else body
     return aad + bytes(12) + AESGCM(KEY).encrypt(bytes(12), packed, aad)
 

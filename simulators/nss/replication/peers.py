@@ -24,6 +24,7 @@ from ..context import Context, utcnow
 from ..errors import AlreadyExists, InUse, InvalidRequest, NssError, PeerUnreachable, not_found
 from .logic.errors import is_transient
 from .logic.wire import new_pair_key
+from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ class PeerLink:
 
     def put_bytes(self, path: str, data: bytes) -> dict[str, Any]:
         return self.request("PUT", path, data=data,
+                            headers={"Content-Type": "application/octet-stream"})
+
+    def put_part(self, path: str, blob: bytes, bucket: TokenBucket) -> dict[str, Any]:
+        """One delta part, paced by the link's token bucket (no retry here: a cycle resumes
+        from the replica's acknowledgements instead)."""
+        body = bucket.paced(blob) if bucket.rate > 0 else blob
+        return self.request("PUT", path, data=body,
                             headers={"Content-Type": "application/octet-stream"})
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from .service import ReplicationService
 class Roles:
     def __init__(self, svc: ReplicationService) -> None:
         self.svc = svc
-        self.app = svc.app
+        self.vol = svc.vol
 
     def split(self, rep_id: str) -> dict[str, Any]:
         rep = self._idle(rep_id, "split")
@@ -46,7 +46,7 @@ class Roles:
             raise Conflict(f"replication {rep_id!r} has no recovery point yet; nothing to "
                            "promote", code="no-recovery-point", id=rep_id)
         for lun_id in rep.local_luns:
-            self.app.luns.set_role(lun_id, "primary", "read-write")
+            self.vol.set_role(lun_id, "primary", "read-write")
         rep = self.svc.records.update(rep_id, state="failed-over")
         self.svc.tell_peer(rep, {"event": "promoted"}, required=False)
         return self._answer(rep_id)
@@ -59,7 +59,7 @@ class Roles:
                            "source would stop protection: fail over or split first",
                            code="replication-active", id=rep_id)
         for lun_id in rep.local_luns:
-            self.app.luns.set_role(lun_id, "replica", "read-only")
+            self.vol.set_role(lun_id, "replica", "read-only")
         if rep.state == "replicating":
             self.svc.records.update(rep_id, state="failed-over" if rep.direction == "outbound"
                                     else "split")
@@ -135,21 +135,21 @@ class Roles:
         elif rep.inflight:
             self.svc.drop_inflight(rep)
         for lun_id in rep.local_luns:
-            self.app.luns.set_role(lun_id, "replica", "read-only")
+            self.vol.set_role(lun_id, "replica", "read-only")
         rep = self.svc.records.update(rep.id, direction="inbound", state="replicating")
         return {**self._answer(rep.id), "sequence": rep.sequence}
 
     # ---------------------------------------------------------------- helpers
     def _idle(self, rep_id: str, verb: str) -> Replication:
         rep = self.svc.records.get(rep_id)
-        if self.app.jobs.active("sync", rep_id):
+        if self.svc.jobs.active("sync", rep_id):
             raise Conflict(f"replication {rep_id!r} is syncing; {verb} after the cycle ends",
                            code="sync-in-progress", id=rep_id)
         return rep
 
     def _is_promoted(self, rep: Replication) -> bool:
         return rep.direction == "inbound" and rep.state == "failed-over" and \
-            all(self.app.luns.get(x).role == "primary" for x in rep.local_luns)
+            all(self.vol.lun(x).role == "primary" for x in rep.local_luns)
 
     def _peer_promoted(self, rep: Replication) -> bool:
         """Whether the peer failed over while this side could not be told (a disaster)."""

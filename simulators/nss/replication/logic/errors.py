@@ -10,6 +10,7 @@ the REST layer, and ``transient`` saying whether retrying the same operation may
     └── PermanentReplicationError         retrying changes nothing until input or state changes
         ├── DiffInputError (400)          bad chunk index/size/order, sector misalignment
         ├── PairKeyError (400)            a pair key that is not 32 bytes
+        ├── PolicyError (400)             a replication policy field out of range (names it)
         ├── DeltaError (422)              a delta that must not be applied; the replica is unchanged
         │   ├── DeltaFormatError          not a drkit delta, truncated, bad extents, bad header
         │   ├── DeltaTooLargeError        a message over MAX_PART_PAYLOAD: split it first
@@ -63,6 +64,11 @@ class DiffInputError(PermanentReplicationError):
 class PairKeyError(PermanentReplicationError):
     status = 400
     code = "pair-key-invalid"
+
+
+class PolicyError(PermanentReplicationError):
+    status = 400
+    code = "policy-invalid"
 
 
 class DeltaError(PermanentReplicationError):

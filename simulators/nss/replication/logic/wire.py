@@ -12,8 +12,11 @@ nothing it has not authenticated: only the framing is parsed before decryption.
 
 An extent record is ``kind u8 | offset_sectors u64 | length_sectors u32`` (13 bytes, little
 endian), followed by ``length`` bytes of data unless the kind is ZERO. Extents are sorted and do
-not overlap. A part carries at most ``MAX_PART_PAYLOAD`` bytes of records; ``split`` cuts larger
-deltas into numbered parts (the receiver stages parts 0..parts-1, then commits the delta).
+not overlap. A part carries at most ``MAX_PART_PAYLOAD`` bytes of records. A device's delta is a
+stream of parts numbered from 0 (``parts.pack`` cuts them); each says up to which byte offset the
+delta is complete (``covers_to``: every change below it is in this part or an earlier one), and
+the device's final part says ``last``. A receiver that acknowledged part *n* lets the sender
+resume at part *n+1*, scanning from ``covers_to`` on, after a cut or a restart of either side.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import os
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -44,7 +47,7 @@ from .errors import (
 from .microscan import SECTOR, Extent, Kind
 
 MAGIC = b"DRKD"
-VERSION = 1
+VERSION = 2
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -75,8 +78,13 @@ class DeltaHeader:
     kind: DeltaKind
     device: str = ""
     part: int = 0
-    parts: int = 1
+    last: bool = True
+    covers_to: int | None = None  # None: the whole device (only for the last part)
     created: str = field(default_factory=_utc_now)
+
+    def __post_init__(self) -> None:
+        if self.covers_to is None and self.last is True:
+            object.__setattr__(self, "covers_to", self.device_size)
 
 
 @dataclass(frozen=True)
@@ -129,8 +137,10 @@ def _check_header(h: DeltaHeader) -> None:
          and h.device_size % SECTOR == 0),
         ("kind", h.kind in set(DeltaKind)),
         ("device", isinstance(h.device, str)),
-        ("parts", _int(h.parts) and h.parts >= 1),
-        ("part", _int(h.part) and 0 <= h.part < h.parts),
+        ("part", _int(h.part) and h.part >= 0),
+        ("last", isinstance(h.last, bool)),
+        ("covers_to", _int(h.covers_to) and 0 <= h.covers_to <= h.device_size
+         and (h.covers_to == h.device_size or not h.last)),
         ("created", isinstance(h.created, str)),
     ]
     for name, ok in rules:
@@ -143,12 +153,13 @@ def _int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_extents(extents: Sequence[Extent], device_size: int) -> None:
+def _check_extents(extents: Sequence[Extent], limit: int) -> None:
     end = 0
     for i, e in enumerate(extents):
-        if e.offset < end or e.end > device_size:
+        if e.offset < end or e.end > limit:
             raise _bad(f"extent {i} at offset {e.offset} overlaps its predecessor or ends past "
-                       f"the device ({device_size} bytes)", field="extents", index=i)
+                       f"the device or the part's covers_to ({limit} bytes)", field="extents",
+                       index=i)
         end = e.end
 
 
@@ -171,11 +182,11 @@ def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
     """Seal one part; raises DeltaTooLargeError over ``max_payload`` (use ``split``)."""
     aead = _aead(key)
     _check_header(delta.header)
-    _check_extents(delta.extents, delta.header.device_size)
+    _check_extents(delta.extents, delta.header.covers_to)
     raw = _serialize(delta.extents)
     if len(raw) > max_payload:
         raise DeltaTooLargeError(f"delta part of {len(raw)} bytes exceeds {max_payload}; "
-                                 "split it with wire.split", size=len(raw))
+                                 "cut it with parts.pack", size=len(raw))
     body = {"extents": len(delta.extents), "serialized_bytes": len(raw)}
     header = _header_bytes(delta.header, body)
     aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
@@ -208,6 +219,8 @@ def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, int]]:
         doc = json.loads(raw)
         body = doc.pop("body")
         header = DeltaHeader(**{**doc, "kind": DeltaKind(doc["kind"])})
+        if doc.get("covers_to") is None:
+            raise KeyError("covers_to")
         sizes = {k: int(body[k]) for k in ("extents", "serialized_bytes")}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise _bad(f"delta header is malformed: {type(exc).__name__}", field="header") from None
@@ -236,7 +249,7 @@ def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: in
     _check_expected(header, expect_replication, expect_sequence, expect_part)
     raw = _decompress(packed, body["serialized_bytes"])
     extents = _parse_extents(raw, body["extents"])
-    _check_extents(extents, header.device_size)
+    _check_extents(extents, header.covers_to)
     return Delta(header, extents)
 
 
@@ -287,34 +300,3 @@ def _parse_extents(raw: bytes, count: int) -> tuple[Extent, ...]:
         raise _bad(f"delta body has {len(raw) - at} bytes after its {count} extents",
                    field="extents")
     return tuple(out)
-
-
-def split(delta: Delta, max_payload: int = MAX_PART_PAYLOAD) -> list[Delta]:
-    """Cut a delta into numbered parts of at most ``max_payload`` serialized bytes each."""
-    if max_payload < _RECORD.size + SECTOR:
-        raise DeltaTooLargeError(f"max_payload {max_payload} cannot hold one sector",
-                                 field="max_payload")
-    groups: list[list[Extent]] = [[]]
-    room = max_payload
-    for e in delta.extents:
-        for piece in _pieces(e, max_payload - _RECORD.size):
-            cost = _RECORD.size + len(piece.data)
-            if cost > room:
-                groups.append([])
-                room = max_payload
-            groups[-1].append(piece)
-            room -= cost
-    n = len(groups)
-    return [Delta(replace(delta.header, part=i, parts=n), tuple(g)) for i, g in enumerate(groups)]
-
-
-def _pieces(e: Extent, limit: int) -> Iterable[Extent]:
-    if e.kind is Kind.ZERO or len(e.data) <= limit:
-        return [e]
-    step = limit - limit % SECTOR
-    return [Extent(e.offset + at, e.data[at : at + step], e.kind)
-            for at in range(0, len(e.data), step)]
-
-
-def encode_parts(delta: Delta, key: bytes, max_payload: int = MAX_PART_PAYLOAD) -> list[bytes]:
-    return [encode(p, key, max_payload=max_payload) for p in split(delta, max_payload)]
