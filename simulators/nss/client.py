@@ -145,9 +145,11 @@ class NssClient:
     def list_peers(self) -> list[dict[str, Any]]:
         return self._request("GET", "/peers")["peers"]
 
-    def create_replication(self, source: str, peer: str, **options: Any) -> dict[str, Any]:
+    def create_replication(self, source: str, peer: str, policy: dict[str, Any] | None = None,
+                           **options: Any) -> dict[str, Any]:
         """Create a replication; answers ``{"replication": ..., "job": <initial sync>}``."""
-        body = {"source": source, "peer": peer, "options": options}
+        body = {"source": source, "peer": peer, "options": options,
+                **({"policy": policy} if policy is not None else {})}
         return self._request("POST", "/replications", json=body)
 
     def list_replications(self) -> list[dict[str, Any]]:
@@ -155,6 +157,14 @@ class NssClient:
 
     def get_replication(self, rep_id: str) -> dict[str, Any]:
         return self._request("GET", f"/replications/{rep_id}")["replication"]
+
+    def update_replication(self, rep_id: str, **changes: Any) -> dict[str, Any]:
+        """PATCH a replication: ``policy={...}`` (fields merge) and/or ``xor=bool``."""
+        return self._request("PATCH", f"/replications/{rep_id}", json=changes)["replication"]
+
+    def replication_events(self, rep_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        params = {"kind": kind} if kind else None
+        return self._request("GET", f"/replications/{rep_id}/events", params=params)["events"]
 
     def delete_replication(self, rep_id: str) -> None:
         self._request("DELETE", f"/replications/{rep_id}")

@@ -29,8 +29,8 @@ class ReplicationMetrics:
         self.cycles = Histogram("nss_replication_cycle_seconds", "Duration of replication "
                                 "cycles", ["replication"], buckets=BUCKETS,
                                 registry=self.registry)
-        self.retries = Counter("nss_replication_retries", "Transfer retries after a dropped "
-                               "link or an unreachable peer", ["replication"],
+        self.retries = Counter("nss_replication_retries", "Retries: a transfer resumed after "
+                               "a dropped link, or a failed cycle rescheduled", ["replication"],
                                registry=self.registry)
         self.registry.register(_Collector(self))
 

@@ -63,7 +63,7 @@ class Scheduler:
 
     def _maybe_start(self, rep: Any) -> None:
         track = self._tracks.setdefault(rep.id, _Track())
-        if track.job is not None and not self._ended(track):
+        if track.job is not None and not self._ended(rep.id, track):
             return
         policy = Policy.from_dict(rep.options.get("policy"))
         if not policy.due(datetime.now(UTC), track.last_start, time.monotonic(),
@@ -72,13 +72,14 @@ class Scheduler:
         job = self.svc.sync(rep.id)
         track.job, track.last_start = job["id"], time.monotonic()
 
-    def _ended(self, track: _Track) -> bool:
+    def _ended(self, rep_id: str, track: _Track) -> bool:
         job = self.svc.jobs.get(track.job)
         if job["state"] in ("queued", "running"):
             return False
         if job["state"] == "failed":
             track.failures += 1
             track.retry_at = time.monotonic() + retry_delay(track.failures)
+            self.svc.metrics.retry(rep_id)
         else:
             track.failures, track.retry_at = 0, None
         track.job = None

@@ -265,3 +265,4 @@ class ReplicationService:
                 raise
             log.warning("peer %s not told of %s: %s", rep.peer_id, event["event"], exc.message)
             return False
+

@@ -97,7 +97,8 @@ class Cycle:
         replica = planner.Side(
             name=rep.peer_id,
             points=[planner.RecoveryPoint(p["rp"], p["snapshot_id"]) for p in mine["points"]],
-            dirty_since={k: set(v) for k, v in mine["dirty_since"].items()})
+            dirty_since={k: set(v) for k, v in mine["dirty_since"].items()},
+            written_since_creation=frozenset(mine.get("written", ())))
         return planner.plan_or_raise(source, replica,
                                      allow_resync=bool(rep.options.get("allow_resync")))
 

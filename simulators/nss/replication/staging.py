@@ -1,11 +1,13 @@
 """The replica's staging area on disk: one cycle being received per replication.
 
     staging/<rep>/<seq>/manifest.json        the cycle: recovery point, base, kind, rollback
-    staging/<rep>/<seq>/<device>/<n>.seg     part n resolved into plain writes, fsync'd
+    staging/<rep>/<seq>/<device>/<n>.seg     part n resolved into plain writes
     staging/<rep>/<seq>/<device>/ack.json    parts staged (0..n-1), covers_to, done
 
-A segment is renamed into place after its fsync, and the acknowledgement is rewritten only after
-that, so an acknowledged part is on disk whatever is killed when. A segment record is
+A segment is renamed into place after it is written (and fsync'd when the appliance runs with
+``--fsync``, as its device writes are), and the acknowledgement is rewritten only after that,
+so an acknowledged part survives a ``kill -9`` anywhere (a power loss too with ``--fsync``).
+A segment record is
 ``offset u64 | length u32 | zero u8`` followed by ``length`` bytes unless ``zero``.
 """
 
@@ -31,8 +33,8 @@ def _atomic_json(path: Path, doc: Any) -> None:
 
 
 class Staging:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, durable: bool) -> None:
+        self.root, self.durable = root, durable
 
     def _cycle_dir(self, rep_id: str) -> Path | None:
         found = sorted((self.root / rep_id).glob("*/manifest.json"))
@@ -68,8 +70,15 @@ class Staging:
                 if data is not None:
                     fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if self.durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, where / f"{part}.seg")
+        return self.write_ack(rep_id, seq, device, part, covers_to, last)
+
+    def write_ack(self, rep_id: str, seq: int, device: str, part: int, covers_to: int,
+                  last: bool) -> dict[str, Any]:
+        where = self.root / rep_id / str(seq) / device
+        where.mkdir(parents=True, exist_ok=True)
         ack = {"parts": part + 1, "covers_to": covers_to, "done": last}
         _atomic_json(where / "ack.json", ack)
         return ack

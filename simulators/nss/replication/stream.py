@@ -22,7 +22,7 @@ from ..model import Snapshot
 from .logic import microscan, parts, wire
 from .volumes import Volumes
 
-SCAN_CHUNKS = 256              # 16 MiB of chunks per read batch
+SCAN_CHUNKS = 128              # 8 MiB of chunks per read batch
 PART_PAYLOAD = 8 * 2**20       # serialized bytes per part
 QUEUE_PARTS = 2
 ZSTD_LEVEL = 3
@@ -72,7 +72,8 @@ def _read(vol: Volumes, snap: Snapshot, batch: list[int]) -> np.ndarray:
 def sealed_parts(vol: Volumes, scan: Scan, header: wire.DeltaHeader, key: bytes,
                  stats: microscan.DiffStats, first_part: int, start: int,
                  payload: int = PART_PAYLOAD) -> Iterator[Sealed]:
-    extents = microscan.iter_diff(chunk_pairs(vol, scan, start), xor=scan.xor, stats=stats)
+    extents = microscan.iter_diff(chunk_pairs(vol, scan, start), xor=scan.xor, stats=stats,
+                                  batch_chunks=SCAN_CHUNKS)
     for part in parts.pack(extents, payload, scan.size, first_part=first_part, start=start):
         h = replace(header, part=part.index, last=part.last, covers_to=part.covers_to)
         blob, st = wire.encode_with_stats(wire.Delta(h, part.extents), key, level=ZSTD_LEVEL,

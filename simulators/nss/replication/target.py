@@ -13,6 +13,11 @@ A cycle, in an order that survives ``kill -9`` of either side anywhere:
    rollback writes, then the segments in order (copy-on-write keeps the previous recovery
    point exact), then one snapshot of every device at one instant, recorded as the new point.
 
+An initial sync has no recovery point to protect: its parts are applied to the blank replica as
+they arrive (no segment, one write of the data). Should that cycle be abandoned, the replica
+reports the chunks it holds data in (``written``: its sparse map) and the next initial sync
+sends those chunks verbatim, so nothing of the abandoned cycle survives.
+
 A restart with a pending row replays it (plain writes: replaying twice is harmless). Staged
 parts without a pending row wait for the sender to resume or for a promote to drop them. So the
 replica shows its previous recovery point or the new one, never a mix.
@@ -21,6 +26,7 @@ replica shows its previous recovery point or the new one, never a mix.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +62,7 @@ class Target:
         self.svc = service
         self.vol = service.vol
         self.store = service.store
-        self.staging = Staging(root)
+        self.staging = Staging(root, service.vol.durable)
         self.locks = KeyedLocks()        # held while a commit applies
         self.stage_locks = KeyedLocks()  # one part at a time
 
@@ -107,6 +113,8 @@ class Target:
                 "points": [{"rp": p.rp_id, "snapshot_id": p.snapshot_id} for p in points],
                 "dirty_since": {p.rp_id: sorted(self.vol.dirty_chunks(
                     dev.local, self.vol.snapshot_record(p.snapshot_id).seq)) for p in points}}
+            if not points:  # a blank replica: what an interrupted initial sync wrote
+                devices[dev.local]["written"] = self.vol.allocated_chunks(dev.local).tolist()
         return {"sequence": rep.sequence, "last_rp": rep.last_rp, "state": rep.state,
                 "inflight_rp": (rep.inflight or {}).get("rp"),
                 "direction": rep.direction, "devices": devices,
@@ -166,8 +174,12 @@ class Target:
                                     f"arrived, expected part {ack['parts']}", replication=rep.id,
                                     got=part, expected=ack["parts"])
             writes = self._resolve(rep, m, device, delta.extents)
-            return self.staging.write_segment(rep.id, seq, device, part, writes,
-                                              delta.header.covers_to, delta.header.last)
+            h = delta.header
+            if m["kind"] == "initial":  # no recovery point to protect yet: apply now
+                self._write(device, writes)
+                return self.staging.write_ack(rep.id, seq, device, part, h.covers_to, h.last)
+            return self.staging.write_segment(rep.id, seq, device, part, writes, h.covers_to,
+                                              h.last)
 
     def _manifest_for(self, rep: Replication, seq: int) -> dict[str, Any]:
         m = self.staging.manifest(rep.id)
@@ -275,15 +287,20 @@ class Target:
         self.svc.prune(rep_id, KEEP_REPLICA_POINTS)
 
     def _apply(self, rep: Replication, m: dict[str, Any], seq: int) -> None:
+        if m.get("kind") == "initial":
+            return  # applied part by part on arrival
         for dev in rep.local_luns:
             self._rollback(rep, m, dev)
             parts = self.staging.ack(rep.id, seq, dev)["parts"]
-            for offset, length, data in self.staging.segments(rep.id, seq, dev, parts):
-                if data is not None:
-                    self.vol.write(dev, offset, data)
-                    continue
-                for at, zeros in zero_pieces(offset, length):
-                    self.vol.write(dev, at, zeros)
+            self._write(dev, self.staging.segments(rep.id, seq, dev, parts))
+
+    def _write(self, dev: str, writes: Iterable[Write]) -> None:
+        for offset, length, data in writes:
+            if data is not None:
+                self.vol.write(dev, offset, data)
+                continue
+            for at, zeros in zero_pieces(offset, length):
+                self.vol.write(dev, at, zeros)
 
     def _rollback(self, rep: Replication, m: dict[str, Any], dev: str) -> None:
         chunks = sorted(int(c) for c in (m.get("rollback") or {}).get(dev, []))

@@ -19,6 +19,9 @@ from ..model import Group, Lun, Snapshot
 
 
 class Volumes(Protocol):
+    durable: bool
+    """True when device writes are fsync'd (``--fsync``): staging then fsyncs too."""
+
     # ---------------------------------------------------------------- devices
     def lun(self, lun_id: str) -> Lun:
         """The device record; NotFound if unknown."""
@@ -86,6 +89,7 @@ class ApplianceVolumes:
     def __init__(self, app: Any) -> None:
         self._luns, self._groups, self._snaps = app.luns, app.groups, app.snapshots
         self._data, self._files, self._snapshot = app.data, app.ctx.files, app.snapshot
+        self.durable = bool(app.ctx.files.fsync)
 
     def lun(self, lun_id: str) -> Lun:
         return self._luns.get(lun_id)

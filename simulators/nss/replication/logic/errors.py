@@ -127,9 +127,9 @@ class DivergedError(PlanConflictError):
 def is_transient(exc: BaseException) -> bool:
     """True when retrying the failed operation may succeed (with backoff).
 
-    Our own errors carry the answer; connection-level OS errors (refused, reset, timeout) are
-    transient; everything else is permanent.
+    Appliance errors carry the answer (``PeerUnreachable`` is transient); connection-level OS
+    errors (refused, reset, timeout) are transient; everything else is permanent.
     """
-    if isinstance(exc, ReplicationError):
+    if isinstance(exc, NssError):
         return exc.transient
     return isinstance(exc, ConnectionError | TimeoutError)

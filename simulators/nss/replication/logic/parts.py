@@ -50,8 +50,9 @@ def clip(e: Extent, start: int) -> Extent | None:
 def _cut(e: Extent, nbytes: int) -> tuple[Extent, Extent]:
     if e.kind is Kind.ZERO:
         return Extent.zeros(e.offset, nbytes), Extent.zeros(e.offset + nbytes, e.length - nbytes)
-    return (Extent(e.offset, e.data[:nbytes], e.kind),
-            Extent(e.offset + nbytes, e.data[nbytes:], e.kind))
+    data = memoryview(e.data)  # no copies: the pieces are views until serialized
+    return (Extent(e.offset, data[:nbytes], e.kind),
+            Extent(e.offset + nbytes, data[nbytes:], e.kind))
 
 
 class _Packer:
