@@ -171,12 +171,17 @@ def test_encode_refuses_oversized_part() -> None:
 
 def seal(body: bytes, *, extents: int, serialized: int, compress: bool = True,
          header: dict | None = None) -> bytes:
-    """An authentic message around an arbitrary body: what a buggy or hostile peer could send."""
+    """An authentic message around an arbitrary body (records, then data): what a buggy or
+    hostile peer could send."""
     doc = {**make_delta().header.__dict__, "kind": "incremental", **(header or {}),
            "body": {"extents": extents, "serialized_bytes": serialized}}
     head = json.dumps(doc, sort_keys=True).encode()
     aad = b"DRKD\x02" + struct.pack("<I", len(head)) + head
-    packed = zstandard.ZstdCompressor().compress(body) if compress else body
+    index, data = body[: extents * 13], body[extents * 13 :]
+    z = zstandard.ZstdCompressor()
+    packed_index = z.compress(index) if compress else index
+    packed = struct.pack("<I", len(packed_index)) + packed_index + (
+        z.compress(data) if compress else data)
     return aad + bytes(12) + AESGCM(KEY).encrypt(bytes(12), packed, aad)
 
 
@@ -203,3 +208,22 @@ def test_authentic_but_malformed_bodies_are_format_errors(blob, what) -> None:
 def test_sealed_helper_makes_valid_messages() -> None:
     blob = seal(REC.pack(2, 8, 2), extents=1, serialized=13)
     assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent.zeros(4096, 1024),)
+
+
+def test_base_dictionary_round_trip_and_a_wrong_base_is_refused() -> None:
+    base = bytes(range(256)) * (SIZE // 256)
+    new = bytearray(base[4096:8192])
+    new[100:108] = b"changed!"
+    delta = make_delta(extents=(Extent(4096, bytes(new)),))
+    part = next(parts.pack(delta.extents, 1 << 20, SIZE))
+
+    def read(ranges):
+        return b"".join(base[o : o + n] for o, n in ranges)
+
+    blob, _ = parts.seal(part, delta.header, KEY, 1 << 20, read)
+    assert len(blob) < 400                              # a reference to the base, not 4 KiB
+    assert wire.decode(blob, KEY, "rep-1", 5, dictionary=read).extents == delta.extents
+    with pytest.raises(DeltaFormatError, match="dictionary"):
+        wire.decode(blob, KEY, "rep-1", 5)
+    with pytest.raises(DeltaFormatError):
+        wire.decode(blob, KEY, "rep-1", 5, dictionary=lambda r: bytes(sum(n for _, n in r)))

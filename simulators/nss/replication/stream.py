@@ -12,7 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,11 @@ import numpy as np
 from ..blockdev import CHUNK
 from ..model import Snapshot
 from .logic import microscan, parts, wire
-from .volumes import Volumes
+from .volumes import Volumes, read_ranges
 
 SCAN_CHUNKS = 128              # 8 MiB of chunks per read batch
 PART_PAYLOAD = 8 * 2**20       # serialized bytes per part
 QUEUE_PARTS = 2
-ZSTD_LEVEL = 3
 _DONE = object()
 
 
@@ -74,10 +74,9 @@ def sealed_parts(vol: Volumes, scan: Scan, header: wire.DeltaHeader, key: bytes,
                  payload: int = PART_PAYLOAD) -> Iterator[Sealed]:
     extents = microscan.iter_diff(chunk_pairs(vol, scan, start), xor=scan.xor, stats=stats,
                                   batch_chunks=SCAN_CHUNKS)
+    base = None if scan.base is None else partial(read_ranges, vol, scan.base)
     for part in parts.pack(extents, payload, scan.size, first_part=first_part, start=start):
-        h = replace(header, part=part.index, last=part.last, covers_to=part.covers_to)
-        blob, st = wire.encode_with_stats(wire.Delta(h, part.extents), key, level=ZSTD_LEVEL,
-                                          max_payload=payload)
+        blob, st = parts.seal(part, header, key, payload, base)
         yield Sealed(part, blob, st)
 
 

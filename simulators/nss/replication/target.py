@@ -40,6 +40,7 @@ from .logic.errors import DeltaFormatError, DeltaGapError, DeltaReplayError
 from .logic.microscan import Extent, Kind
 from .records import ZERO_STATS, Device, RecoveryPoint, Replication
 from .staging import Staging, Write, zero_pieces
+from .volumes import read_ranges
 
 KEEP_REPLICA_POINTS = 8
 COMMIT_WAIT = 5.0
@@ -162,9 +163,10 @@ class Target:
             raise InvalidRequest(f"device {device!r} is not a replica of {rep.id!r}",
                                  field="device")
         key = self.svc.peers.secret(rep.peer_id)["key"]
-        delta = wire.decode(blob, key, rep.id, seq, expect_part=part)
         with self.stage_locks.get(rep.id):
             m = self._manifest_for(rep, seq)
+            delta = wire.decode(blob, key, rep.id, seq, expect_part=part,
+                                dictionary=self._dictionary(rep, m, device))
             self._check_header(delta.header, m, device)
             ack = self.staging.ack(rep.id, seq, device)
             if part < ack["parts"]:
@@ -180,6 +182,16 @@ class Target:
                 return self.staging.write_ack(rep.id, seq, device, part, h.covers_to, h.last)
             return self.staging.write_segment(rep.id, seq, device, part, writes, h.covers_to,
                                               h.last)
+
+    def _dictionary(self, rep: Replication, m: dict[str, Any], device: str) -> Any:
+        """Reads the base content a part was compressed against (its base-point snapshot)."""
+        def read(ranges: list[tuple[int, int]]) -> bytes:
+            base = self._base_snapshot(rep, m, device)
+            if base is None:
+                raise DeltaFormatError("an initial part cannot use a base dictionary",
+                                       field="dictionary")
+            return read_ranges(self.vol, base, ranges)
+        return read
 
     def _manifest_for(self, rep: Replication, seq: int) -> dict[str, Any]:
         m = self.staging.manifest(rep.id)

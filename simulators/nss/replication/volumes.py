@@ -180,3 +180,24 @@ def allocated_chunks(path: os.PathLike[str] | str, size: int) -> np.ndarray:
         os.close(fd)
     chunks = np.unique(np.concatenate(runs)) if runs else np.zeros(0, np.int64)
     return chunks[chunks * CHUNK < size]
+
+
+def read_ranges(vol: Volumes, snap: Snapshot, ranges: list[tuple[int, int]]) -> bytes:
+    """The bytes of ``(offset, length)`` ranges of a snapshot, concatenated, read chunk-batched
+    (one metadata query per batch of chunks, not one per range)."""
+    chunks = sorted({c for off, n in ranges
+                     for c in range(off // CHUNK, (off + n - 1) // CHUNK + 1)})
+    where: dict[int, tuple[np.ndarray, int]] = {}
+    for at in range(0, len(chunks), 128):
+        batch = chunks[at : at + 128]
+        buf = np.zeros(len(batch) * CHUNK, np.uint8)
+        vol.read_chunks(snap, batch, memoryview(buf))
+        where.update({c: (buf, i * CHUNK) for i, c in enumerate(batch)})
+    out = bytearray()
+    for off, n in ranges:
+        while n > 0:
+            buf, base = where[off // CHUNK]
+            take = min(n, CHUNK - off % CHUNK)
+            out += buf[base + off % CHUNK : base + off % CHUNK + take].tobytes()
+            off, n = off + take, n - take
+    return bytes(out)

@@ -11,12 +11,18 @@ authenticated: a delta replayed into another replication or sequence fails. The 
 nothing it has not authenticated: only the framing is parsed before decryption.
 
 An extent record is ``kind u8 | offset_sectors u64 | length_sectors u32`` (13 bytes, little
-endian), followed by ``length`` bytes of data unless the kind is ZERO. Extents are sorted and do
-not overlap. A part carries at most ``MAX_PART_PAYLOAD`` bytes of records. A device's delta is a
-stream of parts numbered from 0 (``parts.pack`` cuts them); each says up to which byte offset the
-delta is complete (``covers_to``: every change below it is in this part or an earlier one), and
-the device's final part says ``last``. A receiver that acknowledged part *n* lets the sender
-resume at part *n+1*, scanning from ``covers_to`` on, after a cut or a restart of either side.
+endian); the data of the non-ZERO extents follows all records, in the same order. Sealed body:
+``index_len u32 | zstd(records) | zstd(data)``. With ``dictionary`` set in the header, the data
+is compressed against the base content of the 4 KiB blocks around the part's extents
+(``dictionary_ranges``), which both sides hold (the sender's base snapshot, the replica's
+snapshot of the base point): rewritten and shifted content then costs a reference, not bytes.
+The receiver rebuilds that dictionary from the records before it opens the data.
+Extents are sorted and do not overlap. A part carries at most ``MAX_PART_PAYLOAD`` bytes of
+records. A device's delta is a stream of parts numbered from 0 (``parts.pack`` cuts them);
+each says up to which byte offset the delta is complete (``covers_to``: every change below it
+is in this part or an earlier one), and the device's final part says ``last``. A receiver that
+acknowledged part *n* lets the sender resume at part *n+1*, scanning from ``covers_to`` on,
+after a cut or a restart of either side.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -56,6 +62,9 @@ MAX_PART_PAYLOAD = 64 << 20
 _FRAME = struct.Struct("<4sBI")
 _RECORD = struct.Struct("<BQI")
 _ZSTD_LEVEL = 3
+_INDEX_LEN = struct.Struct("<I")
+DICT_BLOCK = 4096
+DICT_MAX = 8 << 20
 
 
 class DeltaKind(StrEnum):
@@ -80,6 +89,7 @@ class DeltaHeader:
     part: int = 0
     last: bool = True
     covers_to: int | None = None  # None: the whole device (only for the last part)
+    dictionary: bool = False
     created: str = field(default_factory=_utc_now)
 
     def __post_init__(self) -> None:
@@ -139,6 +149,7 @@ def _check_header(h: DeltaHeader) -> None:
         ("device", isinstance(h.device, str)),
         ("part", _int(h.part) and h.part >= 0),
         ("last", isinstance(h.last, bool)),
+        ("dictionary", isinstance(h.dictionary, bool)),
         ("covers_to", _int(h.covers_to) and 0 <= h.covers_to <= h.device_size
          and (h.covers_to == h.device_size or not h.last)),
         ("created", isinstance(h.created, str)),
@@ -163,13 +174,45 @@ def _check_extents(extents: Sequence[Extent], limit: int) -> None:
         end = e.end
 
 
-def _serialize(extents: Iterable[Extent]) -> bytes:
-    out: list[bytes] = []
+def _index(extents: Iterable[Extent]) -> bytes:
+    return b"".join(_RECORD.pack(e.kind, e.offset // SECTOR, e.length // SECTOR)
+                    for e in extents)
+
+
+def _data(extents: Iterable[Extent]) -> bytes:
+    return b"".join(e.data for e in extents if e.kind is not Kind.ZERO)
+
+
+def dictionary_ranges(extents: Iterable[Any], device_size: int) -> list[tuple[int, int]]:
+    """``(offset, length)`` of the base content a part's data is compressed against: the
+    4 KiB blocks around its non-ZERO extents, merged, at most ``DICT_MAX`` bytes."""
+    out: list[tuple[int, int]] = []
+    total = 0
     for e in extents:
-        out.append(_RECORD.pack(e.kind, e.offset // SECTOR, e.length // SECTOR))
-        if e.kind is not Kind.ZERO:
-            out.append(e.data)
-    return b"".join(out)
+        if e.kind is Kind.ZERO:
+            continue
+        lo = e.offset // DICT_BLOCK * DICT_BLOCK
+        hi = min(device_size, -(-e.end // DICT_BLOCK) * DICT_BLOCK)
+        if out:
+            lo = max(lo, out[-1][0] + out[-1][1])
+        hi = min(hi, lo + DICT_MAX - total)
+        if hi <= lo:
+            continue
+        if out and lo == out[-1][0] + out[-1][1]:
+            out[-1] = (out[-1][0], hi - out[-1][0])
+        else:
+            out.append((lo, hi - lo))
+        total += hi - lo
+    return out
+
+
+def _zstd(level: int, dictionary: bytes | None) -> zstandard.ZstdCompressor:
+    """With a dictionary the frame carries a checksum: a receiver whose base differs from the
+    sender's gets a format error, never silently different bytes."""
+    if dictionary is None:
+        return zstandard.ZstdCompressor(level=level)
+    d = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return zstandard.ZstdCompressor(level=level, dict_data=d, write_checksum=True)
 
 
 def _header_bytes(header: DeltaHeader, body: dict[str, int]) -> bytes:
@@ -178,27 +221,35 @@ def _header_bytes(header: DeltaHeader, body: dict[str, int]) -> bytes:
 
 
 def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
-                      max_payload: int = MAX_PART_PAYLOAD) -> tuple[bytes, WireStats]:
-    """Seal one part; raises DeltaTooLargeError over ``max_payload`` (use ``split``)."""
+                      max_payload: int = MAX_PART_PAYLOAD,
+                      dictionary: bytes | None = None) -> tuple[bytes, WireStats]:
+    """Seal one part; raises DeltaTooLargeError over ``max_payload`` (cut with parts.pack).
+    ``dictionary``: the base content of ``dictionary_ranges`` when the header says so."""
     aead = _aead(key)
     _check_header(delta.header)
     _check_extents(delta.extents, delta.header.covers_to)
-    raw = _serialize(delta.extents)
-    if len(raw) > max_payload:
-        raise DeltaTooLargeError(f"delta part of {len(raw)} bytes exceeds {max_payload}; "
-                                 "cut it with parts.pack", size=len(raw))
-    body = {"extents": len(delta.extents), "serialized_bytes": len(raw)}
-    header = _header_bytes(delta.header, body)
+    if delta.header.dictionary != (dictionary is not None):
+        raise _bad("header.dictionary and the dictionary given disagree", field="dictionary")
+    index, data = _index(delta.extents), _data(delta.extents)
+    size = len(index) + len(data)
+    if size > max_payload:
+        raise DeltaTooLargeError(f"delta part of {size} bytes exceeds {max_payload}; "
+                                 "cut it with parts.pack", size=size)
+    header = _header_bytes(delta.header, {"extents": len(delta.extents),
+                                          "serialized_bytes": size})
     aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
+    packed_index = zstandard.ZstdCompressor(level=level).compress(index)
+    body = b"".join([_INDEX_LEN.pack(len(packed_index)), packed_index,
+                     _zstd(level, dictionary).compress(data)])
     nonce = os.urandom(NONCE_BYTES)
-    sealed = aead.encrypt(nonce, zstandard.ZstdCompressor(level=level).compress(raw), aad)
-    blob = aad + nonce + sealed
-    return blob, WireStats(len(delta.extents), delta.payload_bytes, len(raw), len(blob))
+    blob = b"".join([aad, nonce, aead.encrypt(nonce, body, aad)])
+    return blob, WireStats(len(delta.extents), delta.payload_bytes, size, len(blob))
 
 
 def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
-           max_payload: int = MAX_PART_PAYLOAD) -> bytes:
-    return encode_with_stats(delta, key, level=level, max_payload=max_payload)[0]
+           max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None) -> bytes:
+    return encode_with_stats(delta, key, level=level, max_payload=max_payload,
+                             dictionary=dictionary)[0]
 
 
 def _frame(blob: bytes) -> bytes:
@@ -235,8 +286,10 @@ def peek_header(blob: bytes) -> DeltaHeader:
 
 
 def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: int, *,
-           expect_part: int | None = None) -> Delta:
-    """Authenticate and open one part; every failure is a typed DeltaError, nothing else."""
+           expect_part: int | None = None,
+           dictionary: Callable[[list[tuple[int, int]]], bytes] | None = None) -> Delta:
+    """Authenticate and open one part; every failure is a typed DeltaError, nothing else.
+    ``dictionary(ranges)`` gives the base content of ranges (for parts that use one)."""
     aead = _aead(key)
     aad = _frame(blob)
     nonce = bytes(blob[len(aad) : len(aad) + NONCE_BYTES])
@@ -247,10 +300,24 @@ def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: in
                              replication=expect_replication) from None
     header, body = _parse_header(aad[_FRAME.size :])
     _check_expected(header, expect_replication, expect_sequence, expect_part)
-    raw = _decompress(packed, body["serialized_bytes"])
-    extents = _parse_extents(raw, body["extents"])
+    records, data = _split_body(packed, body["extents"])
+    if header.dictionary and dictionary is None:
+        raise _bad("delta part needs its base dictionary, none was given", field="dictionary")
+    base = dictionary(dictionary_ranges(records, header.device_size)) \
+        if header.dictionary and dictionary else None
+    size = body["serialized_bytes"] - len(records) * _RECORD.size
+    extents = _fill(records, _decompress(data, size, base))
     _check_extents(extents, header.covers_to)
     return Delta(header, extents)
+
+
+def _split_body(packed: bytes, count: int) -> tuple[tuple[Any, ...], bytes]:
+    if len(packed) < _INDEX_LEN.size:
+        raise _bad("delta body is truncated", field="body")
+    (n,) = _INDEX_LEN.unpack_from(packed)
+    index = _decompress(packed[_INDEX_LEN.size : _INDEX_LEN.size + n], count * _RECORD.size,
+                        None)
+    return _parse_records(index, count), packed[_INDEX_LEN.size + n :]
 
 
 def _check_expected(h: DeltaHeader, replication: str, sequence: int, part: int | None) -> None:
@@ -270,9 +337,14 @@ def _check_expected(h: DeltaHeader, replication: str, sequence: int, part: int |
                             expected=sequence)
 
 
-def _decompress(packed: bytes, size: int) -> bytes:
+def _decompress(packed: bytes, size: int, dictionary: bytes | None) -> bytes:
+    if size < 0:
+        raise _bad(f"delta body sizes are inconsistent ({size})", field="body")
+    d = None if dictionary is None else zstandard.ZstdCompressionDict(
+        dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     try:
-        raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=size)
+        opener = zstandard.ZstdDecompressor(dict_data=d) if d else zstandard.ZstdDecompressor()
+        raw = opener.decompress(packed, max_output_size=size)
     except zstandard.ZstdError:
         raise _bad("delta body is not valid zstd", field="body") from None
     if len(raw) != size:
@@ -280,23 +352,45 @@ def _decompress(packed: bytes, size: int) -> bytes:
     return raw
 
 
-def _parse_extents(raw: bytes, count: int) -> tuple[Extent, ...]:
-    view, at, out = memoryview(raw), 0, []
+def _parse_records(raw: bytes, count: int) -> tuple[Any, ...]:
+    """The records: ZERO extents, and ``_Pending`` ones whose data ``_fill`` puts in."""
+    out: list[Any] = []
     try:
-        for _ in range(count):
-            kind, offset, length = _RECORD.unpack_from(view, at)
-            at += _RECORD.size
-            kind, length = Kind(kind), length * SECTOR
-            if kind is Kind.ZERO:
-                out.append(Extent.zeros(offset * SECTOR, length))
-                continue
-            if at + length > len(raw):
-                raise ValueError("record data runs past the body")
-            out.append(Extent(offset * SECTOR, bytes(view[at : at + length]), kind))
-            at += length
+        for i in range(count):
+            kind, offset, length = _RECORD.unpack_from(raw, i * _RECORD.size)
+            kind = Kind(kind)
+            if length == 0:
+                raise ValueError("an extent of no sectors")
+            out.append(Extent.zeros(offset * SECTOR, length * SECTOR) if kind is Kind.ZERO
+                       else _Pending(offset * SECTOR, length * SECTOR, kind))
     except (struct.error, ValueError, DiffInputError) as exc:
         raise _bad(f"delta extent {len(out)} is malformed: {exc}", field="extents") from None
-    if at != len(raw):
-        raise _bad(f"delta body has {len(raw) - at} bytes after its {count} extents",
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    offset: int
+    length: int
+    kind: Kind
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+def _fill(records: tuple[Any, ...], data: bytes) -> tuple[Extent, ...]:
+    view, at, out = memoryview(data), 0, []
+    for r in records:
+        if r.kind is Kind.ZERO:
+            out.append(r)
+            continue
+        if at + r.length > len(view):
+            raise _bad(f"delta extent {len(out)} is malformed: its data runs past the body",
+                       field="extents")
+        out.append(Extent(r.offset, bytes(view[at : at + r.length]), r.kind))
+        at += r.length
+    if at != len(view):
+        raise _bad(f"delta body has {len(view) - at} bytes after its {len(records)} extents",
                    field="extents")
     return tuple(out)
