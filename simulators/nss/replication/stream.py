@@ -49,23 +49,28 @@ class Sealed:
     stats: wire.WireStats
 
 
-def chunk_pairs(vol: Volumes, scan: Scan, start: int) -> Iterator[microscan.Chunk]:
-    """``(index, base, head)`` for MicroScan, from chunk ``start // CHUNK`` on."""
+def chunk_pairs(vol: Volumes, scan: Scan, start: int) -> Iterator[Any]:
+    """MicroScan's input from chunk ``start // CHUNK`` on: ``ChunkBatch`` blocks of whole
+    chunks, and the device's last chunk as a tuple when it is shorter than a chunk."""
     chunks = scan.chunks[scan.chunks >= start // CHUNK]
-    zero = np.zeros(CHUNK, np.uint8)
-    for at in range(0, len(chunks), SCAN_CHUNKS):
-        batch = chunks[at : at + SCAN_CHUNKS].tolist()
-        head = _read(vol, scan.head, batch)
-        base = None if scan.base is None else _read(vol, scan.base, batch)
-        for i, c in enumerate(batch):
-            n = min(CHUNK, scan.size - c * CHUNK)
-            old = zero[:n] if base is None else base[i * CHUNK : i * CHUNK + n]
-            yield c, None if c in scan.unknown else old, head[i * CHUNK : i * CHUNK + n]
+    short = scan.size % CHUNK and chunks.size and chunks[-1] == scan.size // CHUNK
+    whole = chunks[:-1] if short else chunks
+    for at in range(0, len(whole), SCAN_CHUNKS):
+        batch = whole[at : at + SCAN_CHUNKS]
+        head = _read(vol, scan.head, batch.tolist())
+        base = None if scan.base is None else _read(vol, scan.base, batch.tolist())
+        unknown = np.isin(batch, list(scan.unknown)) if scan.unknown else None
+        yield microscan.ChunkBatch(batch, base, head, unknown)
+    if short:
+        c, n = int(chunks[-1]), scan.size % CHUNK
+        head = _read(vol, scan.head, [c])[0, :n]
+        base = np.zeros(n, np.uint8) if scan.base is None else _read(vol, scan.base, [c])[0, :n]
+        yield c, None if c in scan.unknown else base, head
 
 
 def _read(vol: Volumes, snap: Snapshot, batch: list[int]) -> np.ndarray:
-    buf = np.zeros(len(batch) * CHUNK, np.uint8)
-    vol.read_chunks(snap, batch, memoryview(buf))
+    buf = np.zeros((len(batch), CHUNK), np.uint8)
+    vol.read_chunks(snap, batch, memoryview(buf.reshape(-1)))
     return buf
 
 

@@ -42,6 +42,7 @@ from .microscan_batch import (
     MERGE_LIMIT,
     SECTOR,
     Chunk,
+    ChunkBatch,
     DiffStats,
     Extent,
     Kind,
@@ -52,7 +53,8 @@ from .microscan_batch import (
     count_blocks,
 )
 
-__all__ = ["CHUNK_SIZE", "MERGE_LIMIT", "SECTOR", "Chunk", "DiffStats", "Extent", "Kind",
+__all__ = ["CHUNK_SIZE", "MERGE_LIMIT", "SECTOR", "Chunk", "ChunkBatch", "DiffStats", "Extent",
+           "Kind",
            "apply", "apply_to_file", "block_bytes", "diff", "diff_images", "diff_initial",
            "extent_sectors", "image_chunks", "iter_diff"]
 
@@ -74,7 +76,8 @@ def iter_diff(chunks: Iterable[Chunk], *, chunk_size: int = CHUNK_SIZE, xor: boo
               xor_max_bytes: int = XOR_MAX_BYTES, stats: DiffStats | None = None,
               block_sizes: Sequence[int] | None = None,
               batch_chunks: int | None = None) -> Iterator[Extent]:
-    """Yield the extents of changed sectors, in offset order, from ``(index, base, head)``.
+    """Yield the extents of changed sectors, in offset order, from ``(index, base, head)``
+    tuples and/or ``ChunkBatch`` blocks of whole chunks (the fast path).
 
     Chunk indices must be strictly increasing; every chunk but possibly the device's last is
     ``chunk_size`` bytes. ``stats`` (if given) is filled in as the extents are consumed,

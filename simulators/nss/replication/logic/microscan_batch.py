@@ -57,6 +57,15 @@ class Extent:
     def zeros(cls, offset: int, length: int) -> Extent:
         return cls(offset, b"", Kind.ZERO, length)
 
+    @classmethod
+    def _trusted(cls, offset: int, data: bytes, kind: Kind, length: int) -> Extent:
+        """An extent MicroScan built itself (aligned by construction): no re-validation."""
+        e = object.__new__(cls)
+        for name, value in (("offset", offset), ("data", data), ("kind", kind),
+                            ("length", length)):
+            object.__setattr__(e, name, value)
+        return e
+
     @property
     def end(self) -> int:
         return self.offset + self.length
@@ -90,10 +99,45 @@ class _Batch:
     idx: list[int] = field(default_factory=list)
     base: list[np.ndarray | None] = field(default_factory=list)
     head: list[np.ndarray] = field(default_factory=list)
+    block: ChunkBatch | None = None  # the rows as 2-D buffers, when the caller gave them so
 
     @property
     def n(self) -> int:
         return len(self.idx)
+
+
+@dataclass(frozen=True)
+class ChunkBatch:
+    """Whole chunks read into 2-D buffers, one row per chunk (how the replication scanner
+    reads them): compared in one vectorised pass, with no per-chunk Python work.
+
+    ``base`` None means an all-zero base (an initial sync); rows set in ``unknown`` have no
+    base at all (every sector travels)."""
+
+    idx: np.ndarray
+    base: np.ndarray | None
+    head: np.ndarray
+    unknown: np.ndarray | None = None
+
+
+def _from_block(cb: ChunkBatch, chunk_size: int, last: int) -> _Batch:
+    idx = np.asarray(cb.idx, np.int64)
+    head = np.asarray(cb.head).view(np.uint8)
+    shapes_ok = head.shape == (idx.size, chunk_size) and (
+        cb.base is None or np.asarray(cb.base).shape == head.shape)
+    if not shapes_ok or idx.size == 0:
+        raise DiffInputError(f"chunk batch of {idx.size} chunks must hold ({idx.size}, "
+                             f"{chunk_size}) bytes in head and base", field="head")
+    if idx[0] <= last or np.any(np.diff(idx) <= 0):
+        raise DiffInputError(f"chunk batch indices must be strictly increasing above {last}",
+                             chunk=int(idx[0]), field="dirty_chunks")
+    zero = np.zeros(chunk_size, np.uint8)
+    unknown = cb.unknown if cb.unknown is not None else np.zeros(idx.size, bool)
+    base = [None if u else (zero if cb.base is None else row)
+            for u, row in zip(unknown.tolist(), cb.base if cb.base is not None else
+                              [None] * idx.size, strict=True)]
+    return _Batch(chunk_size // SECTOR, idx.tolist(), base, list(head),
+                  ChunkBatch(idx, cb.base, head, unknown))
 
 
 def _u8(buf: Any, what: str, index: int) -> np.ndarray:
@@ -109,7 +153,16 @@ def _u8(buf: Any, what: str, index: int) -> np.ndarray:
 def batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iterator[_Batch]:
     rows = rows or max(1, BATCH_BYTES // chunk_size)
     b, last = _Batch(chunk_size // SECTOR), -1
-    for index, base, head in chunks:
+    for item in chunks:
+        if isinstance(item, ChunkBatch):
+            if b.n:
+                yield b
+                b = _Batch(chunk_size // SECTOR)
+            block = _from_block(item, chunk_size, last)
+            last = block.idx[-1]
+            yield block
+            continue
+        index, base, head = item
         if not isinstance(index, int | np.integer) or index <= last:
             raise DiffInputError(f"chunk index {index!r} is not an integer above {last}: "
                                  "dirty chunks must be strictly increasing", chunk=index)
@@ -153,6 +206,8 @@ def _stacked(arrays: list[np.ndarray | None], size: int) -> np.ndarray | None:
 def changed_mask(b: _Batch) -> np.ndarray:
     """(n, sectors_per_chunk) bool: which sectors of the batch changed. One vectorised compare
     when the batch's rows are contiguous buffers, else one per row."""
+    if b.block is not None:
+        return _block_mask(b.block, b.n, b.spc)
     size = b.spc * SECTOR
     old, new = _stacked(b.base, size), _stacked(b.head, size)
     if old is not None and new is not None:
@@ -167,6 +222,15 @@ def changed_mask(b: _Batch) -> np.ndarray:
         # 64 bools per sector viewed as 8 words: reducing 8 words is ~2x faster than 64 bools
         ne = old_row.view(np.uint64) != new_row.view(np.uint64)
         mask[row, :k] = ne.view(np.uint64).reshape(k, _WORDS // 8).any(axis=1)
+    return mask
+
+
+def _block_mask(cb: ChunkBatch, n: int, spc: int) -> np.ndarray:
+    head = cb.head.view(np.uint64)
+    ne = head != 0 if cb.base is None else head != np.asarray(cb.base).view(np.uint64)
+    mask = ne.view(np.uint64).reshape(n, spc, _WORDS // 8).any(axis=2)
+    if cb.unknown is not None:
+        mask[cb.unknown] = True
     return mask
 
 
@@ -235,6 +299,9 @@ def _head_bytes(b: _Batch, rows: np.ndarray, secs: np.ndarray, a: int, z: int) -
     """The head's bytes of changed sectors ``a:z`` (consecutive sectors, maybe across rows)."""
     first, last = int(rows[a]), int(rows[z - 1])
     start, stop = int(secs[a]) * SECTOR, (int(secs[z - 1]) + 1) * SECTOR
+    if b.block is not None:  # consecutive rows of one buffer: one slice
+        size = b.spc * SECTOR
+        return b.block.head.reshape(-1)[first * size + start : last * size + stop].tobytes()
     if first == last:
         return b.head[first][start:stop].tobytes()
     middle = [b.head[r] for r in range(first + 1, last)]
@@ -256,14 +323,17 @@ def batch_extents(b: _Batch, mask: np.ndarray, xor: bool, xor_max: int,
     for k in Kind:
         stats.sectors_by_kind[k.name] += int(np.count_nonzero(kind == k))
     breaks = np.flatnonzero((np.diff(sector) != 1) | (np.diff(kind) != 0)) + 1
-    for a, z in zip(np.r_[0, breaks].tolist(), np.r_[breaks, pos.size].tolist(), strict=True):
-        offset, k = int(sector[a]) * SECTOR, Kind(int(kind[a]))
+    starts, ends = np.r_[0, breaks], np.r_[breaks, pos.size]
+    kinds = [Kind(k) for k in kind[starts].tolist()]
+    offsets = (sector[starts] * SECTOR).tolist()
+    for a, z, k, offset in zip(starts.tolist(), ends.tolist(), kinds, offsets, strict=True):
+        n = (z - a) * SECTOR
         if k is Kind.ZERO:
-            yield Extent.zeros(offset, (z - a) * SECTOR)
+            yield Extent._trusted(offset, b"", k, n)
         elif k is Kind.XOR:
-            yield Extent(offset, delta[a:z].tobytes(), k)
+            yield Extent._trusted(offset, delta[a:z].tobytes(), k, n)
         else:
-            yield Extent(offset, _head_bytes(b, rows, secs, a, z), k)
+            yield Extent._trusted(offset, _head_bytes(b, rows, secs, a, z), k, n)
 
 
 def coalesce(extents: Iterable[Extent]) -> Iterator[Extent]:
