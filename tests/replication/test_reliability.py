@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import threading
 import time
 
 import pytest
@@ -157,25 +156,31 @@ def test_unreachable_peer_is_retried_then_reported(pair):
     assert digest(pair.cb, replica, SIZE) == digest(pair.ca, lun, SIZE)
 
 
-def test_promote_while_syncing_is_refused(pair):
+def test_promote_during_a_cycle_abandons_it_at_the_last_recovery_point(pair):
+    """SRM's failover must not wait for (or race) a running cycle: the replica is promoted at
+    its last recovery point, the cycle's staged parts go, its later parts are refused."""
     rng = random.Random(8)
-    lun, rep_id, _ = _setup(pair, rng)
+    lun, rep_id, replica = _setup(pair, rng)
+    before = digest(pair.cb, replica, SIZE)
     _scatter(pair.ca, lun, rng, 3000)
+    pair.ca.update_replication(rep_id, policy={"bandwidth_bps": 2 * MiB})
     job = pair.ca.sync(rep_id)
-    refused = threading.Event()
+    url = f"{pair.b.url}/api/v1/replications/{rep_id}/sync-state"
+    auth = {"Authorization": f"Bearer {pair.b.token}"}
 
-    def try_promote() -> None:
-        while pair.ca.job(job["id"])["state"] in ("queued", "running"):
-            try:
-                pair.cb.role(rep_id, "promote")
-                return
-            except NssApiError as exc:
-                if exc.code == "sync-in-progress":
-                    refused.set()
-                    return
-            time.sleep(0.02)
+    def staged() -> int:
+        receiving = requests.get(url, headers=auth, timeout=10).json()["receiving"] or {}
+        return sum(d["parts"] for d in receiving.get("devices", {}).values())
 
-    try_promote()
-    pair.ca.wait_job(job["id"])
-    assert refused.is_set()
-    assert pair.cb.get_replication(rep_id)["state"] == "replicating"
+    deadline = time.monotonic() + 30
+    while staged() < 1:
+        assert time.monotonic() < deadline, "no part was staged"
+        time.sleep(0.05)
+    pair.cb.role(rep_id, "promote")
+    with pytest.raises(NssApiError) as err:
+        pair.ca.wait_job(job["id"], timeout=60)
+    assert err.value.code == "replication-failed-over"
+    assert digest(pair.cb, replica, SIZE) == before
+    assert pair.cb.get_replication(rep_id)["state"] == "failed-over"
+    assert pair.ca.get_replication(rep_id)["state"] == "failed-over"
+    assert requests.get(url, headers=auth, timeout=10).json()["receiving"] is None

@@ -58,7 +58,8 @@ class Scheduler:
     def tick(self) -> None:
         for rep in self.svc.records.list():
             self.svc.watch_rpo(rep)
-            if rep.direction == "outbound" and rep.state == "replicating":
+            if rep.direction == "outbound" and rep.state == "replicating" and \
+                    rep.id not in self.svc.held:
                 self._maybe_start(rep)
 
     def _maybe_start(self, rep: Any) -> None:

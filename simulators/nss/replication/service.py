@@ -8,6 +8,9 @@ and the SRA's syncOnce) starts one now or joins the one running.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ class ReplicationService:
         self.metrics = ReplicationMetrics(self._metric_rows)
         self.scheduler = Scheduler(self)
         self._rpo_seen: dict[str, str] = {}
+        self.held: set[str] = set()  # replications whose scheduled cycles are held off
         vol.guard_snapshots(lambda s: self.records.holds_snapshot(s.id))
 
     def recover(self) -> None:
@@ -115,9 +119,29 @@ class ReplicationService:
         if rep.local_group:
             self.vol.set_group_attrs(rep.local_group, replication_id=rep.id)
 
+    @contextmanager
+    def holding(self, rep_id: str) -> Iterator[None]:
+        self.held.add(rep_id)
+        try:
+            yield
+        finally:
+            self.held.discard(rep_id)
+
+    def wait_idle(self, rep_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.jobs.active("sync", rep_id):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def delete(self, rep_id: str, from_peer: bool = False) -> None:
+        with self.holding(rep_id):
+            self._delete(rep_id, from_peer)
+
+    def _delete(self, rep_id: str, from_peer: bool) -> None:
         rep = self.records.get(rep_id)
-        if self.jobs.active("sync", rep_id):
+        if not self.wait_idle(rep_id, 25.0):
             raise Conflict(f"replication {rep_id!r} is syncing; wait for the job to end",
                            code="sync-in-progress", id=rep_id)
         if not from_peer:

@@ -26,7 +26,8 @@ replica shows its previous recovery point or the new one, never a mix.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,21 +134,28 @@ class Target:
     def _acks(self, rep: Replication, m: dict[str, Any]) -> dict[str, Any]:
         return {d: self.staging.ack(rep.id, m["sequence"], d) for d in rep.local_luns}
 
-    def drop_uncommitted(self, rep: Replication) -> None:
-        """Finish a pending commit; staged parts without one were never committed: they go."""
-        self.finish(rep.id)
-        with self.locks.get(rep.id):
-            self.staging.drop(rep.id)
+    @contextmanager
+    def exclusive(self, rep_id: str) -> Iterator[None]:
+        """No part is staged and no commit applies meanwhile (promote holds this)."""
+        with self.stage_locks.get(rep_id), self.locks.get(rep_id):
+            yield
+
+    def abandon(self, rep_id: str) -> None:
+        """Under ``exclusive``: finish a pending commit (it was decided); staged parts without
+        one were never committed: they go."""
+        self._finish(rep_id)
+        self.staging.drop(rep_id)
 
     # ---------------------------------------------------------------- receiving
     def receive(self, rep: Replication, body: dict[str, Any]) -> dict[str, Any]:
         """Open the cycle ``body`` describes, or reopen it: answers what is staged already."""
-        self._check_inbound(rep)
         seq = int(body["sequence"])
-        if body["rp_id"] in self.svc.records.rp_ids(rep.id):
-            return {"committed": True, "devices": {}}
-        self._check_sequence(rep, seq)
         with self.stage_locks.get(rep.id):
+            rep = self.svc.records.get(rep.id)
+            self._check_inbound(rep)
+            if body["rp_id"] in self.svc.records.rp_ids(rep.id):
+                return {"committed": True, "devices": {}}
+            self._check_sequence(rep, seq)
             m = self.staging.manifest(rep.id)
             if m is None or m["rp_id"] != body["rp_id"] or m["sequence"] != seq:
                 self.finish(rep.id)
@@ -163,11 +171,14 @@ class Target:
             raise InvalidRequest(f"device {device!r} is not a replica of {rep.id!r}",
                                  field="device")
         key = self.svc.peers.secret(rep.peer_id)["key"]
+        opened = self.staging.manifest(rep.id) or {}  # its base, for the dictionary
+        delta = wire.decode(blob, key, rep.id, seq, expect_part=part,
+                            dictionary=self._dictionary(rep, opened, device))
         with self.stage_locks.get(rep.id):
+            rep = self.svc.records.get(rep.id)
+            self._check_inbound(rep)
             m = self._manifest_for(rep, seq)
-            delta = wire.decode(blob, key, rep.id, seq, expect_part=part,
-                                dictionary=self._dictionary(rep, m, device))
-            self._check_header(delta.header, m, device)
+            self._check_header(delta.header, m, device)  # also: the same cycle as opened
             ack = self.staging.ack(rep.id, seq, device)
             if part < ack["parts"]:
                 return {**ack, "duplicate": True}
@@ -237,6 +248,7 @@ class Target:
         seq, rp_id = int(body["sequence"]), str(body["rp_id"])
         with self.locks.get(rep.id):
             rep = self.svc.records.get(rep.id)
+            self._check_inbound(rep)
             if rp_id in self.svc.records.rp_ids(rep.id):
                 return {"recovery_point": rp_id, "sequence": rep.sequence, "already": True}
             pending = self._pending(rep.id)
@@ -279,24 +291,29 @@ class Target:
     def finish(self, rep_id: str) -> None:
         """Apply a pending commit and record its recovery point (also at restart)."""
         with self.locks.get(rep_id):
-            row = self._pending(rep_id)
-            if row is None:
-                return
-            rep = self.svc.records.get(rep_id)
-            m = self.staging.manifest(rep_id) or {}
-            self._drop_orphan_snapshots(rep, row["rp_id"])
-            self._apply(rep, m, row["sequence"])
-            snaps = self.vol.snapshot(rep.local_luns, False, {"replication_id": rep.id,
-                                      "rp": row["rp_id"]}, consistency=row["consistency"])
-            points = [RecoveryPoint(row["rp_id"], s.lun_id, s.id, row["sequence"], row["time"],
-                                    row["consistency"]) for s in snaps]
-            with self.store.tx() as db:
-                self.svc.records.add_points(db, rep.id, points)
-                self.svc.records.update(rep.id, db, sequence=row["sequence"],
-                                        last_rp=row["rp_id"])
-                db.execute("DELETE FROM pending_commits WHERE replication_id=?", (rep_id,))
-            self.staging.drop(rep_id)
-        self.svc.prune(rep_id, KEEP_REPLICA_POINTS)
+            done = self._finish(rep_id)
+        if done:
+            self.svc.prune(rep_id, KEEP_REPLICA_POINTS)
+
+    def _finish(self, rep_id: str) -> bool:
+        row = self._pending(rep_id)
+        if row is None:
+            return False
+        rep = self.svc.records.get(rep_id)
+        m = self.staging.manifest(rep_id) or {}
+        self._drop_orphan_snapshots(rep, row["rp_id"])
+        self._apply(rep, m, row["sequence"])
+        snaps = self.vol.snapshot(rep.local_luns, False, {"replication_id": rep.id,
+                                  "rp": row["rp_id"]}, consistency=row["consistency"])
+        points = [RecoveryPoint(row["rp_id"], s.lun_id, s.id, row["sequence"], row["time"],
+                                row["consistency"]) for s in snaps]
+        with self.store.tx() as db:
+            self.svc.records.add_points(db, rep.id, points)
+            self.svc.records.update(rep.id, db, sequence=row["sequence"],
+                                    last_rp=row["rp_id"])
+            db.execute("DELETE FROM pending_commits WHERE replication_id=?", (rep_id,))
+        self.staging.drop(rep_id)
+        return True
 
     def _apply(self, rep: Replication, m: dict[str, Any], seq: int) -> None:
         if m.get("kind") == "initial":
@@ -307,7 +324,7 @@ class Target:
             self._write(dev, self.staging.segments(rep.id, seq, dev, parts))
 
     def _write(self, dev: str, writes: Iterable[Write]) -> None:
-        for offset, length, data in writes:
+        for offset, length, data in _joined(writes):
             if data is not None:
                 self.vol.write(dev, offset, data)
                 continue
@@ -334,6 +351,9 @@ class Target:
         if rep.direction != "inbound":
             raise Conflict(f"replication {rep.id!r} is not inbound here; deltas refused",
                            code="not-a-replica", id=rep.id)
+        if rep.state == "failed-over":  # promoted: its devices are primaries now
+            raise Conflict(f"replication {rep.id!r} is {rep.state} here; deltas refused",
+                           code=f"replication-{rep.state}", id=rep.id, state=rep.state)
 
     @staticmethod
     def _check_sequence(rep: Replication, seq: int) -> None:
@@ -350,3 +370,24 @@ class Target:
             for snap in self.vol.snapshots(lun_id):
                 if snap.attrs.get("rp") == rp_id:
                     self.vol.delete_snapshot(snap.id)
+
+
+def _joined(writes: Iterable[Write], limit: int = 8 << 20) -> Iterable[Write]:
+    """Adjacent data writes as one (up to ``limit`` bytes): one copy-on-write check and one
+    ``pwrite`` per run instead of one per extent."""
+    run: list[bytes] = []
+    start = end = 0
+    for offset, length, data in writes:
+        if data is not None and run and offset == end and end - start + length <= limit:
+            run.append(data)
+            end += length
+            continue
+        if run:
+            yield start, end - start, b"".join(run)
+            run = []
+        if data is None:
+            yield offset, length, None
+        else:
+            run, start, end = [data], offset, offset + length
+    if run:
+        yield start, end - start, b"".join(run)
