@@ -242,10 +242,23 @@ class NssClient:
     def list_peers(self) -> list[Json]:
         return self._request("GET", "/peers")["peers"]
 
-    def create_replication(self, source: str, peer: str, **options: Any) -> Json:
-        """Create a replication; answers ``{"replication": ..., "job": <initial sync>}``."""
-        body = {"source": source, "peer": peer, "options": options}
+    def create_replication(self, source: str, peer: str, policy: Json | None = None,
+                           **options: Any) -> Json:
+        """Create a replication (``policy``: when cycles run, the RPO objective, the link's
+        bandwidth); answers ``{"replication": ..., "job": <initial sync>}``."""
+        body = {"source": source, "peer": peer, "options": options,
+                **({"policy": policy} if policy is not None else {})}
         return self._request("POST", "/replications", json=body)
+
+    def update_replication(self, rep_id: str, **changes: Any) -> Json:
+        """PATCH a replication: ``policy={...}`` (fields merge) and/or ``xor=bool``."""
+        return self._request("PATCH", path("/replications/{}", rep_id),
+                             json=changes)["replication"]
+
+    def replication_events(self, rep_id: str, kind: str | None = None) -> list[Json]:
+        params = {"kind": kind} if kind else None
+        return self._request("GET", path("/replications/{}/events", rep_id),
+                             params=params)["events"]
 
     def list_replications(self) -> list[Json]:
         return self._request("GET", "/replications")["replications"]

@@ -17,6 +17,7 @@ from .model import Snapshot
 from .modes import tighten
 from .replication.roles import Roles
 from .replication.service import ReplicationService
+from .replication.volumes import ApplianceVolumes
 from .san import San
 from .sealing import SecretBox, default_key_path, seal_clear_rows
 from .snapshots import Snapshots
@@ -50,11 +51,13 @@ class Appliance:
         self.jobs = Jobs(self.ctx)
         self.agents = Agents(self.ctx, self.luns)
         self.identity: dict[str, Any] = {"id": self.id, "name": name}
-        self.replication = ReplicationService(self, self.identity)
+        self.replication = ReplicationService(self.ctx, ApplianceVolumes(self), self.jobs,
+                                              self.identity, data_dir / "staging")
         self.roles = Roles(self.replication)
         self.jobs.recover()
         self._remove_orphan_files()
         self.replication.recover()
+        self.replication.start()
 
     @property
     def id(self) -> str:
@@ -78,6 +81,7 @@ class Appliance:
             return self.snapshots.create(lun_ids, consistency, attrs)
 
     def close(self) -> None:
+        self.replication.stop()
         self.jobs.shutdown()
         self.ctx.files.close()
         self.store.close()

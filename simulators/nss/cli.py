@@ -466,3 +466,12 @@ def parse_size(text: str) -> int:
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
                     console=Console(stderr=True), transient=True)
+
+
+def _register_replication() -> None:
+    from .replication.cli import register
+
+    register(nss, _client, _run, _emit, parse_size, json_option)
+
+
+_register_replication()

@@ -24,7 +24,7 @@ the HTTP status the REST layer answers with. The REST layer maps them in exactly
     │   ├── SealError                 a sealed secret does not open with the key (sealing.py)
     │   └── QuiesceFailed (503)       transient: an agent did not freeze in time (agents.py)
     ├── PeerRefused (502)             the peer answered an error outside pairing (peers.py)
-    └── ReplicationError              MicroScan, wire format and planner (replication_errors.py)
+    └── ReplicationError              MicroScan, wire format, planner (replication/logic/errors.py)
 
 PeerCertificateMismatch, PairingRefused and PeerRefused live in ``replication/peers.py``;
 ``api/errors.py`` also answers 400 ``unstorable-value`` for numbers past 64 bits and text with

@@ -14,8 +14,9 @@ from pathlib import Path
 import requests
 
 from sra.nss_client import NssClient
+from sra.nss_tls import PinnedAdapter, normal_fingerprint
 
-from .tls import fingerprint, pin
+from .tls import fingerprint
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -142,7 +143,9 @@ class ApplianceProcess:
     def _healthy(self) -> bool:
         if self.tls and self.fingerprint is None:
             return False  # the certificate is made at first start
-        session = pin(requests.Session(), self.fingerprint)
+        session = requests.Session()
+        if self.fingerprint:
+            session.mount("https://", PinnedAdapter(normal_fingerprint(self.fingerprint)))
         return session.get(f"{self.url}/healthz", timeout=1).status_code == 200
 
     def _log_tail(self, lines: int = 20) -> str:

@@ -1,4 +1,5 @@
-"""TLS for the appliance API: its certificate, its fingerprint, and pinned connections to peers.
+"""TLS for the appliance API: its certificate and its fingerprint (pinned connections to a peer
+are the shared client's, sra/nss_tls.py).
 
 ``drkit nss serve`` serves HTTPS unless ``--insecure``: with the certificate given
 (``--tls-cert``/``--tls-key``) or, at first start, a self-signed one it makes in
@@ -16,14 +17,11 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Any
 
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from requests.adapters import HTTPAdapter
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -85,28 +83,3 @@ def _write(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-
-
-class PinnedAdapter(HTTPAdapter):
-    """Accept only the server whose certificate has this SHA-256 fingerprint."""
-
-    def __init__(self, fingerprint: str, **kwargs: Any) -> None:
-        self._pin = fingerprint.replace(":", "").lower()
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["assert_fingerprint"] = self._pin
-        super().init_poolmanager(*args, **kwargs)
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        # the pin replaces the CA chain and host name checks (a CA bundle from the environment
-        # would otherwise turn verification back on for a self-signed certificate)
-        kwargs["verify"] = False
-        return super().send(request, **kwargs)
-
-
-def pin(session: requests.Session, fingerprint: str | None) -> requests.Session:
-    """Make ``session`` talk HTTPS only to the pinned certificate (no-op without a pin)."""
-    if fingerprint:
-        session.mount("https://", PinnedAdapter(fingerprint))
-    return session

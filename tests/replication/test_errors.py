@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.nss import replication_errors as re
+from simulators.nss.replication.logic import errors as re
 
 
 def test_classification() -> None:

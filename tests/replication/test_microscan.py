@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulators.nss import microscan as ms
-from simulators.nss.replication_errors import DiffInputError
+from simulators.nss.replication.logic import microscan as ms
+from simulators.nss.replication.logic.errors import DiffInputError
 
 CHUNK = 4096  # small chunks keep hypothesis fast; the code is chunk-size agnostic
 SPC = CHUNK // 512

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.nss.planner import (
+from simulators.nss.replication.logic.errors import (
+    DivergedError,
+    NoCommonRecoveryPointError,
+    PlanConflictError,
+)
+from simulators.nss.replication.logic.planner import (
     Diverged,
     Incremental,
     InitialFull,
@@ -15,11 +20,6 @@ from simulators.nss.planner import (
     common_point,
     plan,
     plan_or_raise,
-)
-from simulators.nss.replication_errors import (
-    DivergedError,
-    NoCommonRecoveryPointError,
-    PlanConflictError,
 )
 
 

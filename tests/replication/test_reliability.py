@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import threading
 import time
 
 import pytest
 import requests
 
-from simulators.nss import wire
-from simulators.nss.microscan import Extent
+from simulators.nss.replication.logic import wire
+from simulators.nss.replication.logic.microscan import Extent
 from simulators.nss.sealing import SecretBox, default_key_path, place
 from sra.nss_client import NssApiError
 
@@ -105,8 +104,7 @@ def _put(pair, rep_id, seq, replica, blob):
 
 
 def _commit(pair, rep_id, seq, replica, rp):
-    body = {"sequence": seq, "rp_id": rp, "time": "2026-01-01T00:00:00Z",
-            "consistency": "crash", "kind": "incremental", "parts": {replica: 1}}
+    body = {"sequence": seq, "rp_id": rp, "parts": {replica: 1}}
     return requests.post(f"{pair.b.url}/api/v1/replications/{rep_id}/commit", json=body,
                          headers={"Authorization": f"Bearer {pair.b.token}"})
 
@@ -122,10 +120,11 @@ def test_forged_deltas_are_rejected_and_change_nothing(pair, attack):
     blob = bytearray(wire.encode(_delta(target, seq, replica, "rp-forged"), key))
     if attack == "tampered":
         blob[-20] ^= 0x01
-    assert _put(pair, rep_id, seq, replica, bytes(blob)).status_code == 204
-    resp = _commit(pair, rep_id, seq, replica, "rp-forged")
+    resp = _put(pair, rep_id, seq, replica, bytes(blob))       # refused on arrival
     assert resp.status_code == 422
     assert resp.json()["error"]["code"] in ("delta-auth-failed", "delta-misdirected")
+    resp = _commit(pair, rep_id, seq, replica, "rp-forged")    # nothing staged to commit
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "delta-format"
     after = (digest(pair.cb, replica, SIZE), pair.cb.recovery_points(replica))
     assert before == after
     assert "rejected" in (pair.b.data_dir / "appliance.log").read_text() or \
@@ -161,25 +160,31 @@ def test_unreachable_peer_is_retried_then_reported(pair):
     assert digest(pair.cb, replica, SIZE) == digest(pair.ca, lun, SIZE)
 
 
-def test_promote_while_syncing_is_refused(pair):
+def test_promote_during_a_cycle_abandons_it_at_the_last_recovery_point(pair):
+    """SRM's failover must not wait for (or race) a running cycle: the replica is promoted at
+    its last recovery point, the cycle's staged parts go, its later parts are refused."""
     rng = random.Random(8)
-    lun, rep_id, _ = _setup(pair, rng)
+    lun, rep_id, replica = _setup(pair, rng)
+    before = digest(pair.cb, replica, SIZE)
     _scatter(pair.ca, lun, rng, 3000)
+    pair.ca.update_replication(rep_id, policy={"bandwidth_bps": 2 * MiB})
     job = pair.ca.sync(rep_id)
-    refused = threading.Event()
+    url = f"{pair.b.url}/api/v1/replications/{rep_id}/sync-state"
+    auth = {"Authorization": f"Bearer {pair.b.token}"}
 
-    def try_promote() -> None:
-        while pair.ca.job(job["id"])["state"] in ("queued", "running"):
-            try:
-                pair.cb.role(rep_id, "promote")
-                return
-            except NssApiError as exc:
-                if exc.code == "sync-in-progress":
-                    refused.set()
-                    return
-            time.sleep(0.02)
+    def staged() -> int:
+        receiving = requests.get(url, headers=auth, timeout=10).json()["receiving"] or {}
+        return sum(d["parts"] for d in receiving.get("devices", {}).values())
 
-    try_promote()
-    pair.ca.wait_job(job["id"])
-    assert refused.is_set()
-    assert pair.cb.get_replication(rep_id)["state"] == "replicating"
+    deadline = time.monotonic() + 30
+    while staged() < 1:
+        assert time.monotonic() < deadline, "no part was staged"
+        time.sleep(0.05)
+    pair.cb.role(rep_id, "promote")
+    with pytest.raises(NssApiError) as err:
+        pair.ca.wait_job(job["id"], timeout=60)
+    assert err.value.code == "replication-failed-over"
+    assert digest(pair.cb, replica, SIZE) == before
+    assert pair.cb.get_replication(rep_id)["state"] == "failed-over"
+    assert pair.ca.get_replication(rep_id)["state"] == "failed-over"
+    assert requests.get(url, headers=auth, timeout=10).json()["receiving"] is None

@@ -11,9 +11,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.nss import wire
-from simulators.nss.microscan import Extent, Kind, apply
-from simulators.nss.replication_errors import (
+from simulators.nss.replication.logic import parts, wire
+from simulators.nss.replication.logic.errors import (
     DeltaAuthError,
     DeltaError,
     DeltaFormatError,
@@ -23,6 +22,7 @@ from simulators.nss.replication_errors import (
     DeltaTooLargeError,
     PairKeyError,
 )
+from simulators.nss.replication.logic.microscan import Extent, Kind, apply
 
 KEY = bytes(range(32))
 SIZE = 1 << 20
@@ -120,7 +120,7 @@ def test_truncation_is_rejected() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("sequence", -1), ("device_size", 1000), ("new_rp", ""), ("base_rp", None),
-    ("replication_id", ""), ("part", 1),
+    ("replication_id", ""), ("part", -1), ("covers_to", SIZE + 512),
 ])
 def test_invalid_header_is_refused_naming_the_field(field: str, value: object) -> None:
     delta = make_delta()
@@ -137,17 +137,16 @@ def test_overlapping_or_out_of_device_extents_are_refused() -> None:
         wire.encode(make_delta(extents=(Extent(SIZE, bytes(512)),)), KEY)
 
 
-def test_split_into_parts_and_reassemble() -> None:
+def test_parts_reassemble_and_are_sequenced() -> None:
     big = (Extent(0, bytes(range(256)) * 40), Extent.zeros(40960, 4096),
            Extent(65536, b"x" * 5120, Kind.XOR))
     delta = make_delta(extents=big)
     with pytest.raises(DeltaTooLargeError):
-        wire.split(delta, 100)
-    parts = wire.split(delta, 4096)
-    assert all(p.serialized_bytes <= 4096 for p in parts)
-    blobs = wire.encode_parts(delta, KEY, 4096)
+        list(parts.pack(delta.extents, 100, SIZE))
+    blobs = parts.encode_all(delta, KEY, 4096)
     opened = [wire.decode(b, KEY, "rep-1", 5, expect_part=i) for i, b in enumerate(blobs)]
-    assert {p.header.parts for p in opened} == {len(blobs)}
+    assert [p.header.last for p in opened] == [False] * (len(blobs) - 1) + [True]
+    assert opened[-1].header.covers_to == SIZE
     image, whole = bytearray(SIZE), bytearray(SIZE)
     for p in opened:
         apply(image, p.extents)
@@ -159,6 +158,12 @@ def test_split_into_parts_and_reassemble() -> None:
         wire.decode(blobs[2], KEY, "rep-1", 5, expect_part=1)
 
 
+def test_extents_past_covers_to_are_refused() -> None:
+    delta = make_delta(extents=(Extent(8192, bytes(512)),), last=False, covers_to=4096)
+    with pytest.raises(DeltaFormatError, match="covers_to"):
+        wire.encode(delta, KEY)
+
+
 def test_encode_refuses_oversized_part() -> None:
     with pytest.raises(DeltaTooLargeError):
         wire.encode(make_delta(extents=(Extent(0, bytes(2048)),)), KEY, max_payload=1024)
@@ -166,12 +171,17 @@ def test_encode_refuses_oversized_part() -> None:
 
 def seal(body: bytes, *, extents: int, serialized: int, compress: bool = True,
          header: dict | None = None) -> bytes:
-    """An authentic message around an arbitrary body: what a buggy or hostile peer could send."""
+    """An authentic message around an arbitrary body (records, then data): what a buggy or
+    hostile peer could send."""
     doc = {**make_delta().header.__dict__, "kind": "incremental", **(header or {}),
            "body": {"extents": extents, "serialized_bytes": serialized}}
     head = json.dumps(doc, sort_keys=True).encode()
-    aad = b"DRKD\x01" + struct.pack("<I", len(head)) + head
-    packed = zstandard.ZstdCompressor().compress(body) if compress else body
+    aad = b"DRKD\x02" + struct.pack("<I", len(head)) + head
+    index, data = body[: extents * 13], body[extents * 13 :]
+    z = zstandard.ZstdCompressor()
+    packed_index = z.compress(index) if compress else index
+    packed = struct.pack("<I", len(packed_index)) + packed_index + (
+        z.compress(data) if compress else data)
     return aad + bytes(12) + AESGCM(KEY).encrypt(bytes(12), packed, aad)
 
 
@@ -198,3 +208,22 @@ def test_authentic_but_malformed_bodies_are_format_errors(blob, what) -> None:
 def test_sealed_helper_makes_valid_messages() -> None:
     blob = seal(REC.pack(2, 8, 2), extents=1, serialized=13)
     assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent.zeros(4096, 1024),)
+
+
+def test_base_dictionary_round_trip_and_a_wrong_base_is_refused() -> None:
+    base = bytes(range(256)) * (SIZE // 256)
+    new = bytearray(base[4096:8192])
+    new[100:108] = b"changed!"
+    delta = make_delta(extents=(Extent(4096, bytes(new)),))
+    part = next(parts.pack(delta.extents, 1 << 20, SIZE))
+
+    def read(ranges):
+        return b"".join(base[o : o + n] for o, n in ranges)
+
+    blob, _ = parts.seal(part, delta.header, KEY, 1 << 20, read)
+    assert len(blob) < 400                              # a reference to the base, not 4 KiB
+    assert wire.decode(blob, KEY, "rep-1", 5, dictionary=read).extents == delta.extents
+    with pytest.raises(DeltaFormatError, match="dictionary"):
+        wire.decode(blob, KEY, "rep-1", 5)
+    with pytest.raises(DeltaFormatError):
+        wire.decode(blob, KEY, "rep-1", 5, dictionary=lambda r: bytes(sum(n for _, n in r)))

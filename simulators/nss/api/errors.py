@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import NssError
-from ..replication_errors import ReplicationError
+from ..replication.logic.errors import ReplicationError
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..appliance import Appliance
 from .deps import MAX_IO_BYTES, appliance, read_body
@@ -32,6 +33,12 @@ class ReplicationCreate(Body):
     source: str
     peer: str
     options: dict[str, Any] = {}
+    policy: dict[str, Any] | None = None
+
+
+class ReplicationUpdate(Body):
+    policy: dict[str, Any] | None = None
+    xor: bool | None = None
 
 
 class SyncRequest(Body):
@@ -53,22 +60,24 @@ class TargetCreate(Body):
     devices: list[TargetDevice]
 
 
-class Commit(Body):
+class Receive(Body):
     sequence: int
     rp_id: str
+    base_rp: str | None
     time: str
     consistency: Literal["app", "crash"]
     kind: Literal["initial", "incremental", "resync"]
-    parts: dict[str, int]
     rollback: dict[str, list[int]] = {}
 
 
+class Commit(Body):
+    sequence: int
+    rp_id: str
+    parts: dict[str, int]
+
+
 def _rep(app: Appliance, rep_id: str) -> dict[str, Any]:
-    out = app.replication.records.get(rep_id).to_dict()
-    job = app.jobs.active("sync", rep_id)
-    out["syncing"] = job is not None
-    out["job"] = job
-    return out
+    return app.replication.view(app.replication.records.get(rep_id))
 
 
 @router.get("/peers")
@@ -110,12 +119,27 @@ def list_replications(app: Appliance = Depends(appliance)) -> dict[str, Any]:
 @router.post("/replications", status_code=201)
 def create_replication(body: ReplicationCreate,
                        app: Appliance = Depends(appliance)) -> dict[str, Any]:
-    return app.replication.create(body.source, body.peer, body.options)
+    options = {**body.options, **({"policy": body.policy} if body.policy is not None else {})}
+    return app.replication.create(body.source, body.peer, options)
 
 
 @router.get("/replications/{rep_id}")
 def get_replication(rep_id: str, app: Appliance = Depends(appliance)) -> dict[str, Any]:
     return {"replication": _rep(app, rep_id)}
+
+
+@router.patch("/replications/{rep_id}")
+def update_replication(rep_id: str, body: ReplicationUpdate,
+                       app: Appliance = Depends(appliance)) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True)
+    return {"replication": app.replication.update(rep_id, changes)}
+
+
+@router.get("/replications/{rep_id}/events")
+def events(rep_id: str, kind: str | None = None,
+           app: Appliance = Depends(appliance)) -> dict[str, Any]:
+    app.replication.records.get(rep_id)
+    return {"events": app.replication.records.events(rep_id, kind)}
 
 
 @router.delete("/replications/{rep_id}", status_code=204)
@@ -158,13 +182,18 @@ def sync_state(rep_id: str, app: Appliance = Depends(appliance)) -> dict[str, An
     return app.replication.target.sync_state(rep)
 
 
-@router.put("/replications/{rep_id}/deltas/{seq}/{device}/{part}", status_code=204)
+@router.post("/replications/{rep_id}/receive")
+def receive(rep_id: str, body: Receive, app: Appliance = Depends(appliance)) -> dict[str, Any]:
+    rep = app.replication.records.get(rep_id)
+    return app.replication.target.receive(rep, body.model_dump())
+
+
+@router.put("/replications/{rep_id}/deltas/{seq}/{device}/{part}")
 async def put_delta(rep_id: str, seq: int, device: str, part: int, request: Request,
-                    app: Appliance = Depends(appliance)) -> Response:
+                    app: Appliance = Depends(appliance)) -> dict[str, Any]:
     blob = await read_body(request, MAX_IO_BYTES)
     rep = app.replication.records.get(rep_id)
-    app.replication.target.stage(rep, seq, device, part, blob)
-    return Response(status_code=204)
+    return await run_in_threadpool(app.replication.target.stage, rep, seq, device, part, blob)
 
 
 @router.post("/replications/{rep_id}/commit")

@@ -69,4 +69,4 @@ def metrics(request: Request, app: Appliance = Depends(appliance)) -> str:
         f'nss_io_bytes_total{{direction="write"}} {counters.bytes["written"]}',
         f'nss_io_bytes_total{{direction="read"}} {counters.bytes["read"]}',
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + app.replication.metrics.text()

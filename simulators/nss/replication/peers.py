@@ -21,20 +21,14 @@ import base64
 import logging
 from typing import Any
 
-import requests
-from tenacity import (
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
+from sra.nss_client import NssApiError, NssClient, RetryPolicy
 
 from ..context import Context, utcnow
 from ..errors import AlreadyExists, InUse, InvalidRequest, NssError, PeerUnreachable, not_found
-from ..replication_errors import is_transient
 from ..sealing import place
-from ..tls import normalize_fingerprint, pin
-from ..wire import new_pair_key
+from ..tls import normalize_fingerprint
+from .logic.wire import new_pair_key
+from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +55,15 @@ class PeerCertificateMismatch(NssError):
 
 
 class PeerLink:
-    """The HTTP client to one peer: one ``_request`` with timeouts and retries."""
+    """The link to one peer: the repository's one appliance client (sra/nss_client.py) with
+    replication's timeouts and retries; :func:`peer_error` turns its errors into the
+    appliance's peer errors, in one place."""
 
     def __init__(self, peer: dict[str, Any], timeout: float = 30.0, attempts: int = 4) -> None:
         self.peer = peer
-        self.timeout = timeout
-        self.attempts = attempts
-        self._session = pin(requests.Session(), peer.get("fingerprint"))
-        self._session.headers["Authorization"] = f"Bearer {peer['token']}"
+        self.client = NssClient(peer["url"], peer["token"], timeout,
+                                retry=RetryPolicy(attempts, wait_multiplier=0.2, wait_max=3),
+                                fingerprint=peer.get("fingerprint") or "", retry_on=_retryable)
 
     def get(self, path: str) -> dict[str, Any]:
         return self.request("GET", path)
@@ -80,51 +75,39 @@ class PeerLink:
         return self.request("PUT", path, data=data,
                             headers={"Content-Type": "application/octet-stream"})
 
+    def put_part(self, path: str, blob: bytes, bucket: TokenBucket) -> dict[str, Any]:
+        """One delta part, paced by the link's token bucket (a cycle resumes from the replica's
+        acknowledgements rather than resending a whole delta)."""
+        body = bucket.paced(blob) if bucket.rate > 0 else blob
+        return self.request("PUT", path, data=body,
+                            headers={"Content-Type": "application/octet-stream"})
+
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        call = retry(retry=retry_if_exception(_retryable), reraise=True,
-                     stop=stop_after_attempt(self.attempts),
-                     wait=wait_exponential(multiplier=0.2, max=3))(self._once)
-        return call(method, path, **kwargs)
-
-    def _once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        url = f"{self.peer['url']}/api/v1{path}"
         try:
-            resp = self._session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.exceptions.SSLError as exc:
-            raise _tls_error(self.peer, exc) from None
-        except requests.RequestException as exc:
-            raise PeerUnreachable(f"peer {self.peer['id']!r} at {self.peer['url']} did not "
-                                  f"answer {method} {path}: {type(exc).__name__}",
-                                  peer=self.peer["id"]) from None
-        if resp.status_code in (502, 503, 504):
-            raise PeerUnreachable(f"peer {self.peer['id']!r} answered {resp.status_code} to "
-                                  f"{method} {path}", peer=self.peer["id"])
-        if resp.status_code >= 400:
-            raise _refused(self.peer["id"], resp)
-        return resp.json() if resp.content else {}
+            return self.client.call(method, path, **kwargs)
+        except NssApiError as exc:
+            raise peer_error(self.peer, method, path, exc) from None
 
 
-def _tls_error(peer: dict[str, Any], exc: Exception) -> NssError:
-    if "did not match" in str(exc):
+def _retryable(exc: NssApiError) -> bool:
+    """Nothing answered, or the peer (or a proxy) said it is unavailable: try again."""
+    return (exc.status == 0 and exc.code in ("unreachable", "timeout")) or \
+        exc.status in (502, 503, 504)
+
+
+def peer_error(peer: dict[str, Any], method: str, path: str, exc: NssApiError) -> NssError:
+    """The one place a peer's answer (or its silence) becomes an appliance error."""
+    if exc.code == "tls-untrusted" and peer.get("fingerprint"):
         return PeerCertificateMismatch(
             f"the appliance at {peer['url']} presented a certificate whose SHA-256 fingerprint "
             f"is not {peer.get('fingerprint')}; nothing was sent", field="fingerprint")
-    return PeerUnreachable(f"TLS with {peer['url']} failed ({type(exc).__name__})",
-                           peer=peer["id"])
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, PeerUnreachable) or is_transient(exc)
-
-
-def _refused(peer_id: str, resp: requests.Response) -> PeerRefused:
-    try:
-        err = resp.json()["error"]
-        return PeerRefused(f"peer {peer_id!r} refused: {err['message']}",
-                           code=err.get("code", "peer-refused"), peer=peer_id,
-                           peer_status=resp.status_code)
-    except (ValueError, KeyError, TypeError):
-        return PeerRefused(f"peer {peer_id!r} answered {resp.status_code}", peer=peer_id)
+    if exc.status == 0 or exc.status in (502, 503, 504):
+        return PeerUnreachable(f"peer {peer['id']!r} at {peer['url']} did not answer {method} "
+                               f"{path}: {exc.code}", peer=peer["id"])
+    if exc.code == "http-error":
+        return PeerRefused(f"peer {peer['id']!r} answered {exc.status}", peer=peer["id"])
+    return PeerRefused(f"peer {peer['id']!r} refused: {exc.message}", code=exc.code,
+                       peer=peer["id"], peer_status=exc.status)
 
 
 class Peers:

@@ -21,7 +21,11 @@ from ..store import dumps
 
 STATES = ("replicating", "split", "failed-over")
 ZERO_STATS = {"sectors_sent": 0, "payload_bytes": 0, "wire_bytes": 0, "chunks_scanned": 0,
-              "block4k_bytes": 0, "block64k_bytes": 0, "seconds": 0.0, "cycles": 0}
+              "block4k_bytes": 0, "block64k_bytes": 0, "seconds": 0.0, "cycles": 0,
+              "ideal_bytes": 0, "parts_sent": 0, "parts_resent": 0, "retries": 0}
+EVENTS_SCHEMA = """CREATE TABLE IF NOT EXISTS replication_events(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, replication_id TEXT NOT NULL, time TEXT NOT NULL,
+    kind TEXT NOT NULL, detail TEXT NOT NULL)"""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class RecoveryPoint:
 class Records:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        with ctx.store.tx() as db:
+            db.execute(EVENTS_SCHEMA)
 
     def get(self, rep_id: str) -> Replication:
         row = self.ctx.store.one("SELECT * FROM replications WHERE id=?", rep_id)
@@ -130,7 +136,26 @@ class Records:
         with self.ctx.store.tx() as db:
             db.execute("DELETE FROM rpoints WHERE replication_id=?", (rep_id,))
             db.execute("DELETE FROM pending_commits WHERE replication_id=?", (rep_id,))
+            db.execute("DELETE FROM replication_events WHERE replication_id=?", (rep_id,))
             db.execute("DELETE FROM replications WHERE id=?", (rep_id,))
+
+    # ---------------------------------------------------------------- events
+    def add_event(self, rep_id: str, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
+        now = utcnow()
+        with self.ctx.store.tx() as db:
+            cur = db.execute("INSERT INTO replication_events(replication_id, time, kind, detail)"
+                             " VALUES(?,?,?,?)", (rep_id, now, kind, dumps(detail)))
+        return {"id": cur.lastrowid, "replication_id": rep_id, "time": now, "kind": kind,
+                **detail}
+
+    def events(self, rep_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM replication_events WHERE replication_id=?", [rep_id]
+        if kind:
+            sql += " AND kind=?"
+            args.append(kind)
+        return [{"id": r["id"], "replication_id": r["replication_id"], "time": r["time"],
+                 "kind": r["kind"], **json.loads(r["detail"])}
+                for r in self.ctx.store.all(sql + " ORDER BY id", *args)]
 
     # ---------------------------------------------------------------- recovery points
     def points(self, rep_id: str, lun_id: str | None = None) -> list[RecoveryPoint]:

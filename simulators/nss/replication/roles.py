@@ -1,8 +1,10 @@
-"""Role changes for failover and reprotect. Each is idempotent: SRM repeats commands.
+"""Role changes for failover and reprotect. Each is idempotent: SRM repeats commands. Split and
+demote hold off scheduled cycles and wait (up to ``IDLE_WAIT``) for a running one to end.
 
 - ``split``    stop replicating (either side); the peer is told when it answers.
 - ``promote``  (replica side) the replicas become read-write at their latest recovery point;
-               works with the source gone (disaster); refused while a delta is arriving.
+               works with the source gone (disaster); a cycle still arriving is abandoned
+               (a commit already decided finishes first), its later parts are refused.
 - ``demote``   (old source side, after a failover) the devices become read-only replicas.
 - ``reverse``  (promoted side) this side becomes the source; the peer's devices become its
                replicas; the next cycle sends only what changed since the last common point.
@@ -11,23 +13,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import Conflict, InvalidRequest, NssError
 from .records import Replication
 from .service import ReplicationService
 
+IDLE_WAIT = 25.0  # under the 30 s of an HTTP client's patience
+
 
 class Roles:
     def __init__(self, svc: ReplicationService) -> None:
         self.svc = svc
-        self.app = svc.app
+        self.vol = svc.vol
 
     def split(self, rep_id: str) -> dict[str, Any]:
-        rep = self._idle(rep_id, "split")
-        if rep.state == "replicating":
-            rep = self.svc.records.update(rep_id, state="split")
-            self.svc.tell_peer(rep, {"event": "split"}, required=False)
+        with self._idle(rep_id, "split") as rep:
+            if rep.state == "replicating":
+                rep = self.svc.records.update(rep_id, state="split")
+                self.svc.tell_peer(rep, {"event": "split"}, required=False)
         return self._answer(rep_id)
 
     def promote(self, rep_id: str) -> dict[str, Any]:
@@ -37,32 +43,30 @@ class Roles:
                            "replica", code="not-the-replica", id=rep_id)
         if self._is_promoted(rep):
             return self._answer(rep_id, "already promoted")
-        if self._peer_syncing(rep):
-            raise Conflict(f"replication {rep_id!r} is receiving a delta; promote after the "
-                           "cycle ends (or split it at the source)", code="sync-in-progress",
-                           id=rep_id)
-        self.svc.target.drop_uncommitted(rep)  # parts of a cycle the source never committed
-        if not rep.last_rp:
-            raise Conflict(f"replication {rep_id!r} has no recovery point yet; nothing to "
-                           "promote", code="no-recovery-point", id=rep_id)
-        for lun_id in rep.local_luns:
-            self.app.luns.set_role(lun_id, "primary", "read-write")
-        rep = self.svc.records.update(rep_id, state="failed-over")
+        with self.svc.target.exclusive(rep_id):  # no part staged, no commit applying
+            self.svc.target.abandon(rep_id)       # a cycle in flight is abandoned here
+            rep = self.svc.records.get(rep_id)
+            if not rep.last_rp:
+                raise Conflict(f"replication {rep_id!r} has no recovery point yet; nothing "
+                               "to promote", code="no-recovery-point", id=rep_id)
+            for lun_id in rep.local_luns:
+                self.vol.set_role(lun_id, "primary", "read-write")
+            rep = self.svc.records.update(rep_id, state="failed-over")
         self.svc.tell_peer(rep, {"event": "promoted"}, required=False)
         return self._answer(rep_id)
 
     def demote(self, rep_id: str) -> dict[str, Any]:
-        rep = self._idle(rep_id, "demote")
-        if rep.direction == "outbound" and rep.state == "replicating" and \
-                not self._peer_promoted(rep):
-            raise Conflict(f"replication {rep_id!r} is replicating from here; demoting its "
-                           "source would stop protection: fail over or split first",
-                           code="replication-active", id=rep_id)
-        for lun_id in rep.local_luns:
-            self.app.luns.set_role(lun_id, "replica", "read-only")
-        if rep.state == "replicating":
-            self.svc.records.update(rep_id, state="failed-over" if rep.direction == "outbound"
-                                    else "split")
+        with self._idle(rep_id, "demote") as rep:
+            if rep.direction == "outbound" and rep.state == "replicating" and \
+                    not self._peer_promoted(rep):
+                raise Conflict(f"replication {rep_id!r} is replicating from here; demoting "
+                               "its source would stop protection: fail over or split first",
+                               code="replication-active", id=rep_id)
+            for lun_id in rep.local_luns:
+                self.vol.set_role(lun_id, "replica", "read-only")
+            if rep.state == "replicating":
+                self.svc.records.update(rep_id, state="failed-over"
+                                        if rep.direction == "outbound" else "split")
         return self._answer(rep_id)
 
     def reverse(self, rep_id: str) -> dict[str, Any]:
@@ -135,21 +139,25 @@ class Roles:
         elif rep.inflight:
             self.svc.drop_inflight(rep)
         for lun_id in rep.local_luns:
-            self.app.luns.set_role(lun_id, "replica", "read-only")
+            self.vol.set_role(lun_id, "replica", "read-only")
         rep = self.svc.records.update(rep.id, direction="inbound", state="replicating")
         return {**self._answer(rep.id), "sequence": rep.sequence}
 
     # ---------------------------------------------------------------- helpers
-    def _idle(self, rep_id: str, verb: str) -> Replication:
-        rep = self.svc.records.get(rep_id)
-        if self.app.jobs.active("sync", rep_id):
-            raise Conflict(f"replication {rep_id!r} is syncing; {verb} after the cycle ends",
-                           code="sync-in-progress", id=rep_id)
-        return rep
+    @contextmanager
+    def _idle(self, rep_id: str, verb: str) -> Iterator[Replication]:
+        """Hold off scheduled cycles and wait (bounded) for the running one to end."""
+        self.svc.records.get(rep_id)
+        with self.svc.holding(rep_id):
+            if not self.svc.wait_idle(rep_id, IDLE_WAIT):
+                raise Conflict(f"replication {rep_id!r} is still syncing after {IDLE_WAIT:.0f}"
+                               f" s; {verb} after the cycle ends", code="sync-in-progress",
+                               id=rep_id)
+            yield self.svc.records.get(rep_id)
 
     def _is_promoted(self, rep: Replication) -> bool:
         return rep.direction == "inbound" and rep.state == "failed-over" and \
-            all(self.app.luns.get(x).role == "primary" for x in rep.local_luns)
+            all(self.vol.lun(x).role == "primary" for x in rep.local_luns)
 
     def _peer_promoted(self, rep: Replication) -> bool:
         """Whether the peer failed over while this side could not be told (a disaster)."""
@@ -159,15 +167,8 @@ class Roles:
         except NssError:
             return False
 
-    def _peer_syncing(self, rep: Replication) -> bool:
-        try:
-            peer = self.svc.peers.link(rep.peer_id, attempts=1, timeout=5)
-            return bool(peer.get(f"/replications/{rep.id}")["replication"].get("syncing"))
-        except NssError:
-            return False  # the source is gone: a disaster failover must not wait for it
-
     def _answer(self, rep_id: str, warning: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"replication": self.svc.records.get(rep_id).to_dict()}
+        out: dict[str, Any] = {"replication": self.svc.view(self.svc.records.get(rep_id))}
         if warning:
             out["warning"] = warning
         return out

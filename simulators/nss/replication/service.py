@@ -1,44 +1,68 @@
-"""The replication service of one appliance: create/delete, sync jobs, acknowledgements."""
+"""The replication service of one appliance: create/update/delete, sync jobs, RPO, stats.
+
+It reaches storage only through ``Volumes`` (``volumes.py``), its metadata through the store,
+long work through ``Jobs``. ``Scheduler`` starts cycles by policy; ``sync`` (the REST call
+and the SRA's syncOnce) starts one now or joins the one running.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from ..context import new_id, utcnow
+from ..context import Context, new_id, utcnow
 from ..errors import Conflict, InUse, InvalidRequest, NssError
+from .logic.policy import Policy, rpo_state
+from .metrics import ReplicationMetrics
 from .peers import PeerLink, Peers
 from .records import ZERO_STATS, Device, Records, Replication
-from .source import KEEP_SOURCE_POINTS, Cycle, CycleLocks, source_points
-from .target import Target
+from .scheduler import Scheduler
+from .source import KEEP_SOURCE_POINTS, Cycle, source_points
+from .target import KeyedLocks, Target
+from .throttle import Throttles, TokenBucket
+from .volumes import Volumes
 
 log = logging.getLogger(__name__)
-OPTIONS = {"xor": False, "keep_points": 8}
+OPTIONS = {"xor": True, "keep_points": 8, "policy": {}}
 
 
 class ReplicationService:
-    def __init__(self, app: Any, identity: dict[str, Any]) -> None:
-        self.app = app
-        self.records = Records(app.ctx)
-        self.peers = Peers(app.ctx, identity)
-        self.target = Target(self)
-        self.locks = CycleLocks()
-        app.snapshots.delete_guards.append(lambda s: self.records.holds_snapshot(s.id))
+    def __init__(self, ctx: Context, vol: Volumes, jobs: Any, identity: dict[str, Any],
+                 staging: Path) -> None:
+        self.store, self.vol, self.jobs, self.identity = ctx.store, vol, jobs, identity
+        self.records = Records(ctx)
+        self.peers = Peers(ctx, identity)
+        self.target = Target(self, staging)
+        self.locks = KeyedLocks()
+        self.throttles = Throttles()
+        self.metrics = ReplicationMetrics(self._metric_rows)
+        self.scheduler = Scheduler(self)
+        self._rpo_seen: dict[str, str] = {}
+        self.held: set[str] = set()  # replications whose scheduled cycles are held off
+        vol.guard_snapshots(lambda s: self.records.holds_snapshot(s.id))
 
     def recover(self) -> None:
         self.target.recover()
 
-    # ---------------------------------------------------------------- create / delete
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    # ---------------------------------------------------------------- create / update / delete
     def create(self, source: str, peer_id: str, options: dict[str, Any]) -> dict[str, Any]:
         kind, luns, group = self._source(source)
         self.peers.get(peer_id)
-        unknown = set(options) - set(OPTIONS)
-        if unknown:
-            raise InvalidRequest(f"options.{sorted(unknown)[0]} is not a replication option "
-                                 f"(known: {', '.join(OPTIONS)})", field="options")
+        options = self._options(options, {**OPTIONS, "policy": Policy().to_dict()})
         rep_id, link = new_id("rep"), self.peers.link(peer_id)
         answer = link.post("/replication-targets", {
-            "replication_id": rep_id, "peer_id": self.app.id, "source_kind": kind,
+            "replication_id": rep_id, "peer_id": self.identity["id"], "source_kind": kind,
             "group_name": group.name if group else None, "options": options,
             "devices": [{"lun_id": lun.id, "name": lun.name, "size_bytes": lun.size_bytes}
                         for lun in luns]})
@@ -47,19 +71,39 @@ class ReplicationService:
         rep = Replication(rep_id, "outbound", peer_id, "replicating", kind,
                           group.id if group else None,
                           tuple(Device(lun.id, remote[lun.id]) for lun in luns), 0, None,
-                          {**OPTIONS, **options}, dict(ZERO_STATS), now, now)
+                          options, dict(ZERO_STATS), now, now)
         self.records.insert(rep)
         self._mark_sources(rep)
-        return {"replication": self.records.get(rep_id).to_dict(), "job": self.sync(rep_id)}
+        return {"replication": self.view(self.records.get(rep_id)), "job": self.sync(rep_id)}
+
+    def update(self, rep_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """PATCH: ``policy`` fields merge into the current policy; ``xor`` replaces."""
+        rep = self.records.get(rep_id)
+        options = self._options(changes, rep.options)
+        rep = self.records.update(rep_id, options=options)
+        self.records.add_event(rep_id, "policy", {"policy": options["policy"]})
+        return self.view(rep)
+
+    @staticmethod
+    def _options(changes: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(changes) - set(OPTIONS))
+        if unknown:
+            raise InvalidRequest(f"options.{unknown[0]} is not a replication option "
+                                 f"(known: {', '.join(OPTIONS)})", field=f"options.{unknown[0]}")
+        if "xor" in changes and not isinstance(changes["xor"], bool):
+            raise InvalidRequest("options.xor must be true or false", field="options.xor")
+        base = Policy.from_dict(current.get("policy"))
+        policy = Policy.parse(changes.get("policy", {}), base)
+        return {**current, **changes, "policy": policy.to_dict()}
 
     def _source(self, source: str) -> tuple[str, list[Any], Any]:
         if source.startswith("group-"):
-            group = self.app.groups.get(source)
-            luns = [self.app.luns.get(x) for x in group.luns]
+            group = self.vol.group(source)
+            luns = [self.vol.lun(x) for x in group.luns]
             kind = "group"
         else:
-            group, luns, kind = None, [self.app.luns.get(source)], "lun"
-            if self.app.groups.of_lun(source):
+            group, luns, kind = None, [self.vol.lun(source)], "lun"
+            if self.vol.group_of(source):
                 raise InvalidRequest(f"lun {source!r} belongs to a consistency group; "
                                      "replicate the group", field="source")
         for lun in luns:
@@ -70,28 +114,91 @@ class ReplicationService:
 
     def _mark_sources(self, rep: Replication) -> None:
         for lun_id in rep.local_luns:
-            lun = self.app.luns.get(lun_id)
-            self.app.luns.set_role(lun_id, "primary", lun.access, replication_id=rep.id)
+            lun = self.vol.lun(lun_id)
+            self.vol.set_role(lun_id, "primary", lun.access, replication_id=rep.id)
         if rep.local_group:
-            self.app.groups.set_attrs(rep.local_group, replication_id=rep.id)
+            self.vol.set_group_attrs(rep.local_group, replication_id=rep.id)
+
+    @contextmanager
+    def holding(self, rep_id: str) -> Iterator[None]:
+        self.held.add(rep_id)
+        try:
+            yield
+        finally:
+            self.held.discard(rep_id)
+
+    def wait_idle(self, rep_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.jobs.active("sync", rep_id):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def delete(self, rep_id: str, from_peer: bool = False) -> None:
+        with self.holding(rep_id):
+            self._delete(rep_id, from_peer)
+
+    def _delete(self, rep_id: str, from_peer: bool) -> None:
         rep = self.records.get(rep_id)
-        if self.app.jobs.active("sync", rep_id):
+        if not self.wait_idle(rep_id, 25.0):
             raise Conflict(f"replication {rep_id!r} is syncing; wait for the job to end",
                            code="sync-in-progress", id=rep_id)
         if not from_peer:
             self.tell_peer(rep, {"event": "deleted"}, required=True)
         for point in self.records.points(rep_id):
-            if self.app.snapshots.timeviews_of(point.snapshot_id):
+            if self.vol.timeviews_of(point.snapshot_id):
                 raise InUse(f"recovery point {point.rp_id} has TimeViews; delete them first",
                             id=rep_id)
         self.records.delete(rep_id)
+        self.target.staging.drop(rep_id)
         for lun_id in rep.local_luns:
-            lun = self.app.luns.get(lun_id)
-            self.app.luns.set_role(lun_id, "standalone", lun.access, replication_id=None)
+            lun = self.vol.lun(lun_id)
+            self.vol.set_role(lun_id, "standalone", lun.access, replication_id=None)
         if rep.local_group:
-            self.app.groups.set_attrs(rep.local_group, replication_id=None)
+            self.vol.set_group_attrs(rep.local_group, replication_id=None)
+
+    # ---------------------------------------------------------------- views, RPO
+    def view(self, rep: Replication) -> dict[str, Any]:
+        job = self.jobs.active("sync", rep.id)
+        return {**rep.to_dict(), "policy": Policy.from_dict(rep.options.get("policy")).to_dict(),
+                "rpo": self.rpo(rep), "syncing": job is not None, "job": job}
+
+    def rpo(self, rep: Replication) -> dict[str, Any]:
+        points = self.records.points(rep.id)
+        newest = points[-1].time if points else None
+        since = datetime.fromisoformat(newest or rep.created)
+        lag = max(0.0, (datetime.now(UTC) - since).total_seconds())
+        objective = Policy.from_dict(rep.options.get("policy")).rpo_s
+        return {"objective_s": objective, "lag_s": round(lag, 3),
+                "state": rpo_state(lag, objective), "newest_recovery_point_time": newest}
+
+    def watch_rpo(self, rep: Replication) -> None:
+        """Record an ``rpo`` event when the state changes (compared with the last event)."""
+        if rep.direction != "outbound" or rep.state != "replicating":
+            return
+        now = self.rpo(rep)
+        last = self._rpo_seen.get(rep.id)
+        if last is None:
+            seen = self.records.events(rep.id, "rpo")
+            last = seen[-1]["to"] if seen else "ok"
+        if now["state"] != last:
+            self.records.add_event(rep.id, "rpo", {"from": last, "to": now["state"],
+                                                   "lag_s": now["lag_s"],
+                                                   "objective_s": now["objective_s"]})
+            log.warning("replication %s RPO %s -> %s (lag %.1f s, objective %.0f s)", rep.id,
+                        last, now["state"], now["lag_s"], now["objective_s"])
+        self._rpo_seen[rep.id] = now["state"]
+
+    def _metric_rows(self) -> list[dict[str, Any]]:
+        return [{"id": r.id, "rpo": self.rpo(r), "stats": r.stats}
+                for r in self.records.list() if r.direction == "outbound"]
+
+    def bucket(self, rep: Replication) -> TokenBucket:
+        rates = [Policy.from_dict(r.options.get("policy")).bandwidth_bps
+                 for r in self.records.list()
+                 if r.peer_id == rep.peer_id and r.direction == "outbound"]
+        return self.throttles.link(rep.peer_id, rates)
 
     # ---------------------------------------------------------------- cycles
     def sync(self, rep_id: str, quiesce: bool = False) -> dict[str, Any]:
@@ -102,10 +209,11 @@ class ReplicationService:
         if rep.state != "replicating":
             raise Conflict(f"replication {rep_id!r} is {rep.state}; resume it first",
                            code=f"replication-{rep.state}", id=rep_id, state=rep.state)
-        active = self.app.jobs.active("sync", rep_id)
+        active = self.jobs.active("sync", rep_id)
         if active:
-            return {**active, "warning": "a sync of this replication is already running"}
-        return self.app.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce))
+            return {**active, "warning": "a sync of this replication is already running; "
+                    "this request joins it"}
+        return self.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce))
 
     def _cycle(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
         with self.locks.get(rep_id):
@@ -120,20 +228,22 @@ class ReplicationService:
             return result
 
     def reconcile(self, rep_id: str, link: PeerLink) -> Replication:
-        """Settle a point shipped before a crash: acknowledged if the replica has it."""
+        """Settle a point shipped before a crash or a cut: acknowledged if the replica holds
+        it, kept (to resume) if the replica is still receiving it, dropped otherwise."""
         rep = self.records.get(rep_id)
         if rep.inflight:
             state = link.get(f"/replications/{rep_id}/sync-state")
+            receiving = (state.get("receiving") or {}).get("rp_id")
             if state["last_rp"] == rep.inflight["rp"]:
                 self.acknowledge(rep_id, rep.inflight["sequence"], rep.inflight["rp"])
-            else:
+            elif receiving != rep.inflight["rp"] and not state.get("committing"):
                 self.drop_inflight(rep)
         return self.records.get(rep_id)
 
     def acknowledge(self, rep_id: str, seq: int, rp_id: str) -> None:
         rep = self.records.get(rep_id)
         points = source_points(rep, rp_id, seq, rep.inflight or {})
-        with self.app.store.tx() as db:
+        with self.store.tx() as db:
             self.records.add_points(db, rep_id, points)
             self.records.update(rep_id, db, sequence=seq, last_rp=rp_id, inflight=None)
         self.prune(rep_id, KEEP_SOURCE_POINTS)
@@ -141,7 +251,7 @@ class ReplicationService:
     def drop_inflight(self, rep: Replication) -> None:
         for snap_id in (rep.inflight or {}).get("snapshots", {}).values():
             try:
-                self.app.snapshots.delete(snap_id)
+                self.vol.delete_snapshot(snap_id)
             except NssError as exc:
                 log.warning("could not drop unacknowledged snapshot %s: %s", snap_id, exc)
         self.records.update(rep.id, inflight=None)
@@ -151,12 +261,12 @@ class ReplicationService:
         rp_ids = self.records.rp_ids(rep_id)
         for rp_id in rp_ids[:-keep] if keep else []:
             points = [p for p in self.records.points(rep_id) if p.rp_id == rp_id]
-            if any(self.app.snapshots.timeviews_of(p.snapshot_id) for p in points):
+            if any(self.vol.timeviews_of(p.snapshot_id) for p in points):
                 continue
-            with self.app.store.tx() as db:
+            with self.store.tx() as db:
                 self.records.drop_point(db, rep_id, rp_id)
             for p in points:
-                self.app.snapshots.delete(p.snapshot_id)
+                self.vol.delete_snapshot(p.snapshot_id)
 
     def add_stats(self, rep_id: str, last: dict[str, Any]) -> None:
         rep = self.records.get(rep_id)
@@ -179,3 +289,4 @@ class ReplicationService:
                 raise
             log.warning("peer %s not told of %s: %s", rep.peer_id, event["event"], exc.message)
             return False
+

@@ -1,146 +1,199 @@
-"""One replication cycle at the source.
+"""One replication cycle at the source, streamed part by part and resumable.
 
-1. reconcile: a recovery point shipped before a crash may already be committed at the replica;
-2. snapshot every device at one instant (quiesced through agents if asked): the new point;
+1. reconcile: a recovery point shipped before a crash may be committed at the replica already
+   (acknowledge it), or still being received there (resume it with the same snapshots);
+2. otherwise snapshot every device at one instant (quiesced through agents if asked);
 3. plan against the replica's points and dirty maps (``planner.plan``): initial, incremental or
    resync, or a typed conflict;
-4. MicroScan only the chunks the plan names, seal each device's delta (zstd + AES-GCM), ship the
-   parts, then ask the replica to commit them atomically;
-5. on the replica's answer, record the point here too and prune older points.
+4. open the cycle at the replica (``receive``: it answers which parts it holds), then per device
+   stream scan -> MicroScan -> pack -> seal -> send, one part acknowledged at a time; a dropped
+   link or a peer restart resumes from the last acknowledged part;
+5. commit (the replica applies atomically in the background), wait for the new point, record it
+   here too and prune older points.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from .. import microscan, planner, wire
-from ..context import new_id, utcnow
-from ..jobs import JobHandle
-from ..model import Snapshot
-from .records import Device, RecoveryPoint, Replication
-from .scan import allocated_chunks, pairs
+import numpy as np
 
-PART_PAYLOAD = 16 * 2**20
+from ..context import new_id, utcnow
+from ..errors import NssError
+from ..model import Snapshot
+from .logic import microscan, planner, wire
+from .logic.errors import is_transient
+from .logic.policy import retry_delay
+from .records import Device, RecoveryPoint, Replication
+from .stream import Pipeline, Scan, Sealed, sealed_parts
+
 KEEP_SOURCE_POINTS = 2
+MAX_STALLS = 6          # consecutive transfer failures without progress before the job fails
+COMMIT_POLL = 0.1
+
+
+@dataclass
+class Counters:
+    wire_bytes: int = 0
+    parts_sent: int = 0
+    parts_resent: int = 0
+    retries: int = 0
+    attempted: set[tuple[str, int]] = field(default_factory=set)
 
 
 class Cycle:
-    """A sync cycle; ``service`` is the ReplicationService (appliance, records, peers)."""
+    """A sync cycle; ``service`` is the ReplicationService (volumes, records, peers)."""
 
-    def __init__(self, service: Any, rep_id: str, handle: JobHandle, quiesce: bool) -> None:
-        self.svc = service
-        self.app = service.app
-        self.rep_id = rep_id
-        self.handle = handle
-        self.quiesce = quiesce
+    def __init__(self, service: Any, rep_id: str, handle: Any, quiesce: bool) -> None:
+        self.svc, self.vol = service, service.vol
+        self.rep_id, self.handle, self.quiesce = rep_id, handle, quiesce
         self.started = time.monotonic()
         self.stats = microscan.DiffStats()
-        self.wire_bytes = 0
+        self.count = Counters()
         self.link = service.peers.link(service.records.get(rep_id).peer_id)
+        self.part_link = service.peers.link(service.records.get(rep_id).peer_id, attempts=1)
 
     def run(self) -> dict[str, Any]:
         rep = self.svc.reconcile(self.rep_id, self.link)
         remote = self.link.get(f"/replications/{rep.id}/sync-state")
-        rp_id, seq = new_id("rp"), rep.sequence + 1
-        consistency, snaps = self._snapshot(rep, rp_id, seq)
-        plans = {d.local: self._plan(rep, d, snaps[d.local], remote) for d in rep.devices}
+        rp_id, seq, heads = self._heads(rep)
+        plans = {d.local: self._plan(rep, d, heads[d.local], remote) for d in rep.devices}
         kind = next(iter(plans.values())).kind
-        parts = self._ship(rep, seq, rp_id, snaps, plans)
-        commit = {"sequence": seq, "rp_id": rp_id, "time": snaps[rep.devices[0].local].created,
-                  "consistency": consistency, "kind": kind, "parts": parts,
-                  "rollback": {self._remote(rep, lun): sorted(_rollback(p))
-                               for lun, p in plans.items()}}
-        self.handle.progress(97, force=True, phase="commit")
-        self.link.post(f"/replications/{rep.id}/commit", commit)
+        first = heads[rep.devices[0].local]
+        opening = {"sequence": seq, "rp_id": rp_id, "base_rp": plans[first.lun_id].base_rp,
+                   "kind": kind, "time": first.created, "consistency": first.consistency,
+                   "rollback": {d.remote: sorted(_rollback(plans[d.local])) for d in rep.devices}}
+        parts = self._transfer(rep, opening, heads, plans)
+        self._commit(rep, seq, rp_id, parts)
         self.svc.acknowledge(rep.id, seq, rp_id)
-        return self._result(rp_id, seq, kind, consistency)
+        return self._result(rp_id, seq, kind, first.consistency)
 
     # ---------------------------------------------------------------- steps
-    def _snapshot(self, rep: Replication, rp_id: str,
-                  seq: int) -> tuple[str, dict[str, Snapshot]]:
-        _, snaps = self.app.snapshot(rep.local_luns, quiesce=self.quiesce,
-                                     attrs={"replication_id": rep.id, "rp": rp_id})
+    def _heads(self, rep: Replication) -> tuple[str, int, dict[str, Snapshot]]:
+        if rep.inflight:  # reconcile kept it: the replica is receiving it, resume
+            snaps = {lun: self.vol.snapshot_record(s)
+                     for lun, s in rep.inflight["snapshots"].items()}
+            return rep.inflight["rp"], rep.inflight["sequence"], snaps
+        rp_id, seq = new_id("rp"), rep.sequence + 1
+        snaps = self.vol.snapshot(rep.local_luns, self.quiesce,
+                                  {"replication_id": rep.id, "rp": rp_id})
         self.svc.records.update(rep.id, inflight={
             "rp": rp_id, "sequence": seq, "time": snaps[0].created,
-            "consistency": snaps[0].consistency,
-            "snapshots": {s.lun_id: s.id for s in snaps}})
-        return snaps[0].consistency, {s.lun_id: s for s in snaps}
+            "consistency": snaps[0].consistency, "snapshots": {s.lun_id: s.id for s in snaps}})
+        return rp_id, seq, {s.lun_id: s for s in snaps}
 
     def _plan(self, rep: Replication, dev: Device, head: Snapshot,
               remote: dict[str, Any]) -> planner.Plan:
         points = [p for p in self.svc.records.points(rep.id, dev.local)]
         source = planner.Side(
-            name=self.app.id,
+            name=self.svc.identity["id"],
             points=[planner.RecoveryPoint(p.rp_id, p.snapshot_id) for p in points],
-            dirty_since={p.rp_id: self.app.data.dirty_chunks(
-                dev.local, self.app.snapshots.get(p.snapshot_id).seq, head.seq)
+            dirty_since={p.rp_id: self.vol.dirty_chunks(
+                dev.local, self.vol.snapshot_record(p.snapshot_id).seq, head.seq)
                 for p in points})
         mine = remote["devices"].get(dev.remote, {"points": [], "dirty_since": {}})
         replica = planner.Side(
             name=rep.peer_id,
             points=[planner.RecoveryPoint(p["rp"], p["snapshot_id"]) for p in mine["points"]],
-            dirty_since={k: set(v) for k, v in mine["dirty_since"].items()})
+            dirty_since={k: set(v) for k, v in mine["dirty_since"].items()},
+            written_since_creation=frozenset(mine.get("written", ())))
         return planner.plan_or_raise(source, replica,
                                      allow_resync=bool(rep.options.get("allow_resync")))
 
-    def _ship(self, rep: Replication, seq: int, rp_id: str, snaps: dict[str, Snapshot],
-              plans: dict[str, planner.Plan]) -> dict[str, int]:
-        key = self.svc.peers.secret(rep.peer_id)["key"]
-        parts: dict[str, int] = {}
-        for i, dev in enumerate(rep.devices):
-            delta = self._delta(rep, dev, seq, rp_id, snaps[dev.local], plans[dev.local])
-            pieces = wire.split(delta, PART_PAYLOAD)
-            for piece in pieces:
-                blob, stats = wire.encode_with_stats(piece, key, max_payload=PART_PAYLOAD)
-                self.wire_bytes += stats.wire_bytes
-                self.link.put_bytes(f"/replications/{rep.id}/deltas/{seq}/{dev.remote}/"
-                                    f"{piece.header.part}", blob)
-            parts[dev.remote] = len(pieces)
-            self.handle.progress(10 + 85 * (i + 1) / len(rep.devices), phase="ship",
-                                 remaining_seconds=self._eta(i + 1, len(rep.devices)))
-        return parts
-
-    def _delta(self, rep: Replication, dev: Device, seq: int, rp_id: str, head: Snapshot,
-               plan: planner.Plan) -> wire.Delta:
-        lun = self.app.luns.get(dev.local)
-        base_snap, chunks = self._scan_set(lun, head, plan)
-        unknown = frozenset(plan.replica_dirty) if isinstance(plan, planner.InitialFull) \
-            else frozenset()
-        extents = microscan.diff(pairs(self.app.data, lun, base_snap, head, chunks, unknown),
-                                 xor=bool(rep.options.get("xor")), stats=self.stats)
-        header = wire.DeltaHeader(
-            replication_id=rep.id, sequence=seq, base_rp=plan.base_rp,
-            new_rp=rp_id, device_size=lun.size_bytes, kind=wire.DeltaKind(plan.kind),
-            device=dev.remote)
-        return wire.Delta(header, tuple(extents))
-
-    def _scan_set(self, lun: Any, head: Snapshot,
-                  plan: planner.Plan) -> tuple[Snapshot | None, set[int]]:
+    def _scan(self, rep: Replication, dev: Device, head: Snapshot, plan: planner.Plan) -> Scan:
+        lun = self.vol.lun(dev.local)
         if isinstance(plan, planner.InitialFull):
-            later = self.app.data.dirty_chunks(lun.id, head.seq)
-            own = allocated_chunks(self.app.ctx.files.lun_path(lun.id), lun.size_bytes)
-            return None, own | later | set(plan.replica_dirty)
-        base = self.app.snapshots.get(plan.source_snapshot)
-        return base, set(plan.dirty)
+            later = np.fromiter(self.vol.dirty_chunks(lun.id, head.seq), np.int64)
+            chunks = np.union1d(self.vol.allocated_chunks(lun.id),
+                                np.union1d(later, np.fromiter(plan.replica_dirty, np.int64)))
+            return Scan(head, None, chunks, frozenset(plan.replica_dirty), lun.size_bytes,
+                        xor=False)
+        chunks = np.unique(np.fromiter(plan.dirty, np.int64))
+        base = self.vol.snapshot_record(plan.source_snapshot)
+        return Scan(head, base, chunks, frozenset(), lun.size_bytes,
+                    xor=bool(rep.options.get("xor", True)))
+
+    # ---------------------------------------------------------------- transfer
+    def _transfer(self, rep: Replication, opening: dict[str, Any], heads: dict[str, Snapshot],
+                  plans: dict[str, planner.Plan]) -> dict[str, int]:
+        stalls, parts = 0, {}
+        while True:
+            sent = self.count.parts_sent
+            try:
+                acks = self.link.post(f"/replications/{rep.id}/receive", opening)["devices"]
+                for dev in rep.devices:
+                    parts[dev.remote] = self._send_device(
+                        rep, dev, opening, self._scan(rep, dev, heads[dev.local],
+                                                      plans[dev.local]), acks.get(dev.remote))
+                return parts
+            except NssError as exc:
+                stalls = 0 if self.count.parts_sent > sent else stalls + 1
+                if not is_transient(exc) or stalls >= MAX_STALLS:
+                    raise
+                self.count.retries += 1
+                self.svc.metrics.retry(rep.id)
+                time.sleep(retry_delay(stalls, cap=5.0))
+
+    def _send_device(self, rep: Replication, dev: Device, opening: dict[str, Any], scan: Scan,
+                     ack: dict[str, Any] | None) -> int:
+        ack = ack or {"parts": 0, "covers_to": 0, "done": False}
+        if ack["done"]:
+            return ack["parts"]
+        header = wire.DeltaHeader(
+            replication_id=rep.id, sequence=opening["sequence"], base_rp=opening["base_rp"],
+            new_rp=opening["rp_id"], device_size=scan.size,
+            kind=wire.DeltaKind(opening["kind"]), device=dev.remote, last=False, covers_to=0)
+        key = self.svc.peers.secret(rep.peer_id)["key"]
+        pipe = Pipeline(sealed_parts(self.vol, scan, header, key, self.stats, ack["parts"],
+                                     ack["covers_to"]))
+        try:
+            for sealed in pipe:
+                self._put(rep, dev, opening["sequence"], sealed, pipe)
+                if sealed.part.last:
+                    return sealed.part.index + 1
+        finally:
+            pipe.close()
+        raise AssertionError("the part stream ended without its last part")
+
+    def _put(self, rep: Replication, dev: Device, seq: int, sealed: Sealed,
+             pipe: Pipeline) -> None:
+        part = sealed.part
+        if (dev.remote, part.index) in self.count.attempted:
+            self.count.parts_resent += 1
+        self.count.attempted.add((dev.remote, part.index))
+        path = f"/replications/{rep.id}/deltas/{seq}/{dev.remote}/{part.index}"
+        with self.svc.metrics.in_flight(rep.id, 1 + pipe.queued):
+            self.part_link.put_part(path, sealed.blob, self.svc.bucket(rep))
+        self.count.wire_bytes += len(sealed.blob)
+        self.count.parts_sent += 1
+        done = part.covers_to / max(1, self.vol.lun(dev.local).size_bytes)
+        self.handle.progress(5 + 90 * done, phase="ship", device=dev.local, part=part.index)
+
+    def _commit(self, rep: Replication, seq: int, rp_id: str, parts: dict[str, int]) -> None:
+        self.handle.progress(97, force=True, phase="commit")
+        answer = self.link.post(f"/replications/{rep.id}/commit",
+                                {"sequence": seq, "rp_id": rp_id, "parts": parts})
+        while answer.get("state") == "committing":
+            time.sleep(COMMIT_POLL)
+            peer = self.link.get(f"/replications/{rep.id}")["replication"]
+            if peer["last_recovery_point"] == rp_id:
+                return
 
     # ---------------------------------------------------------------- reporting
-    def _eta(self, done: int, total: int) -> float:
-        elapsed = time.monotonic() - self.started
-        return round(elapsed / done * (total - done), 3) if done else 0.0
-
-    def _remote(self, rep: Replication, local: str) -> str:
-        return next(d.remote for d in rep.devices if d.local == local)
-
     def _result(self, rp_id: str, seq: int, kind: str, consistency: str) -> dict[str, Any]:
         seconds = time.monotonic() - self.started
         last = {"sectors_sent": self.stats.sectors_changed,
-                "payload_bytes": self.stats.payload_bytes, "wire_bytes": self.wire_bytes,
+                "payload_bytes": self.stats.payload_bytes, "wire_bytes": self.count.wire_bytes,
+                "ideal_bytes": self.stats.ideal_bytes,
                 "chunks_scanned": self.stats.chunks_scanned,
                 "block4k_bytes": self.stats.block_bytes(4096),
-                "block64k_bytes": self.stats.block_bytes(65536), "seconds": round(seconds, 4)}
+                "block64k_bytes": self.stats.block_bytes(65536), "seconds": round(seconds, 4),
+                "parts_sent": self.count.parts_sent, "parts_resent": self.count.parts_resent,
+                "retries": self.count.retries}
         self.svc.add_stats(self.rep_id, last)
+        self.svc.metrics.cycle_done(self.rep_id, seconds)
         return {"recovery_point": rp_id, "sequence": seq, "kind": kind,
                 "consistency": consistency, "stats": last, "finished": utcnow()}
 
@@ -148,18 +201,6 @@ class Cycle:
 def _rollback(plan: planner.Plan) -> set[int]:
     """Chunks the replica must first return to the common point (a resync only)."""
     return set(plan.replica_dirty) if isinstance(plan, planner.Resync) else set()
-
-
-class CycleLocks:
-    """One cycle at a time per replication."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, rep_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(rep_id, threading.Lock())
 
 
 def source_points(rep: Replication, rp_id: str, seq: int,

@@ -9,12 +9,15 @@ number of dirty chunks, never to the device size.
 Extent kinds (what travels for a run of changed sectors):
 
 - ``RAW``  the new content.
-- ``XOR``  new XOR old, for sectors where few bytes changed: at most ``xor_max_bytes`` (384) and
-  under 3/4 of the new sector's non-zero bytes (both tuned on bench/wan.py: SQLite pages gain
-  15 % over a 128-byte cap; without the 3/4 rule rewritten text sectors lose 25 %). Mostly
-  zeros, so zstd shrinks it to almost nothing.
+- ``XOR``  new XOR old, for sectors where few bytes changed in place: at most ``xor_max_bytes``
+  (32) and under 3/4 of the new sector's non-zero bytes. Mostly zeros, so zstd shrinks it to
+  almost nothing. Which is smallest per sector was measured on bench/wan.py with the wire
+  format's base dictionary (literal data is compressed against the base content around it):
+  XOR wins for small in-place updates (a counter, a balance, a timestamp), literal wins for
+  rewritten or shifted content (SQLite pages: 52 KB literal vs 127 KB with a 384-byte XOR cap),
+  ZERO for zeroed sectors, and unchanged sectors never travel.
   Only valid when the receiver holds exactly the base content (incremental, resync after
-  rollback). Off unless ``xor=True``.
+  rollback): the replication driver turns it on for those (``xor=True``), off for initial.
 - ``ZERO`` the new content is all zeros: only offset and length travel.
 
 ``base_bytes=None`` means "the receiver's content here is unknown": every sector of the chunk is
@@ -33,11 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DiffInputError
 from .microscan_batch import (
     CHUNK_SIZE,
     MERGE_LIMIT,
     SECTOR,
     Chunk,
+    ChunkBatch,
     DiffStats,
     Extent,
     Kind,
@@ -47,13 +52,13 @@ from .microscan_batch import (
     coalesce,
     count_blocks,
 )
-from .replication_errors import DiffInputError
 
-__all__ = ["CHUNK_SIZE", "MERGE_LIMIT", "SECTOR", "Chunk", "DiffStats", "Extent", "Kind",
+__all__ = ["CHUNK_SIZE", "MERGE_LIMIT", "SECTOR", "Chunk", "ChunkBatch", "DiffStats", "Extent",
+           "Kind",
            "apply", "apply_to_file", "block_bytes", "diff", "diff_images", "diff_initial",
            "extent_sectors", "image_chunks", "iter_diff"]
 
-XOR_MAX_BYTES = 384
+XOR_MAX_BYTES = 32
 BLOCK_SIZES = (4096, 65536)
 
 
@@ -71,7 +76,8 @@ def iter_diff(chunks: Iterable[Chunk], *, chunk_size: int = CHUNK_SIZE, xor: boo
               xor_max_bytes: int = XOR_MAX_BYTES, stats: DiffStats | None = None,
               block_sizes: Sequence[int] | None = None,
               batch_chunks: int | None = None) -> Iterator[Extent]:
-    """Yield the extents of changed sectors, in offset order, from ``(index, base, head)``.
+    """Yield the extents of changed sectors, in offset order, from ``(index, base, head)``
+    tuples and/or ``ChunkBatch`` blocks of whole chunks (the fast path).
 
     Chunk indices must be strictly increasing; every chunk but possibly the device's last is
     ``chunk_size`` bytes. ``stats`` (if given) is filled in as the extents are consumed,

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from .replication_errors import DivergedError, NoCommonRecoveryPointError, PlanConflictError
+from .errors import DivergedError, NoCommonRecoveryPointError, PlanConflictError
 
 Chunks = frozenset[int]
 

@@ -10,6 +10,7 @@ the REST layer, and ``transient`` saying whether retrying the same operation may
     └── PermanentReplicationError         retrying changes nothing until input or state changes
         ├── DiffInputError (400)          bad chunk index/size/order, sector misalignment
         ├── PairKeyError (400)            a pair key that is not 32 bytes
+        ├── PolicyError (400)             a replication policy field out of range (names it)
         ├── DeltaError (422)              a delta that must not be applied; the replica is unchanged
         │   ├── DeltaFormatError          not a drkit delta, truncated, bad extents, bad header
         │   ├── DeltaTooLargeError        a message over MAX_PART_PAYLOAD: split it first
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import NssError
+from ...errors import NssError
 
 
 class ReplicationError(NssError):
@@ -63,6 +64,11 @@ class DiffInputError(PermanentReplicationError):
 class PairKeyError(PermanentReplicationError):
     status = 400
     code = "pair-key-invalid"
+
+
+class PolicyError(PermanentReplicationError):
+    status = 400
+    code = "policy-invalid"
 
 
 class DeltaError(PermanentReplicationError):
@@ -121,9 +127,9 @@ class DivergedError(PlanConflictError):
 def is_transient(exc: BaseException) -> bool:
     """True when retrying the failed operation may succeed (with backoff).
 
-    Our own errors carry the answer; connection-level OS errors (refused, reset, timeout) are
-    transient; everything else is permanent.
+    Appliance errors carry the answer (``PeerUnreachable`` is transient); connection-level OS
+    errors (refused, reset, timeout) are transient; everything else is permanent.
     """
-    if isinstance(exc, ReplicationError):
+    if isinstance(exc, NssError):
         return exc.transient
     return isinstance(exc, ConnectionError | TimeoutError)

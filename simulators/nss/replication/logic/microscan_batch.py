@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .replication_errors import DiffInputError
+from .errors import DiffInputError
 
 SECTOR = 512
 CHUNK_SIZE = 65536
@@ -57,6 +57,15 @@ class Extent:
     def zeros(cls, offset: int, length: int) -> Extent:
         return cls(offset, b"", Kind.ZERO, length)
 
+    @classmethod
+    def _trusted(cls, offset: int, data: bytes, kind: Kind, length: int) -> Extent:
+        """An extent MicroScan built itself (aligned by construction): no re-validation."""
+        e = object.__new__(cls)
+        for name, value in (("offset", offset), ("data", data), ("kind", kind),
+                            ("length", length)):
+            object.__setattr__(e, name, value)
+        return e
+
     @property
     def end(self) -> int:
         return self.offset + self.length
@@ -90,10 +99,45 @@ class _Batch:
     idx: list[int] = field(default_factory=list)
     base: list[np.ndarray | None] = field(default_factory=list)
     head: list[np.ndarray] = field(default_factory=list)
+    block: ChunkBatch | None = None  # the rows as 2-D buffers, when the caller gave them so
 
     @property
     def n(self) -> int:
         return len(self.idx)
+
+
+@dataclass(frozen=True)
+class ChunkBatch:
+    """Whole chunks read into 2-D buffers, one row per chunk (how the replication scanner
+    reads them): compared in one vectorised pass, with no per-chunk Python work.
+
+    ``base`` None means an all-zero base (an initial sync); rows set in ``unknown`` have no
+    base at all (every sector travels)."""
+
+    idx: np.ndarray
+    base: np.ndarray | None
+    head: np.ndarray
+    unknown: np.ndarray | None = None
+
+
+def _from_block(cb: ChunkBatch, chunk_size: int, last: int) -> _Batch:
+    idx = np.asarray(cb.idx, np.int64)
+    head = np.asarray(cb.head).view(np.uint8)
+    shapes_ok = head.shape == (idx.size, chunk_size) and (
+        cb.base is None or np.asarray(cb.base).shape == head.shape)
+    if not shapes_ok or idx.size == 0:
+        raise DiffInputError(f"chunk batch of {idx.size} chunks must hold ({idx.size}, "
+                             f"{chunk_size}) bytes in head and base", field="head")
+    if idx[0] <= last or np.any(np.diff(idx) <= 0):
+        raise DiffInputError(f"chunk batch indices must be strictly increasing above {last}",
+                             chunk=int(idx[0]), field="dirty_chunks")
+    zero = np.zeros(chunk_size, np.uint8)
+    unknown = cb.unknown if cb.unknown is not None else np.zeros(idx.size, bool)
+    base = [None if u else (zero if cb.base is None else row)
+            for u, row in zip(unknown.tolist(), cb.base if cb.base is not None else
+                              [None] * idx.size, strict=True)]
+    return _Batch(chunk_size // SECTOR, idx.tolist(), base, list(head),
+                  ChunkBatch(idx, cb.base, head, unknown))
 
 
 def _u8(buf: Any, what: str, index: int) -> np.ndarray:
@@ -109,7 +153,16 @@ def _u8(buf: Any, what: str, index: int) -> np.ndarray:
 def batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iterator[_Batch]:
     rows = rows or max(1, BATCH_BYTES // chunk_size)
     b, last = _Batch(chunk_size // SECTOR), -1
-    for index, base, head in chunks:
+    for item in chunks:
+        if isinstance(item, ChunkBatch):
+            if b.n:
+                yield b
+                b = _Batch(chunk_size // SECTOR)
+            block = _from_block(item, chunk_size, last)
+            last = block.idx[-1]
+            yield block
+            continue
+        index, base, head = item
         if not isinstance(index, int | np.integer) or index <= last:
             raise DiffInputError(f"chunk index {index!r} is not an integer above {last}: "
                                  "dirty chunks must be strictly increasing", chunk=index)
@@ -136,17 +189,48 @@ def _put(b: _Batch, index: int, base: Any, head: Any, chunk_size: int) -> None:
     b.head.append(h)
 
 
+def _stacked(arrays: list[np.ndarray | None], size: int) -> np.ndarray | None:
+    """The rows as one (n, size) view when they are consecutive slices of one buffer (how the
+    replication scanner reads them), else None."""
+    first = arrays[0]
+    if first is None or any(a is None or a.size != size for a in arrays):
+        return None
+    start = first.__array_interface__["data"][0]
+    addresses = np.fromiter((a.__array_interface__["data"][0] for a in arrays), np.int64)
+    if not np.array_equal(addresses, start + size * np.arange(len(arrays), dtype=np.int64)):
+        return None
+    return np.lib.stride_tricks.as_strided(first, (len(arrays), size), (size, 1),
+                                           writeable=False)
+
+
 def changed_mask(b: _Batch) -> np.ndarray:
-    """(n, sectors_per_chunk) bool: which sectors of the batch changed."""
+    """(n, sectors_per_chunk) bool: which sectors of the batch changed. One vectorised compare
+    when the batch's rows are contiguous buffers, else one per row."""
+    if b.block is not None:
+        return _block_mask(b.block, b.n, b.spc)
+    size = b.spc * SECTOR
+    old, new = _stacked(b.base, size), _stacked(b.head, size)
+    if old is not None and new is not None:
+        ne = old.view(np.uint64) != new.view(np.uint64)
+        return ne.view(np.uint64).reshape(b.n, b.spc, _WORDS // 8).any(axis=2)
     mask = np.zeros((b.n, b.spc), bool)
-    for row, (old, new) in enumerate(zip(b.base, b.head, strict=True)):
-        k = new.size // SECTOR
-        if old is None:
+    for row, (old_row, new_row) in enumerate(zip(b.base, b.head, strict=True)):
+        k = new_row.size // SECTOR
+        if old_row is None:
             mask[row, :k] = True
             continue
         # 64 bools per sector viewed as 8 words: reducing 8 words is ~2x faster than 64 bools
-        ne = old.view(np.uint64) != new.view(np.uint64)
+        ne = old_row.view(np.uint64) != new_row.view(np.uint64)
         mask[row, :k] = ne.view(np.uint64).reshape(k, _WORDS // 8).any(axis=1)
+    return mask
+
+
+def _block_mask(cb: ChunkBatch, n: int, spc: int) -> np.ndarray:
+    head = cb.head.view(np.uint64)
+    ne = head != 0 if cb.base is None else head != np.asarray(cb.base).view(np.uint64)
+    mask = ne.view(np.uint64).reshape(n, spc, _WORDS // 8).any(axis=2)
+    if cb.unknown is not None:
+        mask[cb.unknown] = True
     return mask
 
 
@@ -186,22 +270,38 @@ def _plain_kinds(b: _Batch, rows: np.ndarray, secs: np.ndarray) -> np.ndarray:
 
 
 def _xor_kinds(b: _Batch, rows: np.ndarray, secs: np.ndarray,
-               xor_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kind per changed sector with XOR allowed, plus the new sectors and new XOR old."""
-    new = _gather(b.head, rows, secs)
-    kind = np.where(new.view(np.uint64).any(axis=1), Kind.RAW, Kind.ZERO).astype(np.int8)
-    delta = np.bitwise_xor(new, _gather(b.base, rows, secs))
+               xor_max: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Kind per changed sector with XOR allowed, and new XOR old (rows of XOR sectors only).
+
+    A sector with more than ``xor_max`` differing 8-byte words has more differing bytes too:
+    only the few under that bound are compared byte by byte."""
+    kind = _plain_kinds(b, rows, secs)
     known = np.array([o is not None for o in b.base])[rows]
+    cand = np.flatnonzero(known & (kind == Kind.RAW))
+    if cand.size == 0:
+        return kind, None
+    new = _gather(b.head, rows[cand], secs[cand])
+    old = _gather(b.base, rows[cand], secs[cand])
+    words = np.count_nonzero(new.view(np.uint64) != old.view(np.uint64), axis=1)
+    few = np.flatnonzero(words <= xor_max)
+    if few.size == 0:
+        return kind, None
+    delta = np.bitwise_xor(new[few], old[few])
     n_delta = np.count_nonzero(delta, axis=1)
-    use = known & (n_delta <= xor_max) & (4 * n_delta < 3 * np.count_nonzero(new, axis=1))
-    kind[use & (kind == Kind.RAW)] = Kind.XOR
-    return kind, new, delta
+    use = (n_delta <= xor_max) & (4 * n_delta < 3 * np.count_nonzero(new[few], axis=1))
+    full = np.zeros((rows.size, SECTOR), np.uint8)
+    full[cand[few[use]]] = delta[use]
+    kind[cand[few[use]]] = Kind.XOR
+    return kind, full
 
 
 def _head_bytes(b: _Batch, rows: np.ndarray, secs: np.ndarray, a: int, z: int) -> bytes:
     """The head's bytes of changed sectors ``a:z`` (consecutive sectors, maybe across rows)."""
     first, last = int(rows[a]), int(rows[z - 1])
     start, stop = int(secs[a]) * SECTOR, (int(secs[z - 1]) + 1) * SECTOR
+    if b.block is not None:  # consecutive rows of one buffer: one slice
+        size = b.spc * SECTOR
+        return b.block.head.reshape(-1)[first * size + start : last * size + stop].tobytes()
     if first == last:
         return b.head[first][start:stop].tobytes()
     middle = [b.head[r] for r in range(first + 1, last)]
@@ -216,22 +316,24 @@ def batch_extents(b: _Batch, mask: np.ndarray, xor: bool, xor_max: int,
     rows, secs = pos // b.spc, pos % b.spc
     sector = np.asarray(b.idx, np.int64)[rows] * b.spc + secs
     if xor:
-        kind, new, delta = _xor_kinds(b, rows, secs, xor_max)
+        kind, delta = _xor_kinds(b, rows, secs, xor_max)
     else:
-        kind, new, delta = _plain_kinds(b, rows, secs), None, None
+        kind, delta = _plain_kinds(b, rows, secs), None
     stats.sectors_changed += int(pos.size)
     for k in Kind:
         stats.sectors_by_kind[k.name] += int(np.count_nonzero(kind == k))
     breaks = np.flatnonzero((np.diff(sector) != 1) | (np.diff(kind) != 0)) + 1
-    for a, z in zip(np.r_[0, breaks].tolist(), np.r_[breaks, pos.size].tolist(), strict=True):
-        offset, k = int(sector[a]) * SECTOR, Kind(int(kind[a]))
+    starts, ends = np.r_[0, breaks], np.r_[breaks, pos.size]
+    kinds = [Kind(k) for k in kind[starts].tolist()]
+    offsets = (sector[starts] * SECTOR).tolist()
+    for a, z, k, offset in zip(starts.tolist(), ends.tolist(), kinds, offsets, strict=True):
+        n = (z - a) * SECTOR
         if k is Kind.ZERO:
-            yield Extent.zeros(offset, (z - a) * SECTOR)
+            yield Extent._trusted(offset, b"", k, n)
         elif k is Kind.XOR:
-            yield Extent(offset, delta[a:z].tobytes(), k)
+            yield Extent._trusted(offset, delta[a:z].tobytes(), k, n)
         else:
-            data = new[a:z].tobytes() if new is not None else _head_bytes(b, rows, secs, a, z)
-            yield Extent(offset, data, k)
+            yield Extent._trusted(offset, _head_bytes(b, rows, secs, a, z), k, n)
 
 
 def coalesce(extents: Iterable[Extent]) -> Iterator[Extent]:

@@ -1,0 +1,396 @@
+"""The delta wire format: MicroScan extents, zstd-compressed, sealed with AES-256-GCM.
+
+One message (a *part*; a delta is one or more parts with the same sequence number)::
+
+    "DRKD" | version u8 | header_len u32 LE | header (canonical JSON, UTF-8)
+    | nonce (12 random bytes) | AES-GCM(zstd(extent records)) incl. 16-byte tag
+
+Everything before the nonce is the AES-GCM associated data, so the header (replication id,
+sequence, recovery points, device size, kind, part numbering and the body's sizes) is
+authenticated: a delta replayed into another replication or sequence fails. The decoder trusts
+nothing it has not authenticated: only the framing is parsed before decryption.
+
+An extent record is ``kind u8 | offset_sectors u64 | length_sectors u32`` (13 bytes, little
+endian); the data of the non-ZERO extents follows all records, in the same order. Sealed body:
+``index_len u32 | zstd(records) | zstd(data)``. With ``dictionary`` set in the header, the data
+is compressed against the base content of the 4 KiB blocks around the part's extents
+(``dictionary_ranges``), which both sides hold (the sender's base snapshot, the replica's
+snapshot of the base point): rewritten and shifted content then costs a reference, not bytes.
+The receiver rebuilds that dictionary from the records before it opens the data.
+Extents are sorted and do not overlap. A part carries at most ``MAX_PART_PAYLOAD`` bytes of
+records. A device's delta is a stream of parts numbered from 0 (``parts.pack`` cuts them);
+each says up to which byte offset the delta is complete (``covers_to``: every change below it
+is in this part or an earlier one), and the device's final part says ``last``. A receiver that
+acknowledged part *n* lets the sender resume at part *n+1*, scanning from ``covers_to`` on,
+after a cut or a restart of either side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import (
+    DeltaAuthError,
+    DeltaFormatError,
+    DeltaGapError,
+    DeltaMisdirectedError,
+    DeltaReplayError,
+    DeltaTooLargeError,
+    DiffInputError,
+    PairKeyError,
+)
+from .microscan import SECTOR, Extent, Kind
+
+MAGIC = b"DRKD"
+VERSION = 2
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+MAX_HEADER = 16 << 10
+MAX_PART_PAYLOAD = 64 << 20
+_FRAME = struct.Struct("<4sBI")
+_RECORD = struct.Struct("<BQI")
+_ZSTD_LEVEL = 3
+_INDEX_LEN = struct.Struct("<I")
+DICT_BLOCK = 4096
+DICT_MAX = 8 << 20
+
+
+class DeltaKind(StrEnum):
+    INITIAL = "initial"
+    INCREMENTAL = "incremental"
+    RESYNC = "resync"
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class DeltaHeader:
+    replication_id: str
+    sequence: int
+    base_rp: str | None
+    new_rp: str
+    device_size: int
+    kind: DeltaKind
+    device: str = ""
+    part: int = 0
+    last: bool = True
+    covers_to: int | None = None  # None: the whole device (only for the last part)
+    dictionary: bool = False
+    created: str = field(default_factory=_utc_now)
+
+    def __post_init__(self) -> None:
+        if self.covers_to is None and self.last is True:
+            object.__setattr__(self, "covers_to", self.device_size)
+
+
+@dataclass(frozen=True)
+class Delta:
+    header: DeltaHeader
+    extents: tuple[Extent, ...]
+
+    @property
+    def payload_bytes(self) -> int:
+        """Raw extent data (ZERO extents carry none)."""
+        return sum(len(e.data) for e in self.extents)
+
+    @property
+    def serialized_bytes(self) -> int:
+        """Extent records before compression and encryption."""
+        return len(self.extents) * _RECORD.size + self.payload_bytes
+
+
+@dataclass(frozen=True)
+class WireStats:
+    extents: int
+    payload_bytes: int
+    serialized_bytes: int
+    wire_bytes: int
+
+
+def new_pair_key() -> bytes:
+    """A fresh 256-bit replication key for a pair of appliances."""
+    return AESGCM.generate_key(bit_length=256)
+
+
+def _aead(key: bytes) -> AESGCM:
+    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+        raise PairKeyError("pair key must be 32 bytes (AES-256)", field="key")
+    return AESGCM(bytes(key))
+
+
+def _bad(message: str, **details: Any) -> DeltaFormatError:
+    return DeltaFormatError(message, **details)
+
+
+def _check_header(h: DeltaHeader) -> None:
+    rules: list[tuple[str, bool]] = [
+        ("replication_id", isinstance(h.replication_id, str) and 0 < len(h.replication_id) < 256),
+        ("sequence", _int(h.sequence) and h.sequence >= 0),
+        ("base_rp", h.base_rp is None if h.kind == DeltaKind.INITIAL else
+         isinstance(h.base_rp, str) and bool(h.base_rp)),
+        ("new_rp", isinstance(h.new_rp, str) and bool(h.new_rp)),
+        ("device_size", _int(h.device_size) and h.device_size > 0
+         and h.device_size % SECTOR == 0),
+        ("kind", h.kind in set(DeltaKind)),
+        ("device", isinstance(h.device, str)),
+        ("part", _int(h.part) and h.part >= 0),
+        ("last", isinstance(h.last, bool)),
+        ("dictionary", isinstance(h.dictionary, bool)),
+        ("covers_to", _int(h.covers_to) and 0 <= h.covers_to <= h.device_size
+         and (h.covers_to == h.device_size or not h.last)),
+        ("created", isinstance(h.created, str)),
+    ]
+    for name, ok in rules:
+        if not ok:
+            raise _bad(f"delta header field {name!r} is invalid: {getattr(h, name)!r}",
+                       field=name)
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_extents(extents: Sequence[Extent], limit: int) -> None:
+    end = 0
+    for i, e in enumerate(extents):
+        if e.offset < end or e.end > limit:
+            raise _bad(f"extent {i} at offset {e.offset} overlaps its predecessor or ends past "
+                       f"the device or the part's covers_to ({limit} bytes)", field="extents",
+                       index=i)
+        end = e.end
+
+
+def _index(extents: Iterable[Extent]) -> bytes:
+    return b"".join(_RECORD.pack(e.kind, e.offset // SECTOR, e.length // SECTOR)
+                    for e in extents)
+
+
+def _data(extents: Iterable[Extent]) -> bytes:
+    return b"".join(e.data for e in extents if e.kind is not Kind.ZERO)
+
+
+def dictionary_ranges(extents: Iterable[Any], device_size: int) -> list[tuple[int, int]]:
+    """``(offset, length)`` of the base content a part's data is compressed against: the
+    4 KiB blocks around its non-ZERO extents, merged, at most ``DICT_MAX`` bytes."""
+    out: list[tuple[int, int]] = []
+    total = 0
+    for e in extents:
+        if e.kind is Kind.ZERO:
+            continue
+        lo = e.offset // DICT_BLOCK * DICT_BLOCK
+        hi = min(device_size, -(-e.end // DICT_BLOCK) * DICT_BLOCK)
+        if out:
+            lo = max(lo, out[-1][0] + out[-1][1])
+        hi = min(hi, lo + DICT_MAX - total)
+        if hi <= lo:
+            continue
+        if out and lo == out[-1][0] + out[-1][1]:
+            out[-1] = (out[-1][0], hi - out[-1][0])
+        else:
+            out.append((lo, hi - lo))
+        total += hi - lo
+    return out
+
+
+def _zstd(level: int, dictionary: bytes | None) -> zstandard.ZstdCompressor:
+    """With a dictionary the frame carries a checksum: a receiver whose base differs from the
+    sender's gets a format error, never silently different bytes."""
+    if dictionary is None:
+        return zstandard.ZstdCompressor(level=level)
+    d = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return zstandard.ZstdCompressor(level=level, dict_data=d, write_checksum=True)
+
+
+def _header_bytes(header: DeltaHeader, body: dict[str, int]) -> bytes:
+    doc = {**asdict(header), "kind": str(header.kind), "body": body}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
+                      max_payload: int = MAX_PART_PAYLOAD,
+                      dictionary: bytes | None = None) -> tuple[bytes, WireStats]:
+    """Seal one part; raises DeltaTooLargeError over ``max_payload`` (cut with parts.pack).
+    ``dictionary``: the base content of ``dictionary_ranges`` when the header says so."""
+    aead = _aead(key)
+    _check_header(delta.header)
+    _check_extents(delta.extents, delta.header.covers_to)
+    if delta.header.dictionary != (dictionary is not None):
+        raise _bad("header.dictionary and the dictionary given disagree", field="dictionary")
+    index, data = _index(delta.extents), _data(delta.extents)
+    size = len(index) + len(data)
+    if size > max_payload:
+        raise DeltaTooLargeError(f"delta part of {size} bytes exceeds {max_payload}; "
+                                 "cut it with parts.pack", size=size)
+    header = _header_bytes(delta.header, {"extents": len(delta.extents),
+                                          "serialized_bytes": size})
+    aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
+    packed_index = zstandard.ZstdCompressor(level=level).compress(index)
+    body = b"".join([_INDEX_LEN.pack(len(packed_index)), packed_index,
+                     _zstd(level, dictionary).compress(data)])
+    nonce = os.urandom(NONCE_BYTES)
+    blob = b"".join([aad, nonce, aead.encrypt(nonce, body, aad)])
+    return blob, WireStats(len(delta.extents), delta.payload_bytes, size, len(blob))
+
+
+def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
+           max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None) -> bytes:
+    return encode_with_stats(delta, key, level=level, max_payload=max_payload,
+                             dictionary=dictionary)[0]
+
+
+def _frame(blob: bytes) -> bytes:
+    """The associated data (frame + header), checking only the framing."""
+    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < _FRAME.size:
+        raise _bad("delta is truncated: no frame", field="frame")
+    magic, version, hlen = _FRAME.unpack_from(blob)
+    if magic != MAGIC or version != VERSION:
+        raise _bad(f"not a drkit delta v{VERSION} (magic {bytes(magic)!r}, version {version})",
+                   field="frame")
+    if hlen > MAX_HEADER or len(blob) < _FRAME.size + hlen + NONCE_BYTES + TAG_BYTES:
+        raise _bad(f"delta is truncated or its header length {hlen} is invalid", field="frame")
+    return bytes(blob[: _FRAME.size + hlen])
+
+
+def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, int]]:
+    try:
+        doc = json.loads(raw)
+        body = doc.pop("body")
+        header = DeltaHeader(**{**doc, "kind": DeltaKind(doc["kind"])})
+        if doc.get("covers_to") is None:
+            raise KeyError("covers_to")
+        sizes = {k: int(body[k]) for k in ("extents", "serialized_bytes")}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _bad(f"delta header is malformed: {type(exc).__name__}", field="header") from None
+    _check_header(header)
+    return header, sizes
+
+
+def peek_header(blob: bytes) -> DeltaHeader:
+    """The header WITHOUT authentication: for routing only, never for decisions."""
+    aad = _frame(blob)
+    return _parse_header(aad[_FRAME.size :])[0]
+
+
+def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: int, *,
+           expect_part: int | None = None,
+           dictionary: Callable[[list[tuple[int, int]]], bytes] | None = None) -> Delta:
+    """Authenticate and open one part; every failure is a typed DeltaError, nothing else.
+    ``dictionary(ranges)`` gives the base content of ranges (for parts that use one)."""
+    aead = _aead(key)
+    aad = _frame(blob)
+    nonce = bytes(blob[len(aad) : len(aad) + NONCE_BYTES])
+    try:
+        packed = aead.decrypt(nonce, bytes(blob[len(aad) + NONCE_BYTES :]), aad)
+    except InvalidTag:
+        raise DeltaAuthError("delta failed authentication (tampered, or another pair key)",
+                             replication=expect_replication) from None
+    header, body = _parse_header(aad[_FRAME.size :])
+    _check_expected(header, expect_replication, expect_sequence, expect_part)
+    records, data = _split_body(packed, body["extents"])
+    if header.dictionary and dictionary is None:
+        raise _bad("delta part needs its base dictionary, none was given", field="dictionary")
+    base = dictionary(dictionary_ranges(records, header.device_size)) \
+        if header.dictionary and dictionary else None
+    size = body["serialized_bytes"] - len(records) * _RECORD.size
+    extents = _fill(records, _decompress(data, size, base))
+    _check_extents(extents, header.covers_to)
+    return Delta(header, extents)
+
+
+def _split_body(packed: bytes, count: int) -> tuple[tuple[Any, ...], bytes]:
+    if len(packed) < _INDEX_LEN.size:
+        raise _bad("delta body is truncated", field="body")
+    (n,) = _INDEX_LEN.unpack_from(packed)
+    index = _decompress(packed[_INDEX_LEN.size : _INDEX_LEN.size + n], count * _RECORD.size,
+                        None)
+    return _parse_records(index, count), packed[_INDEX_LEN.size + n :]
+
+
+def _check_expected(h: DeltaHeader, replication: str, sequence: int, part: int | None) -> None:
+    if h.replication_id != replication:
+        raise DeltaMisdirectedError(f"delta for replication {h.replication_id!r} arrived at "
+                                    f"{replication!r}", replication=replication,
+                                    got=h.replication_id)
+    got, want = (h.sequence, h.part), (sequence, part if part is not None else h.part)
+    where = f"sequence {h.sequence} part {h.part}"
+    if got < want:
+        raise DeltaReplayError(f"replication {replication}: {where} already applied (expected "
+                               f"{want[0]}/{want[1]})", replication=replication, got=h.sequence,
+                               expected=sequence)
+    if got > want:
+        raise DeltaGapError(f"replication {replication}: {where} arrived but {want[0]}/{want[1]} "
+                            "is missing", replication=replication, got=h.sequence,
+                            expected=sequence)
+
+
+def _decompress(packed: bytes, size: int, dictionary: bytes | None) -> bytes:
+    if size < 0:
+        raise _bad(f"delta body sizes are inconsistent ({size})", field="body")
+    d = None if dictionary is None else zstandard.ZstdCompressionDict(
+        dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    try:
+        opener = zstandard.ZstdDecompressor(dict_data=d) if d else zstandard.ZstdDecompressor()
+        raw = opener.decompress(packed, max_output_size=size)
+    except zstandard.ZstdError:
+        raise _bad("delta body is not valid zstd", field="body") from None
+    if len(raw) != size:
+        raise _bad(f"delta body has {len(raw)} bytes, header says {size}", field="body")
+    return raw
+
+
+def _parse_records(raw: bytes, count: int) -> tuple[Any, ...]:
+    """The records: ZERO extents, and ``_Pending`` ones whose data ``_fill`` puts in."""
+    out: list[Any] = []
+    try:
+        for i in range(count):
+            kind, offset, length = _RECORD.unpack_from(raw, i * _RECORD.size)
+            kind = Kind(kind)
+            if length == 0:
+                raise ValueError("an extent of no sectors")
+            out.append(Extent.zeros(offset * SECTOR, length * SECTOR) if kind is Kind.ZERO
+                       else _Pending(offset * SECTOR, length * SECTOR, kind))
+    except (struct.error, ValueError, DiffInputError) as exc:
+        raise _bad(f"delta extent {len(out)} is malformed: {exc}", field="extents") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    offset: int
+    length: int
+    kind: Kind
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+def _fill(records: tuple[Any, ...], data: bytes) -> tuple[Extent, ...]:
+    view, at, out = memoryview(data), 0, []
+    for r in records:
+        if r.kind is Kind.ZERO:
+            out.append(r)
+            continue
+        if at + r.length > len(view):
+            raise _bad(f"delta extent {len(out)} is malformed: its data runs past the body",
+                       field="extents")
+        out.append(Extent(r.offset, bytes(view[at : at + r.length]), r.kind))
+        at += r.length
+    if at != len(view):
+        raise _bad(f"delta body has {len(view) - at} bytes after its {len(records)} extents",
+                   field="extents")
+    return tuple(out)

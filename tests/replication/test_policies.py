@@ -1,0 +1,188 @@
+"""Replications that run by themselves: policies, the scheduler, RPO states and events,
+metrics, the CLI, and policies surviving a restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import requests
+
+from sra.nss_client import NssApiError
+
+from .conftest import digest
+from .test_wan_faults import fill_random, wait_for
+from .wanproxy import WanProxy
+
+pytestmark = pytest.mark.live
+MiB = 2**20
+
+
+def _lun(client, name="p", size=4 * MiB):
+    lun = client.create_lun(name, size)
+    client.write(lun["id"], 0, b"x" * 4096)
+    return lun
+
+
+@pytest.mark.parametrize(("policy", "field"), [
+    ({"mode": "sometimes"}, "policy.mode"), ({"rpo_s": 0}, "policy.rpo_s"),
+    ({"mode": "interval"}, "policy.interval_s"), ({"bandwidth_bps": -5}, "policy.bandwidth_bps"),
+    ({"windows": [{"start": "25:00", "end": "01:00"}]}, "policy.windows[0]"),
+    ({"colour": "red"}, "policy.colour"),
+])
+def test_bad_policies_are_refused_naming_the_field_and_change_nothing(pair, policy, field):
+    lun = _lun(pair.ca)
+    with pytest.raises(NssApiError) as err:
+        pair.ca.create_replication(lun["id"], pair.peer_of_a, policy=policy)
+    assert err.value.status == 400 and err.value.details["field"] == field
+    assert pair.ca.list_replications() == [] and pair.cb.list_replications() == []
+    assert pair.ca.get_lun(lun["id"])["role"] == "standalone"
+    created = pair.ca.create_replication(lun["id"], pair.peer_of_a)
+    rep_id = created["replication"]["id"]
+    with pytest.raises(NssApiError) as err:
+        pair.ca.update_replication(rep_id, policy=policy)
+    assert err.value.status == 400 and err.value.details["field"] == field
+    assert pair.ca.get_replication(rep_id)["policy"] == created["replication"]["policy"]
+
+
+def test_continuous_policy_replicates_without_anyone_calling_sync(pair):
+    ca, cb = pair.ca, pair.cb
+    lun = _lun(ca)
+    created = ca.create_replication(lun["id"], pair.peer_of_a,
+                                    policy={"mode": "continuous", "interval_s": 0.2, "rpo_s": 30})
+    rep = created["replication"]
+    assert rep["policy"]["mode"] == "continuous" and rep["rpo"]["objective_s"] == 30
+    replica = rep["devices"][0]["remote"]
+    for stamp in range(3):
+        ca.write(lun["id"], 65536 * stamp, bytes([stamp + 1]) * 512)
+        wait_for(lambda: digest(cb, replica, 4 * MiB) == digest(ca, lun["id"], 4 * MiB), 30,
+                 "the replica to catch up by itself", every=0.2)
+    after = ca.get_replication(rep["id"])
+    assert after["sequence"] >= 4 and after["rpo"]["state"] == "ok"
+    assert after["rpo"]["lag_s"] < 30
+
+
+def test_a_manual_sync_joins_the_running_scheduled_cycle(pair):
+    ca = pair.ca
+    lun = ca.create_lun("slow", 8 * MiB)
+    fill_random(ca, lun["id"], 8 * MiB, seed=4)
+    created = ca.create_replication(lun["id"], pair.peer_of_a,
+                                    policy={"mode": "continuous", "bandwidth_bps": 2 * MiB})
+    first = created["job"]
+    joined = ca.sync(created["replication"]["id"])
+    assert joined["id"] == first["id"] and "joins" in joined["warning"]
+    ca.wait_job(first["id"], timeout=60)
+
+
+def test_time_windows_hold_cycles_until_they_open(pair):
+    ca = pair.ca
+    lun = _lun(ca)
+    now = datetime.now(UTC)
+    closed = {"start": (now + timedelta(hours=2)).strftime("%H:%M"),
+              "end": (now + timedelta(hours=3)).strftime("%H:%M")}
+    created = ca.create_replication(lun["id"], pair.peer_of_a, policy={
+        "mode": "continuous", "interval_s": 0.1, "windows": [closed]})
+    rep_id = created["replication"]["id"]
+    ca.wait_job(created["job"]["id"])                   # the creation's own initial sync
+    time.sleep(1.5)                                     # six scheduler ticks, window closed
+    assert ca.get_replication(rep_id)["sequence"] == 1
+    ca.update_replication(rep_id, policy={"windows": []})
+    wait_for(lambda: ca.get_replication(rep_id)["sequence"] >= 3, 20, "cycles once open")
+
+
+def test_policies_survive_a_restart_and_cycles_resume(pair):
+    policy = {"mode": "interval", "interval_s": 0.5, "rpo_s": 45, "bandwidth_bps": 50 * MiB,
+              "windows": [{"start": "00:00", "end": "23:59"}, {"start": "23:59", "end": "00:00"}]}
+    lun = _lun(pair.ca)
+    rep_id = pair.ca.create_replication(lun["id"], pair.peer_of_a, policy=policy)[
+        "replication"]["id"]
+    pair.ca.update_replication(rep_id, policy={"rpo_s": 60})
+    before = pair.ca.get_replication(rep_id)["policy"]
+    assert before == {**policy, "rpo_s": 60.0}
+    pair.a.kill9()
+    pair.a.start()
+    ca = pair.a.client
+    assert ca.get_replication(rep_id)["policy"] == before
+    seq = ca.get_replication(rep_id)["sequence"]
+    wait_for(lambda: ca.get_replication(rep_id)["sequence"] >= seq + 2, 30,
+             "scheduled cycles after the restart")
+    assert [e["policy"]["rpo_s"] for e in ca.replication_events(rep_id, "policy")] == [60.0]
+
+
+def test_rpo_violation_raises_an_event_and_clears_when_the_link_returns(appliance_factory):
+    a, b = appliance_factory("site-a"), appliance_factory("site-b")
+    proxy = WanProxy(b.port)
+    try:
+        ca = a.client
+        peer = ca.pair(proxy.url, b.token)["id"]
+        lun = _lun(ca)
+        rep_id = ca.create_replication(lun["id"], peer, policy={
+            "mode": "continuous", "interval_s": 0.5, "rpo_s": 3})["replication"]["id"]
+        wait_for(lambda: ca.get_replication(rep_id)["sequence"] >= 2, 30, "first cycles")
+        proxy.down()
+        wait_for(lambda: ca.get_replication(rep_id)["rpo"]["state"] == "violated", 30,
+                 "the RPO to be violated", every=0.2)
+        assert _metric(a, "nss_replication_rpo_violated", rep_id) == 1.0
+        proxy.up()
+        wait_for(lambda: ca.replication_events(rep_id, "rpo")[-1]["to"] == "ok", 60,
+                 "the RPO to recover (its event)", every=0.2)
+        assert ca.get_replication(rep_id)["rpo"]["state"] == "ok"
+        states = [(e["from"], e["to"]) for e in ca.replication_events(rep_id, "rpo")]
+        assert ("warning", "violated") in states and states[-1][1] == "ok"
+        assert _metric(a, "nss_replication_rpo_violated", rep_id) == 0.0
+        assert _metric(a, "nss_replication_retries_total", rep_id) >= 1
+        assert _metric(a, "nss_replication_cycle_seconds_count", rep_id) >= 2
+    finally:
+        proxy.close()
+
+
+def _metric(proc, name: str, rep_id: str) -> float:
+    text = requests.get(f"{proc.url}/api/v1/metrics", timeout=10,
+                        headers={"Authorization": f"Bearer {proc.token}"}).text
+    for line in text.splitlines():
+        if line.startswith(f'{name}{{replication="{rep_id}"') and "kind=" not in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} for {rep_id} not in /metrics")
+
+
+def test_metrics_report_bytes_against_ideal_and_block_replication(pair):
+    ca = pair.ca
+    lun = ca.create_lun("m", 4 * MiB)
+    rng = np.random.default_rng(5)
+    for sector in rng.choice(4 * MiB // 512, 64, replace=False).tolist():
+        ca.write(lun["id"], sector * 512, rng.integers(1, 256, 512, dtype=np.uint8).tobytes())
+    ca.wait_job(ca.create_replication(lun["id"], pair.peer_of_a)["job"]["id"])
+    text = requests.get(f"{pair.a.url}/api/v1/metrics", timeout=10,
+                        headers={"Authorization": f"Bearer {pair.a.token}"}).text
+    values = {kind: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              for kind in ("wire", "ideal", "block4k")
+              if line.startswith("nss_replication_bytes_total") and f'kind="{kind}"' in line}
+    assert values["ideal"] == 64 * 512 + 4096 - 4096 or values["ideal"] >= 64 * 512
+    assert values["wire"] < values["block4k"] and values["ideal"] <= values["block4k"]
+    assert "nss_replication_parts_in_flight" in text and "nss_replication_lag_seconds" in text
+
+
+def test_cli_lists_lag_and_changes_policies(pair):
+    lun = _lun(pair.ca)
+    rep_id = pair.ca.create_replication(lun["id"], pair.peer_of_a)["replication"]["id"]
+
+    def cli(*args: str) -> dict:
+        run = subprocess.run([sys.executable, "-m", "simulators.nss", "--url", pair.a.url,
+                              "--token-file", str(pair.a.token_file), *args, "--json"],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return json.loads(run.stdout)
+
+    row = cli("replication-policy", rep_id, "--mode", "interval", "--interval", "30",
+              "--rpo", "120", "--bandwidth", "20M", "--window", "22:00-06:00")["replications"][0]
+    assert (row["mode"], row["rpo_s"], row["bandwidth_bps"]) == ("interval", 120.0, 20 * MiB)
+    listed = cli("replications")["replications"]
+    assert listed[0]["id"] == rep_id and listed[0]["rpo_state"] in ("ok", "warning")
+    assert isinstance(listed[0]["lag_s"], float)
+    assert pair.ca.get_replication(rep_id)["policy"]["windows"] == [
+        {"start": "22:00", "end": "06:00"}]
