@@ -9,8 +9,9 @@ VMs, RDM LUNs), pairs the appliances and replicates the protected LUNs (labseed.
 live only in the credential files (mode 0600), never in lab.json or on screen.
 
 ``stop_lab`` stops the processes and keeps the data: the next ``start_lab`` brings the same lab
-back (same HTTP and iSCSI ports and credentials; appliances on their data; only what vcsim forgot is
-registered again). ``reset_lab`` deletes it all. A lock file serializes them per directory.
+back (same HTTP and iSCSI ports and credentials; appliances on their data; only what vcsim
+forgot is registered again). ``reset_lab`` deletes it all. A lock file serializes them per
+directory.
 """
 
 from __future__ import annotations
