@@ -145,8 +145,12 @@ def _check_sites(lab: dict) -> None:
             disconnect(si)
         app = site["appliance"]
         client = NssClient(app["url"], Path(app["token_file"]).read_text().strip())
-        clients = {c["name"] for c in client.list_clients()}
-        assert clients == {f"{name}-{h.name}" for h in inventory.hosts}
+        clients = {c["name"]: c for c in client.list_clients()}
+        assert set(clients) == {f"{name}-{h.name}" for h in inventory.hosts}
+        for host in inventory.hosts:  # each host's client holds its iSCSI adapter's IQN
+            (iqn,) = [i.id for i in host.initiators if i.type == "iSCSI"]
+            assert {"type": "iSCSI", "id": iqn} in clients[f"{name}-{host.name}"]["initiators"]
+            assert iqn in {h["iqn"] for h in site["hosts"]}
         if name == "a":
             assert {"vm01", "vm02"} <= {v.name for v in inventory.vms}
             luns = {lun["name"] for lun in client.list_luns()}
