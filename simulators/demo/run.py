@@ -8,7 +8,6 @@ executor with its journal. The lab, the plan, the runs and their reports stay un
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -18,12 +17,10 @@ import click
 import jinja2
 from rich.console import Console
 
+from simulators.demo.checks import CHECKS, DemoFailed
+
 WORKFLOWS = ("test", "cleanup", "planned", "reprotect", "failback")
 console = Console()
-
-
-class DemoFailed(click.ClickException):
-    """A workflow or a check failed; the message says which and where to look."""
 
 
 @click.command()
@@ -133,117 +130,6 @@ def run_workflow(plan_path: Path, plan: Any, mode: str, root: Path,
         raise DemoFailed(f"workflow {mode} failed (exit {code}); journal: {run_dir}")
     console.print(f"   {mode} finished in {time.monotonic() - started:.1f} s")
     return run_dir.name if run_dir else "?"
-
-
-# ------------------------------------------------------------------------------ checks
-def _clients(lab: dict[str, Any]) -> tuple[Any, Any]:
-    from sra.nss_client import NssClient
-
-    out = []
-    for site in ("a", "b"):
-        app = lab["sites"][site]["appliance"]
-        out.append(NssClient(app["url"], Path(app["token_file"]).read_text().strip()))
-    return out[0], out[1]
-
-
-def digest(client: Any, lun_id: str) -> str:
-    size = client.get_lun(lun_id)["size_bytes"]
-    h = hashlib.sha256()
-    for off in range(0, size, 8 << 20):
-        h.update(client.read(lun_id, off, min(8 << 20, size - off)))
-    return h.hexdigest()
-
-
-def _pairs(client: Any) -> list[tuple[str, str]]:
-    (rep,) = client.list_replications()
-    return [(d["local"], d["remote"]) for d in rep["devices"]]
-
-
-def _app(lab: dict[str, Any]) -> dict[str, str]:
-    return lab["sites"]["a"]["protected"].get("app") or {}
-
-
-def check_app(lab: dict[str, Any], site: str, data_lun: str, wal_lun: str) -> str:
-    """Run the application's integrity checker on a recovered data/WAL pair at ``site``."""
-    from simulators.agent.blockdev import ApplianceDevice
-    from simulators.agent.checker import check
-
-    app = lab["sites"][site]["appliance"]
-    url, token = app["url"], Path(app["token_file"]).read_text().strip()
-    report = check(ApplianceDevice(url, token, data_lun), ApplianceDevice(url, token, wal_lun))
-    if not report.ok:
-        raise DemoFailed(f"application image {data_lun}/{wal_lun}: {report.counts}")
-    return "application image clean (0 torn records, 0 log/data disagreements)"
-
-
-def check_test(lab: dict[str, Any]) -> str:
-    a, b = _clients(lab)
-    peer_of = dict(_pairs(b))
-    app = {v: k for k, v in _app(lab).items()}
-    views = b.list_luns(role="timeview")
-    found: dict[str, str] = {}
-    for tv in views:
-        protected = peer_of[tv["source_lun"]]
-        if protected in app:  # the application kept writing at site a since the sync
-            found[app[protected]] = tv["id"]
-        elif digest(b, tv["id"]) != digest(a, protected):
-            raise DemoFailed(f"TimeView {tv['id']} differs from the protected device")
-    if len(views) != len(peer_of):
-        raise DemoFailed(f"{len(views)} TimeViews for {len(peer_of)} replicated devices")
-    extra = f"; {check_app(lab, 'b', found['data'], found['wal'])}" if found else ""
-    return (f"{len(views)} TimeViews at site b of an application-consistent recovery point"
-            f"{extra}")
-
-
-def check_cleanup(lab: dict[str, Any]) -> str:
-    _, b = _clients(lab)
-    if b.list_luns(role="timeview"):
-        raise DemoFailed("TimeViews remain at site b after cleanup")
-    return "no TimeView, VM or datastore of the test is left at site b"
-
-
-def _same(lab: dict[str, Any], site: str) -> int:
-    a, b = _clients(lab)
-    here, there = (a, b) if site == "a" else (b, a)
-    pairs = _pairs(here)
-    for local, remote in pairs:
-        if digest(here, local) != digest(there, remote):
-            raise DemoFailed(f"device {local} at site {site} differs from its replica {remote}")
-        if here.get_lun(local)["access"] != "read-write":
-            raise DemoFailed(f"device {local} at site {site} is not writable")
-    return len(pairs)
-
-
-def _app_at(lab: dict[str, Any], site: str) -> str:
-    app = _app(lab)
-    if not app:
-        return ""
-    if site == "a":
-        return "; " + check_app(lab, "a", app["data"], app["wal"])
-    local = {remote: local for local, remote in _pairs(_clients(lab)[1])}
-    return "; " + check_app(lab, "b", local[app["data"]], local[app["wal"]])
-
-
-def check_planned(lab: dict[str, Any]) -> str:
-    return (f"{_same(lab, 'b')} devices promoted read-write at site b, byte-identical to "
-            f"site a{_app_at(lab, 'b')}")
-
-
-def check_reprotect(lab: dict[str, Any]) -> str:
-    _, b = _clients(lab)
-    (rep,) = b.list_replications()
-    if rep["direction"] != "outbound" or rep["state"] != "replicating":
-        raise DemoFailed(f"site b replication is {rep['direction']}/{rep['state']}")
-    return "site b replicates back to site a (only changed sectors travel)"
-
-
-def check_failback(lab: dict[str, Any]) -> str:
-    return (f"{_same(lab, 'a')} devices back in production at site a, byte-identical to "
-            f"site b{_app_at(lab, 'a')}")
-
-
-CHECKS = {"test": check_test, "cleanup": check_cleanup, "planned": check_planned,
-          "reprotect": check_reprotect, "failback": check_failback}
 
 
 def _summary(root: Path, runs: list[tuple[str, str]]) -> None:

@@ -6,8 +6,10 @@
     ├── VcsimBinaryError     permanent: no vcsim binary and it cannot be built (names the packages)
     └── VcsimStartError      a vcsim process did not come up (stderr tail attached)
 
-Errors of the storage port (storage.py) are the orchestrator's: ``StandInError`` (permanent) and
-``VSphereTransientError`` (appliance unreachable or failing), so recovery code sees one tree.
+Errors of the stand-in's devices (storage.py over REST, iscsidevices.py over iSCSI) are the
+orchestrator's: ``StandInError`` (permanent: no such device, not presented, login refused, write
+protected) and ``VSphereTransientError`` (appliance or portal unreachable, session dropped,
+timeout), so recovery code sees one tree.
 """
 
 from __future__ import annotations

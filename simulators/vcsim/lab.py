@@ -85,7 +85,8 @@ def status(root: Path, as_json: bool) -> None:
         click.echo(json.dumps({**lab, "processes": rows}, indent=2, sort_keys=True))
     else:
         _print_table(lab, rows)
-    dead = [r["name"] for r in rows if not r["alive"] or r["answers"] is False]
+    dead = [r["name"] for r in rows
+            if not r["alive"] or r["answers"] is False or r.get("portal_answers") is False]
     if dead:
         click.echo(f"not running or not answering: {', '.join(dead)} (`drkit sim down` then "
                    "`drkit sim up` restarts the lab)", err=True)
@@ -97,26 +98,39 @@ def _print_table(lab: dict, rows: list[dict]) -> None:
     for name, site in sorted(lab["sites"].items()):
         table = Table(title=f"site {name} ({site['role']})", show_header=False)
         table.add_column(style="bold")
-        table.add_column()
-        vc, app = site["vcenter"], site["appliance"]
-        for key, value in (("vCenter", vc["url"]), ("user", vc["user"]),
-                           ("credential file", vc["credential_file"]),
-                           ("appliance", f"{app['name']} {app['url']}"),
-                           ("token file", app["token_file"]),
-                           ("hosts", ", ".join(h["name"] for h in site["hosts"]))):
+        table.add_column(overflow="fold")
+        for key, value in _site_rows(site):
             table.add_row(key, value)
         console.print(table)
     procs = Table(title="processes")
-    for column in ("name", "pid", "alive", "answers", "url"):
+    for column in ("name", "pid", "alive", "answers", "url", "iSCSI portal"):
         procs.add_column(column)
     for row in rows:
-        answers = "-" if row["answers"] is None else ("yes" if row["answers"] else "NO")
-        procs.add_row(row["name"], str(row["pid"]), "yes" if row["alive"] else "NO", answers,
-                      row["url"] or "")
+        portal = f"{row['portal']} ({_yes(row['portal_answers'])})" if row.get("portal") else ""
+        procs.add_row(row["name"], str(row["pid"]), _yes(row["alive"]), _yes(row["answers"]),
+                      row["url"] or "", portal)
     console.print(procs)
     rep = lab.get("replication", {})
     devices = ", ".join(f"{d['name']} -> {d['replica_lun']}" for d in rep.get("devices", []))
     console.print(f"replication: {rep.get('state', '?')} {devices}")
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "NO")
+
+
+def _site_rows(site: dict) -> list[tuple[str, str]]:
+    vc, app = site["vcenter"], site["appliance"]
+    iscsi = app.get("iscsi") or {}
+    rows = [("vCenter", vc["url"]), ("user", vc["user"]),
+            ("credential file", vc["credential_file"]),
+            ("appliance", f"{app['name']} {app['url']}"), ("token file", app["token_file"]),
+            ("iSCSI portal", iscsi.get("portal", "-")), ("iSCSI target", iscsi.get("target", "-"))]
+    rows += [(f"host {h['name']}", f"IQN {h.get('iqn') or '-'}") for h in site["hosts"]]
+    iqn = next((h["iqn"] for h in site["hosts"] if h.get("iqn")), None)
+    if iscsi and iqn:
+        rows.append(("its LUNs", f"iscsi-ls -i {iqn} -s iscsi://{iscsi['portal']}"))
+    return rows
 
 
 @sim.command()

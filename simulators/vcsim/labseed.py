@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.vsphere.pyvmomi_adapter import for_vcsim
+from simulators.vcsim.iscsidevices import IscsiDevices
 from simulators.vcsim.seed import ProtectedVm, create_datastore, create_vm
-from simulators.vcsim.storage import NssDevices, seed_datastore
+from simulators.vcsim.storage import seed_datastore
 
 MiB = 1 << 20
 DATASTORE = "prot-ds1"
@@ -31,14 +32,17 @@ def nss_client(site: dict[str, Any]) -> Any:
 
 
 def site_vcsim(site: dict[str, Any], mount: Path) -> Any:
-    """A logged-in vSphere adapter for a lab site, reading devices from its appliance."""
+    """A logged-in vSphere adapter for a lab site, reading devices from its appliance over
+    iSCSI, as the site's hosts would."""
     vc = site["vcenter"]
     password = json.loads(Path(vc["credential_file"]).read_text())["password"]
-    return for_vcsim(vc["url"], vc["user"], password, NssDevices(nss_client(site)), mount)
+    return for_vcsim(vc["url"], vc["user"], password, IscsiDevices(nss_client(site)), mount)
 
 
 def register_hosts(site: dict[str, Any], name: str, mount: Path) -> list[dict[str, Any]]:
-    """A SAN client per vcsim host holding its initiators (an existing one is reused)."""
+    """A SAN client per vcsim host holding its initiators, FC WWPNs and its iSCSI software
+    adapter's IQN (an existing client is reused). Each host's record names its IQN: the
+    initiator that logs in to the appliance's iSCSI portal as that host."""
     client = nss_client(site)
     existing = {c["name"]: c for c in client.list_clients()}
     hosts = []
@@ -46,7 +50,9 @@ def register_hosts(site: dict[str, Any], name: str, mount: Path) -> list[dict[st
         initiators = [{"type": i.type, "id": i.id} for i in host.initiators]
         made = existing.get(f"{name}-{host.name}") or client.create_client(
             f"{name}-{host.name}", initiators)
-        hosts.append({"name": host.name, "client_id": made["id"], "initiators": initiators})
+        iqn = next((i["id"] for i in initiators if i["type"] == "iSCSI"), None)
+        hosts.append({"name": host.name, "client_id": made["id"], "initiators": initiators,
+                      "iqn": iqn})
     return hosts
 
 

@@ -1,15 +1,17 @@
 """The two-site lab behind ``drkit sim up|status|down|reset``.
 
 ``start_lab`` starts, in the background (each in its own session, so they outlive the CLI): one
-NSS appliance and one vcsim site (with guest emulation) per site, registers every host's
-initiators as SAN clients of its site's appliance, seeds the protected site with running VMs
-(datastore LUN holding the tar stand-in of VMs, RDM LUNs), pairs the appliances and replicates
-the protected LUNs (labseed.py), and writes ``lab.json``: every URL, user, credential *file* and
-process. Secrets live only in the credential files (mode 0600), never in lab.json or on screen.
+NSS appliance (REST API and iSCSI portal) and one vcsim site (with guest emulation) per site,
+registers every host's initiators (FC WWPNs and its iSCSI IQN) as a SAN client of its site's
+appliance, seeds the protected site with running VMs (datastore LUN holding the tar stand-in of
+VMs, RDM LUNs), pairs the appliances and replicates the protected LUNs (labseed.py), and writes
+``lab.json``: every URL, iSCSI portal and target, user, credential *file* and process. Secrets
+live only in the credential files (mode 0600), never in lab.json or on screen.
 
 ``stop_lab`` stops the processes and keeps the data: the next ``start_lab`` brings the same lab
-back (same ports and credentials; appliances on their data; only what vcsim forgot is
-registered again). ``reset_lab`` deletes it all. A lock file serializes them per directory.
+back (same HTTP and iSCSI ports and credentials; appliances on their data; only what vcsim
+forgot is registered again). ``reset_lab`` deletes it all. A lock file serializes them per
+directory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -140,8 +143,9 @@ def _locked(root: Path) -> Iterator[None]:
 
 def _start_site(root: Path, site: str, role: str, options: LabOptions,
                 processes: list[dict[str, Any]], old: dict[str, Any]) -> dict[str, Any]:
-    port = _port(old.get("appliance", {}).get("url"))
-    nss = ApplianceProcess(f"nss-{site}", root / f"nss-{site}", port=port).start()
+    old_app = old.get("appliance", {})
+    nss = ApplianceProcess(f"nss-{site}", root / f"nss-{site}", port=_port(old_app.get("url")),
+                           iscsi_port=_port(old_app.get("iscsi", {}).get("portal")) or 0).start()
     processes.append(_proc(f"nss-{site}", "appliance", site, nss.proc.pid))
     os.chmod(nss.token_file, 0o600)
     spec = SiteSpec(name=f"site-{site}", hosts_per_cluster=options.hosts,
@@ -156,13 +160,22 @@ def _start_site(root: Path, site: str, role: str, options: LabOptions,
     info = {"role": role,
             "vcenter": {"url": vc.url, "user": vc.user, "credential_file": str(creds)},
             "appliance": {"name": nss.name, "url": nss.url, "token_file": str(nss.token_file),
-                          "id": nss.client.appliance()["id"]}}
+                          "id": nss.client.appliance()["id"], "iscsi": _iscsi(nss)}}
     info["hosts"] = register_hosts(info, site, vc.data_dir / "mnt")
     return info
 
 
-def _port(url: str | None) -> int | None:
-    return urlsplit(url).port if url else None
+def _port(address: str | None) -> int | None:
+    """The port of a URL or a ``host:port`` portal (None: no address)."""
+    if not address:
+        return None
+    return urlsplit(address if "://" in address else f"//{address}").port
+
+
+def _iscsi(nss: ApplianceProcess) -> dict[str, str]:
+    """The appliance's iSCSI portal and target name, as its API reports them."""
+    (target,) = nss.client.iscsi_targets()
+    return {"portal": target["portal"], "target": target["name"]}
 
 
 def site_adapter(lab: dict[str, Any], name: str) -> PyVmomiAdapter:
@@ -187,17 +200,21 @@ def read_lab(root: Path) -> dict[str, Any]:
 
 
 def lab_status(lab: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per process: name, role, site, pid, alive, and the URL it serves (if any)."""
-    urls = {}
+    """One row per process: name, role, site, pid, alive, the URL it serves (if any) and
+    whether it answers there; an appliance's row also has its iSCSI portal and whether it
+    accepts connections."""
+    urls, portals = {}, {}
     for site, info in lab["sites"].items():
         urls[f"nss-{site}"] = info["appliance"]["url"] + "/healthz"
         urls[f"vcsim-{site}"] = info["vcenter"]["url"].rsplit("/sdk", 1)[0] + "/about"
+        portals[f"nss-{site}"] = (info["appliance"].get("iscsi") or {}).get("portal")
     rows = []
     for proc in lab["processes"]:
-        url = urls.get(proc["name"])
+        url, portal = urls.get(proc["name"]), portals.get(proc["name"])
         rows.append({**proc, "alive": _alive(proc["pid"]),
                      "url": url.rsplit("/", 1)[0] if url else None,
-                     "answers": _answers(url) if url else None})
+                     "answers": _answers(url) if url else None,
+                     "portal": portal, "portal_answers": _accepts(portal) if portal else None})
     return rows
 
 
@@ -269,6 +286,16 @@ def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).ok
     except requests.RequestException:
+        return False
+
+
+def _accepts(portal: str) -> bool:
+    """The iSCSI portal ``host:port`` accepts a TCP connection."""
+    host, _, port = portal.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
         return False
 
 

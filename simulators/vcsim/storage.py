@@ -5,7 +5,7 @@ orchestrator/vsphere/standin.py) with the appliance's REST API: a device is *vis
 when the appliance lists it under ``/visible-devices`` for one of the host's initiators (what the
 host would find on a rescan), and its bytes are read and written through ``/luns/{id}/data``.
 :func:`seed_datastore` is the protected-site half: pack a datastore directory onto a LUN.
-Appliance errors are translated in one place (:func:`_appliance_errors`).
+Appliance errors are translated in one place (:func:`appliance_errors`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sra.nss_client import NssApiError
 
 
 @contextmanager
-def _appliance_errors(wwn: str, url: str) -> Iterator[None]:
+def appliance_errors(wwn: str, url: str) -> Iterator[None]:
     """The one place appliance errors become stand-in errors: unreachable or 5xx is transient,
     anything else (unknown device, read-only device) is permanent and names the device."""
     try:
@@ -42,7 +42,7 @@ class NssDevices:
 
     def _lun(self, wwn: str) -> dict[str, Any]:
         wanted = normalize_wwn(wwn)
-        with _appliance_errors(wwn, self.client.url):
+        with appliance_errors(wwn, self.client.url):
             luns = self.client.list_luns()
         for lun in luns:
             if normalize_wwn(lun["wwn"]) == wanted:
@@ -52,7 +52,7 @@ class NssDevices:
     def visible(self, wwn: str, initiators: Sequence[tuple[str, str]]) -> bool:
         wanted = normalize_wwn(wwn)
         for kind, ident in initiators:
-            with _appliance_errors(wwn, self.client.url):
+            with appliance_errors(wwn, self.client.url):
                 devices = self.client.visible_devices(kind, ident)
             if any(normalize_wwn(d["wwn"]) == wanted for d in devices):
                 return True
@@ -63,22 +63,13 @@ class NssDevices:
 
     def read(self, wwn: str, offset: int, length: int) -> bytes:
         lun_id = self._lun(wwn)["id"]
-        with _appliance_errors(wwn, self.client.url):
+        with appliance_errors(wwn, self.client.url):
             return self.client.read(lun_id, offset, length)
 
     def write(self, wwn: str, offset: int, data: bytes) -> None:
         lun_id = self._lun(wwn)["id"]
-        with _appliance_errors(wwn, self.client.url):
+        with appliance_errors(wwn, self.client.url):
             self.client.write(lun_id, offset, data)
-
-
-def devices_for(address: str, token: str) -> NssDevices:
-    """The stand-in's device reader for the appliance at ``address`` (``host:port`` or a URL),
-    registered as the ``drkit.standin_devices`` entry point the orchestrator's wiring loads."""
-    from sra.nss_client import NssClient
-
-    url = address if "://" in address else f"http://{address}"
-    return NssDevices(NssClient(url, token))
 
 
 def seed_datastore(client: Any, lun: dict[str, Any], directory: Path,

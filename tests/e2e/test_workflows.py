@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.vsphere.port import RecordStore
+from simulators.demo import checks
 from simulators.demo import run as demo
 from simulators.vcsim.labstate import site_adapter
 
@@ -30,7 +31,7 @@ def test_test_cleanup_planned_reprotect_failback(lab):
     before = _vm_states(lab["lab"], "b")
     for mode in demo.WORKFLOWS:
         demo.run_workflow(path, plan, mode, root)
-        demo.CHECKS[mode](lab["lab"])
+        checks.CHECKS[mode](lab["lab"])
         if mode == "test":
             states = _vm_states(lab["lab"], "b")
             assert all(states[vm] == "poweredOn" for vm in ("vm01", "vm02", "vm03"))
@@ -55,7 +56,7 @@ def test_disaster_recovery_with_the_protected_site_gone(lab):
     assert failed and set(failed.values()) == {"protected"}  # only the lost site's steps
     states = _vm_states(info, "b")
     assert all(states[vm] == "poweredOn" for vm in ("vm01", "vm02", "vm03"))
-    _, b = demo._clients(info)
+    b = checks.clients(info)["b"]
     assert all(lun["access"] == "read-write" for lun in b.list_luns() if lun["role"] == "primary")
     rdm = RecordStore(lab["root"] / "state" / "demo-app" / "vsphere.json").record("vm03")
     assert rdm.rdm_wwns  # the RDM was re-mapped to the recovered device
@@ -96,7 +97,8 @@ def _kill_after_next_step(proc: subprocess.Popen, journal_dir: Path, done: int) 
 
 @pytest.mark.timeout(900)
 def test_planned_migration_survives_kill9_at_every_step_boundary(lab):
-    env = {**lab["env"], "PYTHONPATH": str(Path(demo.__file__).resolve().parents[2])}
+    paths = [str(Path(demo.__file__).resolve().parents[2]), lab["env"].get("PYTHONPATH", "")]
+    env = {**lab["env"], "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     root = lab["root"]
     proc = _drkit(["run", str(lab["plan_path"]), "--mode", "planned"], env)
     kills = 0
@@ -109,7 +111,7 @@ def test_planned_migration_survives_kill9_at_every_step_boundary(lab):
     events = [json.loads(line) for line in _journal(root).read_text().splitlines()]
     ok_steps = [e["step"] for e in events if e.get("status") == "ok" and "step" in e]
     assert len(ok_steps) == len(set(ok_steps))  # no step's side effect applied twice
-    demo.check_planned(lab["lab"])
+    checks.check_planned(lab["lab"])
 
 
 def _done_steps_any(root: Path) -> int:

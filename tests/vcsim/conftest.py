@@ -16,6 +16,7 @@ from orchestrator.vsphere.connection import connect, disconnect
 from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter, for_vcsim
 from simulators.vcsim.binary import vcsim_binary
 from simulators.vcsim.errors import VcsimBinaryError
+from simulators.vcsim.iscsidevices import IscsiDevices
 from simulators.vcsim.seed import ProtectedVm, create_datastore, create_vm
 from simulators.vcsim.site import SiteSpec, VcsimSite
 from simulators.vcsim.storage import NssDevices, seed_datastore
@@ -101,8 +102,9 @@ def _seed(site_a: VcsimSite, nss: Any, mount: Path, ds_dir: Path) -> tuple[Any, 
 
 
 def _recovery(site_b: VcsimSite, nss: Any, mount: Path) -> tuple[PyVmomiAdapter, str]:
-    """Recovery adapter reading devices from ``nss``; its host registered as a SAN client."""
-    recovery = for_vcsim(site_b.url, site_b.user, site_b.password, NssDevices(nss), mount)
+    """Recovery adapter reading devices from ``nss`` over iSCSI, as its host's IQN; the host
+    registered as a SAN client."""
+    recovery = for_vcsim(site_b.url, site_b.user, site_b.password, IscsiDevices(nss), mount)
     host = recovery.inventory().host(HOST)
     client = nss.create_client("reco-h0", [{"type": i.type, "id": i.id}
                                            for i in host.initiators])
@@ -112,7 +114,7 @@ def _recovery(site_b: VcsimSite, nss: Any, mount: Path) -> tuple[PyVmomiAdapter,
 @pytest.fixture
 def lab(site_factory, appliance_factory, tmp_path) -> Lab:
     """One appliance: TimeViews of the protected LUNs' snapshots stand in for replicas."""
-    nss = appliance_factory("nss").client
+    nss = appliance_factory("nss", iscsi_port=0).client
     site_a = site_factory("prot", guest=False)
     site_b = site_factory("reco", boot_delay_s=0.2)
     protected, record, ds_lun, rdm_lun = _seed(site_a, nss, tmp_path / "mnt-a",
@@ -126,7 +128,7 @@ def lab(site_factory, appliance_factory, tmp_path) -> Lab:
 def replicated_lab(site_factory, appliance_factory, tmp_path) -> Lab:
     """Two paired appliances: the protected LUNs replicate (one consistency group) to the
     recovery appliance, whose latest recovery point is presented as TimeViews."""
-    nss_a, nss_b = appliance_factory("nss-a"), appliance_factory("nss-b")
+    nss_a, nss_b = appliance_factory("nss-a"), appliance_factory("nss-b", iscsi_port=0)
     site_a = site_factory("prot", guest=False)
     site_b = site_factory("reco", boot_delay_s=0.2)
     ca, cb = nss_a.client, nss_b.client

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -59,7 +61,9 @@ def test_sim_up_status_down(lab_dir: Path):
     assert len(rows) == 6 and all(r["alive"] for r in rows)
     assert all(r["answers"] for r in rows if r["role"] != "guest")
     assert "vcsim-b" in table.stdout and "replicating" in table.stdout
+    assert all(r["portal_answers"] for r in rows if r["role"] == "appliance")
     _check_sites(lab)
+    _check_iscsi(lab, table.stdout, lab_dir)
     _recover_through_ports(lab, lab_dir)
 
     again = _drkit(lab_dir, "up")  # one lab per directory
@@ -86,7 +90,9 @@ def test_sim_up_after_down_brings_the_same_lab_back(lab_dir: Path):
         assert _urls_and_ids(lab[key]) == _urls_and_ids(first[key])
     _check_sites(lab)
     assert _power_states(lab["sites"]["a"]) == {"vm01": "poweredOn", "vm02": "poweredOn"}
-    assert _drkit(lab_dir, "status").returncode == 0
+    table = _drkit(lab_dir, "status")
+    assert table.returncode == 0
+    _check_iscsi(lab, table.stdout, lab_dir)  # the same portals, serving the same LUNs
     reset = _drkit(lab_dir, "reset", "--yes")
     assert reset.returncode == 0, reset.stderr
     assert [p.name for p in lab_dir.iterdir()] == ["lab.lock"]
@@ -139,8 +145,12 @@ def _check_sites(lab: dict) -> None:
             disconnect(si)
         app = site["appliance"]
         client = NssClient(app["url"], Path(app["token_file"]).read_text().strip())
-        clients = {c["name"] for c in client.list_clients()}
-        assert clients == {f"{name}-{h.name}" for h in inventory.hosts}
+        clients = {c["name"]: c for c in client.list_clients()}
+        assert set(clients) == {f"{name}-{h.name}" for h in inventory.hosts}
+        for host in inventory.hosts:  # each host's client holds its iSCSI adapter's IQN
+            (iqn,) = [i.id for i in host.initiators if i.type == "iSCSI"]
+            assert {"type": "iSCSI", "id": iqn} in clients[f"{name}-{host.name}"]["initiators"]
+            assert iqn in {h["iqn"] for h in site["hosts"]}
         if name == "a":
             assert {"vm01", "vm02"} <= {v.name for v in inventory.vms}
             luns = {lun["name"] for lun in client.list_luns()}
@@ -149,6 +159,67 @@ def _check_sites(lab: dict) -> None:
             replicas = {d["replica_lun"] for d in lab["replication"]["devices"]}
             roles = {lun["id"]: lun["role"] for lun in client.list_luns()}
             assert len(replicas) == 2 and all(roles[r] == "replica" for r in replicas)
+
+
+def _client(site: dict) -> NssClient:
+    app = site["appliance"]
+    return NssClient(app["url"], Path(app["token_file"]).read_text().strip())
+
+
+def _run(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60)
+
+
+def _check_iscsi(lab: dict, table: str, lab_dir: Path) -> None:
+    """Each appliance serves the portal and target lab.json and `sim status` name. With the
+    command `sim status` prints, each protected-site host's IQN lists exactly the protected
+    LUNs, logs in to each (VPD 0x80 names the device) and reads the datastore LUN byte for
+    byte; a foreign IQN sees nothing and cannot log in."""
+    for site in lab["sites"].values():
+        iscsi = site["appliance"]["iscsi"]
+        (target,) = _client(site).iscsi_targets()
+        assert (target["portal"], target["name"]) == (iscsi["portal"], iscsi["target"])
+        assert iscsi["portal"] in table and iscsi["target"] in table
+    site, portal, target = lab["sites"]["a"], iscsi_of(lab, "portal"), iscsi_of(lab, "target")
+    assert f"iscsi-ls -i {site['hosts'][0]['iqn']} -s iscsi://{portal}" in table
+    protected = {lun["wwn"] for lun in site["protected"]["luns"]}
+    for host in site["hosts"]:
+        listed = _run(f"iscsi-ls -i {host['iqn']} -s iscsi://{portal}")
+        assert listed.returncode == 0 and f"Target:{target} " in listed.stdout, listed
+        seen = _client(site).visible_devices("iSCSI", host["iqn"])
+        assert {d["wwn"] for d in seen} == protected
+        numbers = sorted(int(n) for n in re.findall(r"^Lun:(\d+)", listed.stdout, re.M))
+        assert numbers == sorted(d["lun_number"] for d in seen)
+        for device in seen:
+            url = f"iscsi://{portal}/{target}/{device['lun_number']}"
+            inq = _run(f"iscsi-inq -i {host['iqn']} -e 1 -c 128 {url}")
+            assert f"Unit Serial Number:[{device['id']}]" in inq.stdout, inq
+    _read_datastore_lun(lab, lab_dir)
+    foreign = "iqn.2000-01.com.example:not-a-host"
+    nothing = _run(f"iscsi-ls -i {foreign} -s iscsi://{portal}")
+    assert "Lun:" not in nothing.stdout and target not in nothing.stdout
+    refused = _run(f"iscsi-inq -i {foreign} iscsi://{portal}/{target}/0")
+    assert refused.returncode != 0 and "Authorization failure" in refused.stdout + refused.stderr
+
+
+def iscsi_of(lab: dict, key: str) -> str:
+    return lab["sites"]["a"]["appliance"]["iscsi"][key]
+
+
+def _read_datastore_lun(lab: dict, lab_dir: Path) -> None:
+    """The README's qemu-img read of a protected LUN: the same bytes as the REST API's."""
+    site = lab["sites"]["a"]
+    lun = next(x for x in site["protected"]["luns"] if x["name"] == "ds-a-1")
+    iqn = site["hosts"][1]["iqn"]
+    (device,) = [d for d in _client(site).visible_devices("iSCSI", iqn) if d["id"] == lun["id"]]
+    out = lab_dir / "ds-a-1.img"
+    opts = (f"driver=iscsi,transport=tcp,portal={iscsi_of(lab, 'portal')},"
+            f"target={iscsi_of(lab, 'target')},lun={device['lun_number']},initiator-name={iqn}")
+    done = _run(f"qemu-img convert --image-opts {opts} -O raw {out}")
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == _client(site).read(lun["id"], 0, device["size_bytes"])
+    assert out.read_bytes()[257:262] == b"ustar"  # the datastore's tar stand-in
+    out.unlink()
 
 
 def _zombie(pid: int) -> bool:
