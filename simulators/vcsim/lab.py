@@ -17,6 +17,7 @@ from simulators.vcsim.labstate import (
     LabOptions,
     lab_status,
     read_lab,
+    replication_status,
     reset_lab,
     start_lab,
     stop_lab,
@@ -81,16 +82,34 @@ def status(root: Path, as_json: bool) -> None:
                    "`drkit sim up` brings it back", err=True)
         sys.exit(3)
     rows = lab_status(lab)
+    reps = replication_status(lab)
     if as_json:
-        click.echo(json.dumps({**lab, "processes": rows}, indent=2, sort_keys=True))
+        click.echo(json.dumps({**lab, "processes": rows, "replications": reps}, indent=2,
+                              sort_keys=True))
     else:
         _print_table(lab, rows)
+        _print_replications(reps)
     dead = [r["name"] for r in rows
             if not r["alive"] or r["answers"] is False or r.get("portal_answers") is False]
     if dead:
         click.echo(f"not running or not answering: {', '.join(dead)} (`drkit sim down` then "
                    "`drkit sim up` restarts the lab)", err=True)
         sys.exit(1)
+
+
+def _print_replications(reps: list[dict]) -> None:
+    table = Table(title="replications (RPO lag now)")
+    for column in ("site", "id", "direction", "state", "policy", "lag (s)", "RPO", "newest "
+                   "recovery point (UTC)"):
+        table.add_column(column, overflow="fold")
+    for rep in reps:
+        rpo, policy = rep.get("rpo") or {}, rep.get("policy") or {}
+        lag = rpo.get("lag_s")
+        table.add_row(rep["site"], rep["id"], rep.get("direction", ""), rep.get("state", ""),
+                      policy.get("mode", "manual"), "-" if lag is None else f"{lag:.1f}",
+                      f"{rpo.get('state', '-')} (objective {rpo.get('objective_s', '-')} s)",
+                      rpo.get("newest_recovery_point_time") or "-")
+    Console().print(table)
 
 
 def _print_table(lab: dict, rows: list[dict]) -> None:

@@ -114,7 +114,8 @@ def _present(client: Any, luns: list[dict[str, Any]], hosts: list[dict[str, Any]
                 client.present(lun["id"], client_id=h["client_id"])
 
 
-def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any]) -> dict[str, Any]:
+def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any],
+                    policy: dict[str, Any]) -> dict[str, Any]:
     """Site a's appliance paired with site b's, the protected LUNs replicated to it as one
     consistency group (the first time: waits for the initial sync)."""
     source, target = nss_client(protected), recovery["appliance"]
@@ -125,7 +126,7 @@ def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any]) -> dict
         return {"state": "paired", "peer_id": peer["id"], "devices": []}
     group = next((g for g in source.list_groups() if g["name"] == "cg-protected"), None) or \
         source.create_group("cg-protected", [lun["id"] for lun in luns])
-    replication = _replication(source, group["id"], peer["id"])
+    replication = _replication(source, group["id"], peer["id"], policy)
     names = {lun["id"]: lun["name"] for lun in luns}
     devices = [{"name": names.get(d["local"], d["local"]), "protected_lun": d["local"],
                 "replica_lun": d["remote"]} for d in replication["devices"]]
@@ -133,10 +134,12 @@ def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any]) -> dict
             "replication_id": replication["id"], "devices": devices}
 
 
-def _replication(client: Any, group_id: str, peer_id: str) -> dict[str, Any]:
+def _replication(client: Any, group_id: str, peer_id: str,
+                 policy: dict[str, Any]) -> dict[str, Any]:
+    """The group's replication under ``policy`` (an existing one keeps its own policy)."""
     for rep in client.list_replications():  # either direction: a reprotect may have reversed it
         if group_id in (rep.get("source"), rep.get("local_group")):
             return rep
-    created = client.create_replication(group_id, peer_id)
+    created = client.create_replication(group_id, peer_id, policy=policy)
     client.wait_job(created["job"]["id"], timeout=120)
     return created["replication"]

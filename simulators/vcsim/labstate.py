@@ -38,14 +38,19 @@ from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter
 from simulators.labfile import LAB_FILE
 from simulators.nss.process import ApplianceProcess
 from simulators.vcsim.labseed import (
+    nss_client,
     pair_appliances,
     register_hosts,
     seed_protected_site,
     site_vcsim,
 )
 from simulators.vcsim.site import SiteSpec, VcsimSite
+from sra.nss_client import NssApiError
 
 SITES = (("a", "protected"), ("b", "recovery"))
+
+
+CONTINUOUS = {"mode": "continuous", "interval_s": 5, "rpo_s": 60}
 
 
 class LabError(Exception):
@@ -59,6 +64,9 @@ class LabOptions:
     boot_delay_s: float = 2.0
     method_delay_ms: dict[str, int] | None = None
     app_luns: bool = False  # two more protected LUNs (data + WAL) for the reference application
+    #: the protected group's replication policy: continuous within an RPO, as a protected site
+    #: runs (``{"mode": "manual"}``: cycles only when asked, e.g. the SRA's syncOnce)
+    replication: dict[str, Any] | None = None
 
 
 def write_secret(path: Path, data: dict[str, str]) -> Path:
@@ -102,7 +110,8 @@ def _bring_up(root: Path, options: LabOptions, before: dict[str, Any],
         seed = lab["sites"]["a"]
         seed["protected"] = seed_protected_site(root, seed, options)
         progress("pairing the appliances and replicating")
-        lab["replication"] = pair_appliances(lab["sites"]["a"], lab["sites"]["b"])
+        lab["replication"] = pair_appliances(lab["sites"]["a"], lab["sites"]["b"],
+                                             options.replication or CONTINUOUS)
     except BaseException:
         _kill_all(lab["processes"])
         raise
@@ -216,6 +225,19 @@ def lab_status(lab: dict[str, Any]) -> list[dict[str, Any]]:
                      "answers": _answers(url) if url else None,
                      "portal": portal, "portal_answers": _accepts(portal) if portal else None})
     return rows
+
+
+def replication_status(lab: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every replication either appliance holds, with its policy and RPO lag (an appliance that
+    does not answer is left out: the process table says so)."""
+    found = []
+    for name, site in sorted(lab["sites"].items()):
+        try:
+            reps = nss_client(site).list_replications()
+        except NssApiError:
+            continue
+        found += [{**rep, "site": name} for rep in reps]
+    return found
 
 
 def stop_lab(root: Path, timeout: float = 10.0) -> list[str]:

@@ -61,6 +61,7 @@ def test_sim_up_status_down(lab_dir: Path):
     assert len(rows) == 6 and all(r["alive"] for r in rows)
     assert all(r["answers"] for r in rows if r["role"] != "guest")
     assert "vcsim-b" in table.stdout and "replicating" in table.stdout
+    _replicates_by_itself(lab_dir)
     assert all(r["portal_answers"] for r in rows if r["role"] == "appliance")
     _check_sites(lab)
     _check_iscsi(lab, table.stdout, lab_dir)
@@ -273,3 +274,21 @@ def test_sim_up_bad_input_changes_nothing(tmp_path: Path, args, message):
     done = _drkit(tmp_path / "lab", "up", *args)
     assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "lab").exists()
+
+
+def _replicates_by_itself(lab_dir: Path) -> None:
+    """The lab's replication runs continuously (nobody calls sync) and status shows its lag."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        reps = json.loads(_drkit(lab_dir, "status", "--json").stdout)["replications"]
+        source = [r for r in reps if r["site"] == "a" and r["direction"] == "outbound"]
+        assert len(source) == 1 and source[0]["policy"]["mode"] == "continuous", reps
+        if source[0]["sequence"] >= 3 and source[0]["rpo"]["state"] == "ok":
+            break  # cycles 2 and 3 ran by themselves after the initial sync
+        assert time.monotonic() < deadline, source[0]
+        time.sleep(1)
+    assert source[0]["rpo"]["lag_s"] < source[0]["rpo"]["objective_s"]
+    table = _drkit(lab_dir, "status").stdout
+    assert "replications (RPO lag now)" in table and "continuous" in table
