@@ -12,11 +12,11 @@ from sra.nss_client import NssClient
 
 
 @dataclass
-class Pair:
+class Appliances:
+    """Two appliances, A replicating to B, and a client of each."""
+
     a: ApplianceProcess
     b: ApplianceProcess
-    peer_of_a: str  # B's id as A's peer
-    peer_of_b: str
 
     @property
     def ca(self) -> NssClient:
@@ -25,6 +25,12 @@ class Pair:
     @property
     def cb(self) -> NssClient:
         return self.b.client
+
+
+@dataclass
+class Pair(Appliances):
+    peer_of_a: str  # B's id as A's peer
+    peer_of_b: str
 
 
 def digest(client: NssClient, lun_id: str, size: int) -> str:

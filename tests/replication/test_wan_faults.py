@@ -18,7 +18,7 @@ import requests
 from simulators.nss.process import ApplianceProcess
 from sra.nss_client import NssClient
 
-from .conftest import digest
+from .conftest import Appliances, digest
 from .wanproxy import WanProxy
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -27,19 +27,9 @@ PART = 8 * MiB
 
 
 @dataclass
-class WanPair:
-    a: ApplianceProcess
-    b: ApplianceProcess
+class WanPair(Appliances):
     proxy: WanProxy
     peer: str  # B's id as A's peer
-
-    @property
-    def ca(self) -> NssClient:
-        return self.a.client
-
-    @property
-    def cb(self) -> NssClient:
-        return self.b.client
 
 
 @pytest.fixture
