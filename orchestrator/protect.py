@@ -16,8 +16,8 @@ from orchestrator.wiring import live_ports
 
 def protect_vms(plan: Plan) -> list[str]:
     storage, vsphere = live_ports(plan)
+    for vm in plan.vms:  # the vCenters first: the records are what a recovery rebuilds VMs from
+        vsphere["recovery"].protect_vm(vm.name, plan.inventory)
     for pg in plan.protection_groups:  # remember which SRA ids each group means (disaster)
         storage["protected"].selections.refresh(pg)
-    for vm in plan.vms:
-        vsphere["recovery"].protect_vm(vm.name, plan.inventory)
     return [vm.name for vm in plan.vms]

@@ -20,6 +20,7 @@ import click
 import yaml
 
 from orchestrator.errors import OrchestratorError, TransientError
+from orchestrator.plan.errors import PlanInvalid
 
 REFUSED, FILES, UNREACHABLE, INTERNAL = 2, 4, 6, 70
 
@@ -57,3 +58,11 @@ def fail(exc: BaseException, debug: bool) -> int:
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"error: {first_line(message)}", err=True)
     return code
+
+
+def invalid_plan(path: str, exc: PlanInvalid) -> str:
+    """``PATH is invalid: ISSUE`` on one line; several issues follow it, one an indented line."""
+    issues = [str(i) for i in exc.issues if i.severity == "error"] or [str(exc)]
+    if len(issues) == 1:
+        return f"{path} is invalid: {issues[0]}"
+    return f"{path} is invalid ({len(issues)} errors):\n" + "\n".join(f"  {i}" for i in issues)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from orchestrator.cli.failure import invalid_plan
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.errors import PlanError, PlanInvalid
 from orchestrator.plan.live import StaticInventory, read_inventory
@@ -127,7 +128,7 @@ def run(plan_path: str, var: tuple[str, ...], vars_file: str | None, inventory: 
 
         sys.exit(start_run(plan_path, loaded, mode, variables, root, as_json))
     except PlanInvalid as exc:  # the plan was read and judged: a failed outcome, exit 1
-        click.echo(f"error: {plan_path} is invalid:\n{exc}", err=True)
+        click.echo(f"error: {invalid_plan(plan_path, exc)}", err=True)
         sys.exit(1)
 
 

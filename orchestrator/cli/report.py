@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from orchestrator.cli.failure import invalid_plan
 from orchestrator.plan.errors import PlanInvalid
 from orchestrator.plan.model import WORKFLOWS
 
@@ -64,7 +65,7 @@ def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: st
         text = build_runbook(plan_path, _variables(var, vars_file), fmt, modes or WORKFLOWS,
                              live, default_runs_dir(runs_dir))
     except PlanInvalid as exc:  # the plan was read and judged: a failed outcome, exit 1
-        _fail(f"{plan_path} is invalid:\n{exc}", 1)
+        _fail(invalid_plan(plan_path, exc), 1)
     _write(text, output)
 
 

@@ -68,6 +68,13 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], tuple[str, ...]]]:
     (tmp / "big.yaml").write_text(SAMPLE.read_text().replace(
         "name: db1", "name: '{{ range(10**9)|list|length }}'"))
     (tmp / "dir").mkdir()
+    (tmp / "empty-name.yaml").write_text(SAMPLE.read_text().replace(
+        "name: sample-app", 'name: ""'))
+    (tmp / "down.yaml").write_text(SAMPLE.read_text().replace(
+        "http://127.0.0.1:18989/sdk", "http://127.0.0.1:1/sdk").replace(
+        "http://127.0.0.1:18990/sdk", "http://127.0.0.1:2/sdk").replace(
+        "file: /etc/drkit/nss-a.token", f"file: {tmp / 'list.json'}").replace(
+        "file: /etc/drkit/nss-b.token", f"file: {tmp / 'list.json'}"))
     plan = str(SAMPLE)
     return [
         (["plan", "validate", str(tmp / "latin1.yaml")], ("not UTF-8",)),
@@ -78,6 +85,10 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], tuple[str, ...]]]:
         (["plan", "validate", plan, "--inventory", str(tmp / "broken.json")], ("broken.json",)),
         (["plan", "validate", str(tmp / "div.yaml")], ("division by zero", "div.yaml")),
         (["plan", "validate", str(tmp / "big.yaml")], ("template limit",)),
+        (["run", str(tmp / "dup.yaml"), "--mode", "test"], ("duplicate key 'name'",)),
+        (["run", str(tmp / "empty-name.yaml"), "--mode", "test"],
+         ("name: expected a non-empty string, got an empty string",)),
+        (["protect", str(tmp / "down.yaml")], ("vCenter http://127.0.0.1:", "unreachable")),
         (["run", plan, "--mode", "test", "--var", "foo"], ("--var 'foo'",)),
         (["run", plan, "--mode", "test", "--vars", str(tmp / "list.json")], ("mapping",)),
         (["runbook", plan, "-o", str(tmp / "missing" / "runbook.md")], ("missing",)),
@@ -102,7 +113,8 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], tuple[str, ...]]]:
 
 def test_bad_input_is_one_clear_line(tmp_path: Path):
     env = {"DRKIT_RUNS_DIR": str(tmp_path / "runs"), "DRKIT_STATE_DIR": str(tmp_path / "st"),
-           "DRKIT_LAB_DIR": str(tmp_path / "nolab"), "DRKIT_NSS_TOKEN": ""}
+           "DRKIT_LAB_DIR": str(tmp_path / "nolab"), "DRKIT_NSS_TOKEN": "",
+           "DRKIT_VC_A_PASSWORD": "a-password", "DRKIT_VC_B_PASSWORD": "b-password"}
     failures = []
     for args, words in _bad_inputs(tmp_path):
         proc = drkit(*args, env=env, cwd=tmp_path)
@@ -127,6 +139,11 @@ def test_appliance_bad_input_changes_nothing(appliance, tmp_path: Path):
     ]:
         assert_one_line_error(drkit("nss", *args, env=env, cwd=tmp_path), *words)
     assert [x["name"] for x in appliance.client.list_luns()] == ["vol"]
+    snap = appliance.client.create_snapshot(lun["id"])
+    mine = appliance.client.create_timeview(snap["id"], name="my-view", writable=False)
+    done = drkit("nss", "backup", snap["id"], str(tmp_path / "b.img"), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr  # the backup's own TimeView never collides ...
+    assert [x["id"] for x in appliance.client.list_luns(role="timeview")] == [mine["id"]]
     assert not (tmp_path / "x").exists()
     html = drkit("nss", "--url", f"http://127.0.0.1:{_plain_http(tmp_path)}", "luns",
                  env={"DRKIT_NSS_TOKEN": "first-hour-token"}, cwd=tmp_path)
@@ -165,13 +182,15 @@ def _stop_started():
 
 
 def test_serve_reports_its_address_and_refuses_a_second_on_its_data(tmp_path: Path):
-    env = {"DRKIT_NSS_TOKEN": "first-hour-token"}
+    env = {"DRKIT_NSS_TOKEN": ""}
+    token = tmp_path / "tokens" / "api.token"  # created (0600) when missing, as its help says
     cmd = [sys.executable, "-m", "orchestrator", "nss", "serve", "--name", "a", "--insecure",
-           "--data", str(tmp_path / "data"), "--port", "0"]
+           "--data", str(tmp_path / "data"), "--port", "0", "--token-file", str(token)]
     first = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
     try:
         line = first.stdout.readline()
         assert "serving http://127.0.0.1:" in line and ":0 " not in line, line
+        assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text().strip()) > 20
         second = drkit(*cmd[3:], env=env, cwd=tmp_path)
         assert_one_line_error(second, "in use by another appliance", f"pid {first.pid}")
     finally:
