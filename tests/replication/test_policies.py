@@ -104,6 +104,7 @@ def test_policies_survive_a_restart_and_cycles_resume(pair):
     pair.ca.update_replication(rep_id, policy={"rpo_s": 60})
     before = pair.ca.get_replication(rep_id)["policy"]
     assert before == {**policy, "rpo_s": 60.0}
+    assert pair.cb.get_replication(rep_id)["rpo"]["objective_s"] == 60.0  # the replica was told
     pair.a.kill9()
     pair.a.start()
     ca = pair.a.client

@@ -82,7 +82,19 @@ class ReplicationService:
         options = self._options(changes, rep.options)
         rep = self.records.update(rep_id, options=options)
         self.records.add_event(rep_id, "policy", {"policy": options["policy"]})
+        if rep.direction == "outbound" and "policy" in changes:
+            self._tell_replica(rep, options["policy"])
         return self.view(rep)
+
+    def _tell_replica(self, rep: Replication, policy: dict[str, Any]) -> None:
+        """The replica keeps a copy of the policy (its RPO view): pass the change on. A peer
+        that cannot be told now keeps its copy; the source's policy rules the cycles."""
+        try:
+            self.peers.link(rep.peer_id, timeout=10, attempts=2).request(
+                "PATCH", f"/replications/{rep.id}", json={"policy": policy})
+        except NssError as exc:
+            log.warning("replication %s: the replica did not take the new policy (%s)",
+                        rep.id, exc)
 
     @staticmethod
     def _options(changes: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
