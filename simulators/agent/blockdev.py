@@ -108,10 +108,11 @@ class LatencyDevice:
 
 
 class ApplianceDevice:
-    """A LUN of an NSS appliance, read and written over its REST block API."""
+    """A LUN of an NSS appliance, read and written over its REST block API (an https
+    appliance's certificate pinned by ``fingerprint``)."""
 
-    def __init__(self, url: str, token: str, lun_id: str) -> None:
-        self.url = url
+    def __init__(self, url: str, token: str, lun_id: str, fingerprint: str = "") -> None:
+        self.url, self.fingerprint = url, fingerprint
         self.lun_id = lun_id
         self._token = token
         self._local = threading.local()
@@ -124,7 +125,8 @@ class ApplianceDevice:
         if client is None:
             from sra.nss_client import NssClient
 
-            client = self._local.client = NssClient(url=self.url, token=self._token)
+            client = self._local.client = NssClient(url=self.url, token=self._token,
+                                                    fingerprint=self.fingerprint)
         return client
 
     def read(self, offset: int, length: int) -> bytes:

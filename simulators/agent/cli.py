@@ -34,20 +34,36 @@ def _token(token_file: Path | None) -> str:
 
 def _devices(url: str | None, token_file: Path | None, data_lun: str | None,
              wal_lun: str | None, data_file: Path | None, wal_file: Path | None,
-             sizes: tuple[int, int] | None = None) -> tuple[BlockDevice, BlockDevice]:
+             sizes: tuple[int, int] | None = None,
+             fingerprint: str = "") -> tuple[BlockDevice, BlockDevice]:
     if data_file and wal_file:
         return (FileDevice(data_file, sizes[0] if sizes else None),
                 FileDevice(wal_file, sizes[1] if sizes else None))
     if url and data_lun and wal_lun:
         from simulators.agent.guest import appliance_devices
 
-        return appliance_devices(url, _token(token_file), data_lun, wal_lun)
+        return appliance_devices(url, _token(token_file), data_lun, wal_lun, fingerprint)
     raise click.UsageError("give --data-file and --wal-file, or --appliance-url with "
                            "--data-lun and --wal-lun")
 
 
+def _fingerprint(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """The pinned certificate fingerprint, normalized; a malformed one is a usage error."""
+    if not value:
+        return ""
+    from sra.nss_tls import normal_fingerprint
+
+    try:
+        return normal_fingerprint(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 _device_options = [
     click.option("--appliance-url"), click.option("--appliance-token-file", type=Path),
+    click.option("--appliance-fingerprint", callback=_fingerprint,
+                 help="SHA-256 of the https appliance's certificate, pinned (replaces CA "
+                      "verification)"),
     click.option("--data-lun"), click.option("--wal-lun"),
     click.option("--data-file", type=Path), click.option("--wal-file", type=Path),
 ]
@@ -86,9 +102,10 @@ def agent_main(log_level: str) -> None:
 @click.option("--timeout-ms", type=click.IntRange(1, 600_000), default=5000, show_default=True)
 @click.option("--ready-file", type=Path, help="write {url, agent_id, pid} here once serving")
 @click.option("--agent-token-file", type=Path, help="the agent's bearer token (default: random)")
-def run(appliance_url: str | None, appliance_token_file: Path | None, data_lun: str | None,
-        wal_lun: str | None, data_file: Path | None, wal_file: Path | None,
-        ready_file: Path | None, agent_token_file: Path | None, **config: Any) -> None:
+def run(appliance_url: str | None, appliance_token_file: Path | None,
+        appliance_fingerprint: str, data_lun: str | None, wal_lun: str | None,
+        data_file: Path | None, wal_file: Path | None, ready_file: Path | None,
+        agent_token_file: Path | None, **config: Any) -> None:
     """Format the store, run the workload and serve the agent until SIGTERM."""
     from simulators.agent import layout as L
     from simulators.agent.guest import Guest, GuestConfig
@@ -96,7 +113,7 @@ def run(appliance_url: str | None, appliance_token_file: Path | None, data_lun: 
     cfg = GuestConfig(**config)
     g = L.Geometry(cfg.n_accounts, cfg.record_bytes, cfg.wal_slots)
     data, wal = _devices(appliance_url, appliance_token_file, data_lun, wal_lun, data_file,
-                         wal_file, (g.data_bytes, g.wal_bytes))
+                         wal_file, (g.data_bytes, g.wal_bytes), appliance_fingerprint)
     token = agent_token_file.read_text().strip() if agent_token_file else None
     guest = Guest(data, wal, cfg, token).start()
     stop = threading.Event()
@@ -106,7 +123,8 @@ def run(appliance_url: str | None, appliance_token_file: Path | None, data_lun: 
         if appliance_url and data_lun and wal_lun:
             from sra.nss_client import NssClient
 
-            client = NssClient(appliance_url, _token(appliance_token_file))
+            client = NssClient(appliance_url, _token(appliance_token_file),
+                               fingerprint=appliance_fingerprint)
             guest.register(client, [data_lun, wal_lun])
         _write_ready(ready_file, guest.ready_info())
         stop.wait()
@@ -128,13 +146,13 @@ def _write_ready(path: Path | None, info: dict[str, Any]) -> None:
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="print the full report as JSON")
 def check_cmd(appliance_url: str | None, appliance_token_file: Path | None,
-              data_lun: str | None, wal_lun: str | None, data_file: Path | None,
-              wal_file: Path | None, as_json: bool) -> None:
+              appliance_fingerprint: str, data_lun: str | None, wal_lun: str | None,
+              data_file: Path | None, wal_file: Path | None, as_json: bool) -> None:
     """Check an image set; exit 0 when clean, 1 with violations, 2 when unreadable."""
     from simulators.agent.checker import check
 
     data, wal = _devices(appliance_url, appliance_token_file, data_lun, wal_lun, data_file,
-                         wal_file)
+                         wal_file, fingerprint=appliance_fingerprint)
     try:
         report = check(data, wal)
     except AgentError as exc:

@@ -93,16 +93,21 @@ class Guest:
                 "agent_id": (self.registration or {}).get("id")}
 
 
-def appliance_devices(url: str, token: str, data_lun: str,
-                      wal_lun: str) -> tuple[ApplianceDevice, ApplianceDevice]:
-    return ApplianceDevice(url, token, data_lun), ApplianceDevice(url, token, wal_lun)
+def appliance_devices(url: str, token: str, data_lun: str, wal_lun: str,
+                      fingerprint: str = "") -> tuple[ApplianceDevice, ApplianceDevice]:
+    """The data and WAL LUNs at ``url`` (an https appliance: its certificate ``fingerprint``
+    pinned)."""
+    return (ApplianceDevice(url, token, data_lun, fingerprint),
+            ApplianceDevice(url, token, wal_lun, fingerprint))
 
 
 class GuestProcess:
-    """A guest in a child process, on appliance LUNs; ``stop`` ends it with SIGTERM."""
+    """A guest in a child process, on appliance LUNs; ``stop`` ends it with SIGTERM. An https
+    appliance's certificate is pinned by its ``fingerprint``."""
 
     def __init__(self, workdir: Path, appliance_url: str, token_file: Path, data_lun: str,
-                 wal_lun: str, config: GuestConfig, log_level: str = "WARNING") -> None:
+                 wal_lun: str, config: GuestConfig, log_level: str = "WARNING", *,
+                 fingerprint: str = "") -> None:
         self.workdir = Path(workdir)
         self.ready_file = self.workdir / f"{config.name}.ready.json"
         self.log_file = self.workdir / f"{config.name}.log"
@@ -112,6 +117,7 @@ class GuestProcess:
                     "--appliance-url", appliance_url, "--appliance-token-file", str(token_file),
                     "--data-lun", data_lun, "--wal-lun", wal_lun, "--ready-file",
                     str(self.ready_file), "--agent-token-file", str(self.token_file),
+                    *(["--appliance-fingerprint", fingerprint] if fingerprint else []),
                     *_config_args(config)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}

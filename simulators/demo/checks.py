@@ -31,13 +31,14 @@ class DemoFailed(click.ClickException):
 
 
 def clients(lab: dict[str, Any]) -> dict[str, Any]:
-    """Each site's appliance client, by site name."""
+    """Each site's appliance client, by site name (pinning its certificate's fingerprint)."""
     from sra.nss_client import NssClient
 
     out = {}
     for site in ("a", "b"):
         app = lab["sites"][site]["appliance"]
-        out[site] = NssClient(app["url"], Path(app["token_file"]).read_text().strip())
+        out[site] = NssClient(app["url"], Path(app["token_file"]).read_text().strip(),
+                              fingerprint=app.get("fingerprint") or "")
     return out
 
 

@@ -104,7 +104,8 @@ def start_guest(root: Path, lab: dict[str, Any]) -> Any:
     site, app = lab["sites"]["a"], lab["sites"]["a"]["protected"]["app"]
     return GuestProcess(root / "guest", site["appliance"]["url"],
                         Path(site["appliance"]["token_file"]), app["data"], app["wal"],
-                        GuestConfig(name="app", seed=7, rate_tps=50)).start()
+                        GuestConfig(name="app", seed=7, rate_tps=50),
+                        fingerprint=site["appliance"].get("fingerprint") or "").start()
 
 
 def write_plan(root: Path, lab: dict[str, Any]) -> Path:

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from orchestrator.errors import VSphereTransientError
 from orchestrator.vsphere.protection import normalize_wwn
@@ -243,8 +244,17 @@ def _initiator_errors(wwn: str, what: str, stderr: str) -> Exception:
 
 def devices_for(address: str, token: str) -> IscsiDevices:
     """The stand-in's devices for the appliance at ``address`` (``host:port`` or a URL): the
-    ``drkit.standin_devices`` entry point the orchestrator's wiring loads."""
+    ``drkit.standin_devices`` entry point the orchestrator's wiring loads. An SRA Address's
+    query string is dropped from the URL, and its ``fingerprint`` option is pinned."""
     from sra.nss_client import NssClient
 
-    url = address if "://" in address else f"http://{address}"
-    return IscsiDevices(NssClient(url, token))
+    url, fingerprint = _address_pin(address if "://" in address else f"http://{address}")
+    return IscsiDevices(NssClient(url, token, fingerprint=fingerprint))
+
+
+def _address_pin(url: str) -> tuple[str, str]:
+    """An SRA Address's URL without its query string (the SRA's connection options), and the
+    certificate ``fingerprint`` that query pins ('' if none)."""
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    return urlunsplit(parts._replace(query="", fragment="")), options.get("fingerprint", "")

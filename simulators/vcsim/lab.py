@@ -143,7 +143,9 @@ def _site_rows(site: dict) -> list[tuple[str, str]]:
     iscsi = app.get("iscsi") or {}
     rows = [("vCenter", vc["url"]), ("user", vc["user"]),
             ("credential file", vc["credential_file"]),
-            ("appliance", f"{app['name']} {app['url']}"), ("token file", app["token_file"]),
+            ("appliance", f"{app['name']} {app['url']}"),
+            ("TLS fingerprint", app.get("fingerprint") or "- (plain HTTP)"),
+            ("token file", app["token_file"]),
             ("iSCSI portal", iscsi.get("portal", "-")), ("iSCSI target", iscsi.get("target", "-"))]
     rows += [(f"host {h['name']}", f"IQN {h.get('iqn') or '-'}") for h in site["hosts"]]
     iqn = next((h["iqn"] for h in site["hosts"] if h.get("iqn")), None)

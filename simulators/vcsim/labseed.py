@@ -25,10 +25,12 @@ DATASTORE = "prot-ds1"
 
 
 def nss_client(site: dict[str, Any]) -> Any:
+    """The site's appliance client, pinning the certificate fingerprint lab.json records."""
     from sra.nss_client import NssClient
 
     app = site["appliance"]
-    return NssClient(app["url"], Path(app["token_file"]).read_text().strip())
+    return NssClient(app["url"], Path(app["token_file"]).read_text().strip(),
+                     fingerprint=app.get("fingerprint") or "")
 
 
 def site_vcsim(site: dict[str, Any], mount: Path) -> Any:
@@ -120,7 +122,8 @@ def pair_appliances(protected: dict[str, Any], recovery: dict[str, Any],
     consistency group (the first time: waits for the initial sync)."""
     source, target = nss_client(protected), recovery["appliance"]
     peer = next((p for p in source.list_peers() if p.get("url") == target["url"]), None) or \
-        source.pair(target["url"], Path(target["token_file"]).read_text().strip())
+        source.pair(target["url"], Path(target["token_file"]).read_text().strip(),
+                    target.get("fingerprint"))
     luns = protected.get("protected", {}).get("luns", [])
     if not luns:
         return {"state": "paired", "peer_id": peer["id"], "devices": []}

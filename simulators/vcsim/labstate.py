@@ -5,7 +5,9 @@ NSS appliance (REST API and iSCSI portal) and one vcsim site (with guest emulati
 registers every host's initiators (FC WWPNs and its iSCSI IQN) as a SAN client of its site's
 appliance, seeds the protected site with running VMs (datastore LUN holding the tar stand-in of
 VMs, RDM LUNs), pairs the appliances and replicates the protected LUNs (labseed.py), and writes
-``lab.json``: every URL, iSCSI portal and target, user, credential *file* and process. Secrets
+``lab.json``: every URL, iSCSI portal and target, user, credential *file* and process. The
+appliances serve HTTPS with self-signed certificates: lab.json records each one's SHA-256
+``fingerprint`` (64 lower-case hex digits), and every client built from it pins it. Secrets
 live only in the credential files (mode 0600), never in lab.json or on screen.
 
 ``stop_lab`` stops the processes and keeps the data: the next ``start_lab`` brings the same lab
@@ -46,6 +48,7 @@ from simulators.vcsim.labseed import (
 )
 from simulators.vcsim.site import SiteSpec, VcsimSite
 from sra.nss_client import NssApiError
+from sra.nss_tls import PinnedAdapter, normal_fingerprint
 
 SITES = (("a", "protected"), ("b", "recovery"))
 
@@ -154,7 +157,8 @@ def _start_site(root: Path, site: str, role: str, options: LabOptions,
                 processes: list[dict[str, Any]], old: dict[str, Any]) -> dict[str, Any]:
     old_app = old.get("appliance", {})
     nss = ApplianceProcess(f"nss-{site}", root / f"nss-{site}", port=_port(old_app.get("url")),
-                           iscsi_port=_port(old_app.get("iscsi", {}).get("portal")) or 0).start()
+                           iscsi_port=_port(old_app.get("iscsi", {}).get("portal")) or 0,
+                           tls=True).start()
     processes.append(_proc(f"nss-{site}", "appliance", site, nss.proc.pid))
     os.chmod(nss.token_file, 0o600)
     spec = SiteSpec(name=f"site-{site}", hosts_per_cluster=options.hosts,
@@ -168,7 +172,9 @@ def _start_site(root: Path, site: str, role: str, options: LabOptions,
     write_secret(creds, {"user": vc.user, "password": vc.password})
     info = {"role": role,
             "vcenter": {"url": vc.url, "user": vc.user, "credential_file": str(creds)},
-            "appliance": {"name": nss.name, "url": nss.url, "token_file": str(nss.token_file),
+            "appliance": {"name": nss.name, "url": nss.url,
+                          "fingerprint": normal_fingerprint(nss.fingerprint or ""),
+                          "token_file": str(nss.token_file),
                           "id": nss.client.appliance()["id"], "iscsi": _iscsi(nss)}}
     info["hosts"] = register_hosts(info, site, vc.data_dir / "mnt")
     return info
@@ -212,9 +218,10 @@ def lab_status(lab: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per process: name, role, site, pid, alive, the URL it serves (if any) and
     whether it answers there; an appliance's row also has its iSCSI portal and whether it
     accepts connections."""
-    urls, portals = {}, {}
+    urls, portals, pins = {}, {}, {}
     for site, info in lab["sites"].items():
         urls[f"nss-{site}"] = info["appliance"]["url"] + "/healthz"
+        pins[f"nss-{site}"] = info["appliance"].get("fingerprint")
         urls[f"vcsim-{site}"] = info["vcenter"]["url"].rsplit("/sdk", 1)[0] + "/about"
         portals[f"nss-{site}"] = (info["appliance"].get("iscsi") or {}).get("portal")
     rows = []
@@ -222,7 +229,7 @@ def lab_status(lab: dict[str, Any]) -> list[dict[str, Any]]:
         url, portal = urls.get(proc["name"]), portals.get(proc["name"])
         rows.append({**proc, "alive": _alive(proc["pid"]),
                      "url": url.rsplit("/", 1)[0] if url else None,
-                     "answers": _answers(url) if url else None,
+                     "answers": _answers(url, pins.get(proc["name"])) if url else None,
                      "portal": portal, "portal_answers": _accepts(portal) if portal else None})
     return rows
 
@@ -304,9 +311,14 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(") ", 1)[-1].startswith("Z"))
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, fingerprint: str | None = None) -> bool:
+    """``url`` answers OK; an https appliance only with the certificate ``fingerprint`` pins."""
+    session = requests.Session()
+    if fingerprint:
+        session.mount("https://", PinnedAdapter(normal_fingerprint(fingerprint)))
     try:
-        return requests.get(url, timeout=2).ok
+        with session:
+            return session.get(url, timeout=2).ok
     except requests.RequestException:
         return False
 

@@ -126,3 +126,22 @@ def test_an_agent_that_cannot_freeze_in_time_makes_the_snapshot_crash_or_fail(si
 def crash_lsn(site: Site, data: str, wal: str) -> int:
     devs = [ApplianceDevice(site.ap.url, site.ap.token, x) for x in (data, wal)]
     return check(*devs).checkpoint_lsn
+
+
+def test_guest_pins_an_https_appliance(appliance_factory: Callable, tmp_path: Path) -> None:
+    """Over HTTPS the guest reaches its appliance only through the pinned certificate: with
+    the fingerprint it runs, registers and writes; a malformed fingerprint is refused up front."""
+    ap = appliance_factory("nss-tls", tls=True)
+    luns = [ap.client.create_lun(f"app-{part}", MIB)["id"] for part in ("data", "wal")]
+    cfg = GuestConfig(name="tls", seed=3)
+    guest = GuestProcess(tmp_path, ap.url, ap.token_file, *luns, cfg,
+                         fingerprint=ap.fingerprint or "").start()
+    try:
+        assert [a["name"] for a in ap.client.list_agents()] == ["tls"]
+        devs = [ApplianceDevice(ap.url, ap.token, x, ap.fingerprint or "") for x in luns]
+        wait_until(lambda: check(*devs).checkpoint_lsn > 0, 20, "the application to write")
+    finally:
+        assert guest.stop() == 0
+    bad = GuestProcess(tmp_path / "bad", ap.url, ap.token_file, *luns, cfg, fingerprint="zz")
+    with pytest.raises(RuntimeError, match="64 hex digits"):
+        bad.start(timeout_s=10)

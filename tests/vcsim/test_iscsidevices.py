@@ -151,3 +151,19 @@ def test_the_orchestrator_loads_the_iscsi_reader(appliance):
     from orchestrator.wiring import standin_devices
 
     assert isinstance(standin_devices(appliance.url, appliance.token), IscsiDevices)
+
+
+def test_an_sra_address_pins_its_https_appliance(appliance_factory):
+    """The wiring passes the plan's SRA Address: its query string is the SRA's options, not
+    part of the appliance URL, and its ``fingerprint`` is pinned (without it: refused)."""
+    from orchestrator.wiring import standin_devices
+    from sra.nss_client import NssApiError
+
+    https = appliance_factory("nss-tls", tls=True)
+    address = f"{https.url}/?fingerprint={https.fingerprint}&quiesce=true"
+    devices = standin_devices(address, https.token)
+    assert devices.client.url == https.url
+    assert devices.client.appliance()["id"] == https.client.appliance()["id"]
+    with pytest.raises(NssApiError) as refused:
+        standin_devices(https.url, https.token).client.appliance()
+    assert refused.value.code == "tls-untrusted"

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.vsphere.connection import connect, disconnect
 from orchestrator.vsphere.datastores import VmfsMounter
 from orchestrator.vsphere.pyvmomi_adapter import PyVmomiAdapter
-from sra.nss_client import NssClient
+from sra.nss_client import NssApiError, NssClient, RetryPolicy
 
 pytestmark = pytest.mark.live
 
@@ -63,6 +63,7 @@ def test_sim_up_status_down(lab_dir: Path):
     assert "vcsim-b" in table.stdout and "replicating" in table.stdout
     _replicates_by_itself(lab_dir)
     assert all(r["portal_answers"] for r in rows if r["role"] == "appliance")
+    _check_tls(lab, table.stdout)
     _check_sites(lab)
     _check_iscsi(lab, table.stdout, lab_dir)
     _recover_through_ports(lab, lab_dir)
@@ -144,8 +145,7 @@ def _check_sites(lab: dict) -> None:
             inventory = PyVmomiAdapter(si, VmfsMounter()).inventory()
         finally:
             disconnect(si)
-        app = site["appliance"]
-        client = NssClient(app["url"], Path(app["token_file"]).read_text().strip())
+        client = _client(site)
         clients = {c["name"]: c for c in client.list_clients()}
         assert set(clients) == {f"{name}-{h.name}" for h in inventory.hosts}
         for host in inventory.hosts:  # each host's client holds its iSCSI adapter's IQN
@@ -163,8 +163,26 @@ def _check_sites(lab: dict) -> None:
 
 
 def _client(site: dict) -> NssClient:
+    """The site's appliance client, pinning the fingerprint lab.json records."""
     app = site["appliance"]
-    return NssClient(app["url"], Path(app["token_file"]).read_text().strip())
+    return NssClient(app["url"], Path(app["token_file"]).read_text().strip(),
+                     fingerprint=app["fingerprint"])
+
+
+def _check_tls(lab: dict, table: str) -> None:
+    """Each appliance serves HTTPS: a client without the pin is refused (its self-signed
+    certificate is not trusted), the pinned one works; `sim status` shows the fingerprint."""
+    for site in lab["sites"].values():
+        app = site["appliance"]
+        assert app["url"].startswith("https://127.0.0.1:")
+        assert re.fullmatch(r"[0-9a-f]{64}", app["fingerprint"])
+        assert app["fingerprint"] in table
+        unpinned = NssClient(app["url"], Path(app["token_file"]).read_text().strip(),
+                             retry=RetryPolicy(attempts=1))
+        with pytest.raises(NssApiError) as refused:
+            unpinned.appliance()
+        assert refused.value.code == "tls-untrusted"
+        assert _client(site).appliance()["id"] == app["id"]
 
 
 def _run(command: str) -> subprocess.CompletedProcess[str]:
@@ -243,8 +261,7 @@ def _recover_through_ports(lab: dict, lab_dir: Path) -> None:
     for vm in vms:
         ports["b"].protect_vm(vm, Inventory())
     site_b = lab["sites"]["b"]
-    cb = NssClient(site_b["appliance"]["url"],
-                   Path(site_b["appliance"]["token_file"]).read_text().strip())
+    cb = _client(site_b)
     wwns = {lun["id"]: lun["wwn"] for lun in lab["sites"]["a"]["protected"]["luns"]}
     devices = []
     for dev in lab["replication"]["devices"]:
