@@ -123,11 +123,17 @@ def test_duplicate_names_are_refused(appliance):
 
 
 def test_oversized_body_is_refused(appliance):
+    """The appliance answers 413 from the Content-Length, before reading the body, and closes
+    the connection; a client still sending may see the close before it can read the answer (an
+    HTTP client's limit, not the server's). Either way nothing was written."""
     c = appliance.client
     lun = c.create_lun("big", 128 * MiB)
     with pytest.raises(NssApiError) as err:
-        c.write(lun["id"], 0, bytes(64 * MiB + 512))
-    assert err.value.status == 413 and err.value.code == "payload-too-large"
+        c.write(lun["id"], 0, b"\xee" * (64 * MiB + 512))
+    refused = (err.value.status, err.value.code) == (413, "payload-too-large")
+    cut = err.value.status == 0 and err.value.code in ("invalid-request", "unreachable")
+    assert refused or cut, err.value
+    assert c.read(lun["id"], 0, MiB) == bytes(MiB)
     with pytest.raises(NssApiError) as err:
         c.read(lun["id"], 0, 64 * MiB + 512)
     assert err.value.status == 413
