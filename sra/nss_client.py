@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 import tenacity
 
-from sra.nss_tls import PinnedAdapter, normal_fingerprint, untrusted
+from sra.nss_tls import pinned_session, untrusted
 
 API = "/api/v1"
 TRANSIENT_STATUS = (502, 503, 504)
@@ -111,10 +111,8 @@ class NssClient:
         # a secret of a few characters guards nothing and would garble every message
         self._secrets = [s for s in [token, *(c for _, c in cleaned)] if len(s or "") >= 4]
         self.verify = verify  # passed on every request: a session's verify loses to
-        self._session = requests.Session()  # $REQUESTS_CA_BUNDLE, an explicit one does not
+        self._session = pinned_session(fingerprint)  # $REQUESTS_CA_BUNDLE, an explicit one not
         self._session.headers["Authorization"] = f"Bearer {token}"
-        if fingerprint:
-            self._session.mount("https://", PinnedAdapter(normal_fingerprint(fingerprint)))
 
     def __repr__(self) -> str:  # never show the token
         return f"NssClient({self.url!r})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import requests
 from requests.adapters import HTTPAdapter
 
 
@@ -24,6 +25,15 @@ class PinnedAdapter(HTTPAdapter):
     def send(self, request: Any, **kwargs: Any) -> Any:
         kwargs["verify"] = False
         return super().send(request, **kwargs)
+
+
+def pinned_session(fingerprint: str | None) -> requests.Session:
+    """A session that talks HTTPS only to the certificate ``fingerprint`` names (no pin: a plain
+    session)."""
+    session = requests.Session()
+    if fingerprint:
+        session.mount("https://", PinnedAdapter(normal_fingerprint(fingerprint)))
+    return session
 
 
 def normal_fingerprint(value: str) -> str:

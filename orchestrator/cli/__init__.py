@@ -10,6 +10,7 @@ fast, and a broken plug-in cannot break the other commands.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from importlib.metadata import entry_points
@@ -38,8 +39,10 @@ def _load(target: str) -> click.Command:
     return getattr(importlib.import_module(module_name), attr)
 
 
+@functools.cache
 def plugins() -> dict[str, str]:
-    """Commands other installed packages add: name -> ``"module:attribute"``."""
+    """Commands other installed packages add: name -> ``"module:attribute"`` (the installed
+    packages' metadata is read once per process)."""
     return {ep.name: ep.value for ep in entry_points(group=PLUGINS)
             if ep.name not in COMMANDS}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from sra.nss_client import NssClient
-from sra.nss_tls import PinnedAdapter, normal_fingerprint
+from sra.nss_tls import pinned_session
 
 from .tls import fingerprint
 
@@ -143,10 +143,8 @@ class ApplianceProcess:
     def _healthy(self) -> bool:
         if self.tls and self.fingerprint is None:
             return False  # the certificate is made at first start
-        session = requests.Session()
-        if self.fingerprint:
-            session.mount("https://", PinnedAdapter(normal_fingerprint(self.fingerprint)))
-        return session.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        with pinned_session(self.fingerprint) as session:
+            return session.get(f"{self.url}/healthz", timeout=1).status_code == 200
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

@@ -48,7 +48,7 @@ from simulators.vcsim.labseed import (
 )
 from simulators.vcsim.site import SiteSpec, VcsimSite
 from sra.nss_client import NssApiError
-from sra.nss_tls import PinnedAdapter, normal_fingerprint
+from sra.nss_tls import normal_fingerprint, pinned_session
 
 SITES = (("a", "protected"), ("b", "recovery"))
 
@@ -92,8 +92,7 @@ def start_lab(root: Path, options: LabOptions,
     with _locked(root):
         before = _previous(root)
         if before is not None:
-            options = LabOptions(**{**before.get("options", {}), "method_delay_ms":
-                                    before.get("options", {}).get("method_delay_ms")})
+            options = LabOptions(**before.get("options", {}))
         lab = _bring_up(root, options, before or {}, progress)
         _write_json(root / LAB_FILE, lab)
     return lab
@@ -313,11 +312,8 @@ def _alive(pid: int) -> bool:
 
 def _answers(url: str, fingerprint: str | None = None) -> bool:
     """``url`` answers OK; an https appliance only with the certificate ``fingerprint`` pins."""
-    session = requests.Session()
-    if fingerprint:
-        session.mount("https://", PinnedAdapter(normal_fingerprint(fingerprint)))
     try:
-        with session:
+        with pinned_session(fingerprint) as session:
             return session.get(url, timeout=2).ok
     except requests.RequestException:
         return False
