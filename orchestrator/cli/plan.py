@@ -14,13 +14,8 @@ from orchestrator.cli.failure import invalid_plan
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.errors import PlanError, PlanInvalid
 from orchestrator.plan.live import StaticInventory, read_inventory
-from orchestrator.plan.load import check_file, parse_vars, read_vars_file
+from orchestrator.plan.load import check_file, template_variables
 from orchestrator.plan.model import WORKFLOWS, Plan
-
-
-def _variables(var: tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
-    values = read_vars_file(vars_file) if vars_file else {}
-    return {**values, **parse_vars(var)}
 
 
 def _inventory(path: str | None) -> StaticInventory | None:
@@ -84,7 +79,7 @@ def validate(plan_path: str, var: tuple[str, ...], vars_file: str | None,
     drift."""
     from orchestrator.cli.show import checked_json, print_checked
 
-    variables = _variables(var, vars_file)
+    variables = template_variables(var, vars_file)
     _one_source(inventory, live)
     checked = check_file(plan_path, variables, _inventory(inventory))
     if live and checked.plan is not None and not checked.errors:
@@ -114,7 +109,7 @@ def run(plan_path: str, var: tuple[str, ...], vars_file: str | None, inventory: 
     """Run workflow MODE of PLAN (test, cleanup, planned, disaster, reprotect, failback)."""
     from orchestrator.executor.journal import runs_dir as default_runs_dir
 
-    variables = _variables(var, vars_file)
+    variables = template_variables(var, vars_file)
     try:
         sites = _sites(plan_path, variables, inventory, live)
         from orchestrator.plan.load import load_plan

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from orchestrator.cli.failure import invalid_plan
 from orchestrator.plan.errors import PlanInvalid
+from orchestrator.plan.load import template_variables
 from orchestrator.plan.model import WORKFLOWS
-
-
-def _variables(var: tuple[str, ...], vars_file: str | None) -> dict[str, Any]:
-    from orchestrator.plan.load import parse_vars, read_vars_file
-
-    values = read_vars_file(vars_file) if vars_file else {}
-    return {**values, **parse_vars(var)}
 
 
 def _write(text: str, output: str | None) -> None:
@@ -62,7 +55,7 @@ def runbook(plan_path: str, var: tuple[str, ...], vars_file: str | None, fmt: st
 
         live = read_inventory(inventory)
     try:
-        text = build_runbook(plan_path, _variables(var, vars_file), fmt, modes or WORKFLOWS,
+        text = build_runbook(plan_path, template_variables(var, vars_file), fmt, modes or WORKFLOWS,
                              live, default_runs_dir(runs_dir))
     except PlanInvalid as exc:  # the plan was read and judged: a failed outcome, exit 1
         _fail(invalid_plan(plan_path, exc), 1)

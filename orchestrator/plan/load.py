@@ -54,6 +54,12 @@ def parse_vars(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def template_variables(pairs: Iterable[str], vars_file: str | Path | None) -> dict[str, Any]:
+    """A plan's template variables: the vars file, then the ``KEY=VALUE`` pairs (which win)."""
+    values = read_vars_file(vars_file) if vars_file else {}
+    return {**values, **parse_vars(pairs)}
+
+
 def read_vars_file(path: str | Path) -> dict[str, Any]:
     data = read_yaml(path, PlanLoader)
     if data is None:

@@ -198,9 +198,9 @@ def test_table_cells_are_text_not_markup(tmp_path):
 
 def test_dry_run_waves_a_few_milliseconds_apart_read_apart(tmp_path):
     from tests.orchestrator.labsite import Lab
-    from tests.report.runs import lab_run
+    from tests.report.runs import lab_run, steady_timings
 
-    runs = lab_run(tmp_path, Lab())  # learned step timings of a few milliseconds
+    runs = steady_timings(lab_run(tmp_path, Lab()))  # learned timings of 5 ms, however loaded
     result = narrow("run", SAMPLE, "--mode", "test", "--dry-run", "--runs-dir", str(runs))
     assert result.exit_code == 0, result.output
     waves = result.output[result.output.index("Parallel waves"):]
