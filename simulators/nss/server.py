@@ -89,13 +89,25 @@ def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | No
           (f"\nTLS certificate SHA-256 fingerprint: {fp}" if fp else " (insecure: plain HTTP)"),
           flush=True)
     try:
-        uvicorn.run(app, fd=sock.fileno(), log_level="warning", access_log=False, **ssl,
-                    **uvicorn_options(limits_for(raise_nofile(), header_timeout=header_timeout)))
+        _run(app, sock, {**ssl, **uvicorn_options(
+            limits_for(raise_nofile(), header_timeout=header_timeout))})
     finally:
         if portal is not None:
             portal.stop()
         appliance.close()
         os.close(lock)
+
+
+def _run(app: Any, sock: socket.socket, options: dict[str, Any]) -> None:
+    uvicorn_server(app, options).run(sockets=[sock])
+
+
+def uvicorn_server(app: Any, options: dict[str, Any]) -> uvicorn.Server:
+    """uvicorn, to be run on the listening socket itself (``run(sockets=[sock])``). Not with
+    ``fd=``: uvicorn rebuilds a socket from a descriptor as AF_UNIX, so asyncio would not set
+    TCP_NODELAY on the connections, and every answer on a keep-alive connection would wait
+    ~40 ms for the client's delayed ACK (Nagle): measured 44 ms per GET, 1.2 ms without."""
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **options))
 
 
 def _lock_data_dir(data_dir: Path) -> int:
