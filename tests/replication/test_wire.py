@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 
 import pytest
@@ -170,18 +171,19 @@ def test_encode_refuses_oversized_part() -> None:
 
 
 def seal(body: bytes, *, extents: int, serialized: int, compress: bool = True,
-         header: dict | None = None) -> bytes:
+         stored: object = False, header: dict | None = None) -> bytes:
     """An authentic message around an arbitrary body (records, then data): what a buggy or
-    hostile peer could send."""
+    hostile peer could send. ``stored``: the data travels as it is (``compress`` then only
+    decides for the records)."""
     doc = {**make_delta().header.__dict__, "kind": "incremental", **(header or {}),
-           "body": {"extents": extents, "serialized_bytes": serialized}}
+           "body": {"extents": extents, "serialized_bytes": serialized, "stored": stored}}
     head = json.dumps(doc, sort_keys=True).encode()
-    aad = b"DRKD\x02" + struct.pack("<I", len(head)) + head
+    aad = b"DRKD\x03" + struct.pack("<I", len(head)) + head
     index, data = body[: extents * 13], body[extents * 13 :]
     z = zstandard.ZstdCompressor()
     packed_index = z.compress(index) if compress else index
     packed = struct.pack("<I", len(packed_index)) + packed_index + (
-        z.compress(data) if compress else data)
+        z.compress(data) if compress and stored is False else data)
     return aad + bytes(12) + AESGCM(KEY).encrypt(bytes(12), packed, aad)
 
 
@@ -199,6 +201,11 @@ REC = struct.Struct("<BQI")
     (lambda: seal(b"", extents=0, serialized=0, header={"kind": "sideways"}), "header"),
     (lambda: seal(b"", extents=0, serialized=0, header={"colour": 1}), "header"),
     (lambda: seal(b"", extents=0, serialized=0, header={"sequence": "5"}), "sequence"),
+    (lambda: seal(b"", extents=0, serialized=0, stored="yes"), "header"),
+    (lambda: seal(REC.pack(0, 0, 1) + bytes(100), extents=1, serialized=525, stored=True),
+     "past the body"),
+    (lambda: seal(REC.pack(0, 0, 1) + bytes(600), extents=1, serialized=525, stored=True),
+     "after"),
 ])
 def test_authentic_but_malformed_bodies_are_format_errors(blob, what) -> None:
     with pytest.raises(DeltaFormatError, match=what):
@@ -208,6 +215,21 @@ def test_authentic_but_malformed_bodies_are_format_errors(blob, what) -> None:
 def test_sealed_helper_makes_valid_messages() -> None:
     blob = seal(REC.pack(2, 8, 2), extents=1, serialized=13)
     assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent.zeros(4096, 1024),)
+    data = bytes(range(256)) * 2
+    for stored in (False, True):
+        blob = seal(REC.pack(0, 8, 1) + data, extents=1, serialized=525, stored=stored)
+        assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent(4096, data),)
+
+
+def test_incompressible_data_travels_stored_and_compressible_data_compressed() -> None:
+    noise, text = os.urandom(64 << 10), b"drkit " * ((64 << 10) // 6 + 1)
+    for data, stored in ((noise, True), (text[: 64 << 10], False)):
+        delta = make_delta(extents=(Extent(0, data),))
+        blob = wire.encode(delta, KEY)
+        (hlen,) = struct.unpack_from("<I", blob, 5)
+        assert json.loads(blob[9 : 9 + hlen])["body"]["stored"] is stored
+        assert (len(blob) > len(data)) is stored
+        assert wire.decode(blob, KEY, "rep-1", 5).extents == delta.extents
 
 
 def test_base_dictionary_round_trip_and_a_wrong_base_is_refused() -> None:

@@ -374,7 +374,8 @@ class Target:
 
 def _joined(writes: Iterable[Write], limit: int = 8 << 20) -> Iterable[Write]:
     """Adjacent data writes as one (up to ``limit`` bytes): one copy-on-write check and one
-    ``pwrite`` per run instead of one per extent."""
+    ``pwrite`` per run instead of one per extent. A run of one write is passed on as it is
+    (a view of the received part: no copy)."""
     run: list[bytes] = []
     start = end = 0
     for offset, length, data in writes:
@@ -383,11 +384,15 @@ def _joined(writes: Iterable[Write], limit: int = 8 << 20) -> Iterable[Write]:
             end += length
             continue
         if run:
-            yield start, end - start, b"".join(run)
+            yield start, end - start, _one(run)
             run = []
         if data is None:
             yield offset, length, None
         else:
             run, start, end = [data], offset, offset + length
     if run:
-        yield start, end - start, b"".join(run)
+        yield start, end - start, _one(run)
+
+
+def _one(run: list[bytes]) -> bytes:
+    return run[0] if len(run) == 1 else b"".join(run)

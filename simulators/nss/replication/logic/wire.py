@@ -3,7 +3,7 @@
 One message (a *part*; a delta is one or more parts with the same sequence number)::
 
     "DRKD" | version u8 | header_len u32 LE | header (canonical JSON, UTF-8)
-    | nonce (12 random bytes) | AES-GCM(zstd(extent records)) incl. 16-byte tag
+    | nonce (12 random bytes) | AES-GCM(body) incl. 16-byte tag
 
 Everything before the nonce is the AES-GCM associated data, so the header (replication id,
 sequence, recovery points, device size, kind, part numbering and the body's sizes) is
@@ -12,8 +12,10 @@ nothing it has not authenticated: only the framing is parsed before decryption.
 
 An extent record is ``kind u8 | offset_sectors u64 | length_sectors u32`` (13 bytes, little
 endian); the data of the non-ZERO extents follows all records, in the same order. Sealed body:
-``index_len u32 | zstd(records) | zstd(data)``. With ``dictionary`` set in the header, the data
-is compressed against the base content of the 4 KiB blocks around the part's extents
+``index_len u32 | zstd(records) | zstd(data)``, or the data as it is when zstd would not make
+it smaller (random or encrypted content: the header's ``body.stored``; the receiver then
+writes straight from the decrypted body, with no copy). With ``dictionary`` set in the header,
+the data is compressed against the base content of the 4 KiB blocks around the part's extents
 (``dictionary_ranges``), which both sides hold (the sender's base snapshot, the replica's
 snapshot of the base point): rewritten and shifted content then costs a reference, not bytes.
 The receiver rebuilds that dictionary from the records before it opens the data.
@@ -53,7 +55,7 @@ from .errors import (
 from .microscan import SECTOR, Extent, Kind
 
 MAGIC = b"DRKD"
-VERSION = 2
+VERSION = 3
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -235,12 +237,14 @@ def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
     if size > max_payload:
         raise DeltaTooLargeError(f"delta part of {size} bytes exceeds {max_payload}; "
                                  "cut it with parts.pack", size=size)
+    packed = _zstd(level, dictionary).compress(data)
+    stored = len(packed) >= len(data)
     header = _header_bytes(delta.header, {"extents": len(delta.extents),
-                                          "serialized_bytes": size})
+                                          "serialized_bytes": size, "stored": stored})
     aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
     packed_index = zstandard.ZstdCompressor(level=level).compress(index)
     body = b"".join([_INDEX_LEN.pack(len(packed_index)), packed_index,
-                     _zstd(level, dictionary).compress(data)])
+                     data if stored else packed])
     nonce = os.urandom(NONCE_BYTES)
     blob = b"".join([aad, nonce, aead.encrypt(nonce, body, aad)])
     return blob, WireStats(len(delta.extents), delta.payload_bytes, size, len(blob))
@@ -265,7 +269,7 @@ def _frame(blob: bytes) -> bytes:
     return bytes(blob[: _FRAME.size + hlen])
 
 
-def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, int]]:
+def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, Any]]:
     try:
         doc = json.loads(raw)
         body = doc.pop("body")
@@ -273,6 +277,9 @@ def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, int]]:
         if doc.get("covers_to") is None:
             raise KeyError("covers_to")
         sizes = {k: int(body[k]) for k in ("extents", "serialized_bytes")}
+        if not isinstance(body["stored"], bool):
+            raise TypeError("stored")
+        sizes["stored"] = body["stored"]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise _bad(f"delta header is malformed: {type(exc).__name__}", field="header") from None
     _check_header(header)
@@ -292,9 +299,10 @@ def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: in
     ``dictionary(ranges)`` gives the base content of ranges (for parts that use one)."""
     aead = _aead(key)
     aad = _frame(blob)
-    nonce = bytes(blob[len(aad) : len(aad) + NONCE_BYTES])
+    at = len(aad) + NONCE_BYTES
+    nonce = bytes(blob[len(aad) : at])
     try:
-        packed = aead.decrypt(nonce, bytes(blob[len(aad) + NONCE_BYTES :]), aad)
+        packed = aead.decrypt(nonce, memoryview(blob)[at:], aad)
     except InvalidTag:
         raise DeltaAuthError("delta failed authentication (tampered, or another pair key)",
                              replication=expect_replication) from None
@@ -306,18 +314,20 @@ def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: in
     base = dictionary(dictionary_ranges(records, header.device_size)) \
         if header.dictionary and dictionary else None
     size = body["serialized_bytes"] - len(records) * _RECORD.size
-    extents = _fill(records, _decompress(data, size, base))
+    extents = _fill(records, data if body["stored"] else _decompress(data, size, base))
     _check_extents(extents, header.covers_to)
     return Delta(header, extents)
 
 
-def _split_body(packed: bytes, count: int) -> tuple[tuple[Any, ...], bytes]:
+def _split_body(packed: bytes, count: int) -> tuple[tuple[Any, ...], memoryview]:
+    """The records and a view of the data (no copy of it)."""
     if len(packed) < _INDEX_LEN.size:
         raise _bad("delta body is truncated", field="body")
     (n,) = _INDEX_LEN.unpack_from(packed)
-    index = _decompress(packed[_INDEX_LEN.size : _INDEX_LEN.size + n], count * _RECORD.size,
+    view = memoryview(packed)
+    index = _decompress(view[_INDEX_LEN.size : _INDEX_LEN.size + n], count * _RECORD.size,
                         None)
-    return _parse_records(index, count), packed[_INDEX_LEN.size + n :]
+    return _parse_records(index, count), view[_INDEX_LEN.size + n :]
 
 
 def _check_expected(h: DeltaHeader, replication: str, sequence: int, part: int | None) -> None:
@@ -337,7 +347,7 @@ def _check_expected(h: DeltaHeader, replication: str, sequence: int, part: int |
                             expected=sequence)
 
 
-def _decompress(packed: bytes, size: int, dictionary: bytes | None) -> bytes:
+def _decompress(packed: bytes | memoryview, size: int, dictionary: bytes | None) -> bytes:
     if size < 0:
         raise _bad(f"delta body sizes are inconsistent ({size})", field="body")
     d = None if dictionary is None else zstandard.ZstdCompressionDict(
@@ -379,7 +389,8 @@ class _Pending:
         return self.offset + self.length
 
 
-def _fill(records: tuple[Any, ...], data: bytes) -> tuple[Extent, ...]:
+def _fill(records: tuple[Any, ...], data: bytes | memoryview) -> tuple[Extent, ...]:
+    """The extents, their data as views of ``data`` (no copies)."""
     view, at, out = memoryview(data), 0, []
     for r in records:
         if r.kind is Kind.ZERO:
@@ -388,7 +399,7 @@ def _fill(records: tuple[Any, ...], data: bytes) -> tuple[Extent, ...]:
         if at + r.length > len(view):
             raise _bad(f"delta extent {len(out)} is malformed: its data runs past the body",
                        field="extents")
-        out.append(Extent(r.offset, bytes(view[at : at + r.length]), r.kind))
+        out.append(Extent(r.offset, view[at : at + r.length], r.kind))
         at += r.length
     if at != len(view):
         raise _bad(f"delta body has {len(view) - at} bytes after its {len(records)} extents",
