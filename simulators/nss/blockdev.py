@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .directio import DirectWriter
 from .fdcache import DEFAULT_CAPACITY, FdCache
 
 SECTOR = 512
@@ -42,6 +43,7 @@ class ImageFiles:
         self.root = root
         self.fsync = fsync
         self.fds = FdCache(max_open)
+        self.direct = DirectWriter()
         for sub in ("luns", "snaps"):
             (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -66,7 +68,11 @@ class ImageFiles:
             data += bytes(length - len(data))
         return data
 
-    def write(self, path: Path, offset: int, data: bytes | memoryview) -> None:
+    def write(self, path: Path, offset: int, data: bytes | memoryview,
+              bulk: bool = False) -> None:
+        """``bulk``: replicated data, written past the page cache when it can (directio.py)."""
+        if bulk and self.direct.write(path, offset, data, self.fsync):
+            return
         view = memoryview(data)
         with self.fds.use(path) as fd:
             while view:
@@ -84,3 +90,4 @@ class ImageFiles:
 
     def close(self) -> None:
         self.fds.close()
+        self.direct.close()

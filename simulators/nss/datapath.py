@@ -89,7 +89,7 @@ class DataPath:
     # ---------------------------------------------------------------- writes
     def write(self, lun_id: str, offset: int, data: bytes, *, replica_apply: bool = False) -> None:
         """Write ``data`` at ``offset``. ``replica_apply`` lets replication write a read-only
-        replica; nothing else may."""
+        replica (nothing else may), in bulk: past the page cache when it can."""
         with self.ctx.io_lock:
             lun = self._lun(lun_id)
             check_io(lun.size_bytes, offset, len(data), f"lun {lun.id!r}")
@@ -101,7 +101,8 @@ class DataPath:
                 self._preserve(db, lun, chunks)
                 if lun.role == "timeview":
                     self._materialize(db, lun, chunks, offset, len(data))
-            self.ctx.files.write(self.ctx.files.lun_path(lun.id), offset, data)
+            self.ctx.files.write(self.ctx.files.lun_path(lun.id), offset, data,
+                                 bulk=replica_apply)
 
     # ---------------------------------------------------------------- dirty map
     def dirty_chunks(self, lun_id: str, since_seq: int, until_seq: int | None = None) -> set[int]:
