@@ -1,19 +1,23 @@
 """Initial sync of LUNs full of random data beside ``cp`` + ``sync`` of the same image.
 
-``python -m bench sync [--sizes 1G,4G] [--json]``
+``python -m bench sync [--sizes 1G,4G] [--cuts N] [--json]``
 
-Two real appliance processes on loopback (paired directly, no WAN proxy). Per size: a LUN is
-filled with random bytes through the REST API, then a replication is created and its initial
-sync timed from the create call to the job's success (snapshot, scan, MicroScan, zstd,
-AES-GCM, transfer, staging, atomic commit). The baseline copies the source LUN's image file
-with ``cp`` and runs ``sync``, in the same run on the same disk. Memory: each appliance's RSS
-sampled every 20 ms during the sync, reported as peak minus its RSS just before (idle).
-Goals (issue 13): sync time <= 2x cp + sync; peak RSS above idle <= 256 MiB on both sides.
+Two real appliance processes on loopback (paired directly, or with ``--cuts N`` through the WAN
+link of ``simulators/wanlink.py``, which resets every connection N times, evenly spread over the
+sync). Per size: a LUN is filled with random bytes through the REST API, then a replication is
+created and its initial sync timed from the create call to the job's success (snapshot, scan,
+MicroScan, zstd, AES-GCM, transfer, staging, atomic commit). The baseline copies the source
+LUN's image file with ``cp`` and runs ``sync``, in the same run on the same disk. Memory: each
+appliance's RSS sampled every 20 ms during the sync, reported as peak minus its RSS just before
+(idle). Afterwards the replica's image is compared with the source's (SHA-256).
+Goals (issue 13): sync time <= 2x cp + sync; peak RSS above idle <= 256 MiB on both sides; the
+replica identical; with cuts, at most one part sent again per cut.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from simulators.nss.process import ApplianceProcess
+from simulators.wanlink import WanProxy
 from sra.nss_client import NssClient
 
 MiB = 2**20
@@ -78,8 +83,25 @@ def cp_sync(src: Path, workdir: Path) -> float:
     return seconds
 
 
-def one_size(a: ApplianceProcess, b: ApplianceProcess, peer: str, size: int,
-             workdir: Path) -> dict[str, Any]:
+def file_digest(proc: ApplianceProcess, lun_id: str) -> str:
+    h = hashlib.sha256()
+    with open(proc.data_dir / "luns" / f"{lun_id}.img", "rb") as fh:
+        while block := fh.read(16 * MiB):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cut_link(proxy: WanProxy, size: int, cuts: int) -> None:
+    """Reset the link ``cuts`` times, every ``size / (cuts + 1)`` bytes sent."""
+    for n in range(1, cuts + 1):
+        proxy.cut_after(size // (cuts + 1))
+        deadline = time.monotonic() + 600
+        while proxy.cuts < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def one_size(a: ApplianceProcess, b: ApplianceProcess, peer: str, size: int, workdir: Path,
+             proxy: WanProxy | None, cuts: int) -> dict[str, Any]:
     ca = a.client
     lun = ca.create_lun(f"bench-{size // MiB}m", size)
     fill(ca, lun["id"], size, seed=size // MiB)
@@ -88,45 +110,61 @@ def one_size(a: ApplianceProcess, b: ApplianceProcess, peer: str, size: int,
     mem_a, mem_b = PeakRss(a.proc.pid), PeakRss(b.proc.pid)
     t0 = time.perf_counter()
     created = ca.create_replication(lun["id"], peer)
+    if proxy is not None and cuts:
+        cut_link(proxy, size, cuts)
     job = ca.wait_job(created["job"]["id"], timeout=3600, interval=0.1)
     seconds = time.perf_counter() - t0
     extra_a, extra_b = mem_a.stop(), mem_b.stop()
     stats = job["result"]["stats"]
+    replica = created["replication"]["devices"][0]["remote"]
+    identical = file_digest(a, lun["id"]) == file_digest(b, replica)
+    done_cuts = proxy.cuts if proxy is not None else 0
     return {"size": size, "sync_s": seconds, "cp_sync_s": baseline,
             "ratio": seconds / baseline, "source_rss_above_idle": extra_a,
             "replica_rss_above_idle": extra_b, "source_idle_rss": mem_a.idle,
             "replica_idle_rss": mem_b.idle, "wire_bytes": stats["wire_bytes"],
-            "parts": stats["parts_sent"],
+            "parts": stats["parts_sent"], "cuts": done_cuts,
+            "parts_resent": stats["parts_resent"], "retries": stats["retries"],
+            "identical": identical,
             "goals": {"time_le_2x_cp": seconds <= 2 * baseline,
-                      "rss_le_256MiB": max(extra_a, extra_b) <= 256 * MiB}}
+                      "rss_le_256MiB": max(extra_a, extra_b) <= 256 * MiB,
+                      "identical": identical,
+                      "resent_le_1_per_cut": stats["parts_resent"] <= done_cuts}}
 
 
-def run(sizes: list[int]) -> dict[str, Any]:
+def run(sizes: list[int], cuts: int = 0) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="drkit-bench-sync-"))
     a = ApplianceProcess("bench-a", workdir / "a").start()
     b = ApplianceProcess("bench-b", workdir / "b").start()
+    proxy = WanProxy(b.port) if cuts else None
     try:
-        peer = a.client.pair(b.url, b.token)["id"]
+        peer = a.client.pair(proxy.url if proxy else b.url, b.token)["id"]
         results = []
         for size in sizes:
-            results.append(one_size(a, b, peer, size, workdir))
+            if proxy is not None:
+                proxy.cuts = 0
+            results.append(one_size(a, b, peer, size, workdir, proxy, cuts))
             print(f"  measured {size // MiB} MiB", file=sys.stderr)
-        return {"results": results}
+        return {"cuts": cuts, "results": results}
     finally:
+        if proxy is not None:
+            proxy.close()
         a.stop()
         b.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = ["| LUN | initial sync s | cp + sync s | ratio (goal <= 2) | source RSS +MiB | "
-             "replica RSS +MiB (goal <= 256) | parts | wire bytes |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| LUN | link cuts | initial sync s | cp + sync s | ratio (goal <= 2) | "
+             "source RSS +MiB | replica RSS +MiB (goal <= 256) | parts | parts resent | "
+             "replica identical |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in report["results"]:
-        lines.append(f"| {r['size'] / GiB:g} GiB | {r['sync_s']:.1f} | {r['cp_sync_s']:.1f} | "
-                     f"{r['ratio']:.2f} | {r['source_rss_above_idle'] / MiB:.0f} | "
+        lines.append(f"| {r['size'] / GiB:g} GiB | {r['cuts']} | {r['sync_s']:.1f} | "
+                     f"{r['cp_sync_s']:.1f} | {r['ratio']:.2f} | "
+                     f"{r['source_rss_above_idle'] / MiB:.0f} | "
                      f"{r['replica_rss_above_idle'] / MiB:.0f} | {r['parts']} | "
-                     f"{r['wire_bytes']:,} |")
+                     f"{r['parts_resent']} | {'yes' if r['identical'] else 'NO'} |")
     return "\n".join(lines)
 
 
@@ -139,9 +177,13 @@ def _size(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench sync", description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1G,4G", help="comma-separated LUN sizes (default 1G,4G)")
+    ap.add_argument("--cuts", type=int, default=0,
+                    help="reset the link this many times during each sync (default 0)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    report = run([_size(s) for s in args.sizes.split(",") if s])
+    if args.cuts < 0:
+        ap.error(f"--cuts must be 0 or more, not {args.cuts}")
+    report = run([_size(s) for s in args.sizes.split(",") if s], args.cuts)
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 

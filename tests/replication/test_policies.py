@@ -17,7 +17,7 @@ from sra.nss_client import NssApiError
 
 from .conftest import digest
 from .test_wan_faults import fill_random, wait_for
-from .wanproxy import WanProxy
+from simulators.wanlink import WanProxy
 
 pytestmark = pytest.mark.live
 MiB = 2**20

@@ -19,7 +19,7 @@ from simulators.nss.process import ApplianceProcess
 from sra.nss_client import NssClient
 
 from .conftest import Appliances, digest
-from .wanproxy import WanProxy
+from simulators.wanlink import WanProxy
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 MiB = 2**20

@@ -45,7 +45,7 @@ class Scan:
 @dataclass(frozen=True)
 class Sealed:
     part: parts.Part
-    blob: bytes
+    blob: bytearray
     stats: wire.WireStats
 
 

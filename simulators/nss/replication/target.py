@@ -164,7 +164,7 @@ class Target:
             return {"committed": False, "devices": self._acks(rep, m)}
 
     def stage(self, rep: Replication, seq: int, device: str, part: int,
-              blob: bytes) -> dict[str, Any]:
+              blob: bytes | bytearray) -> dict[str, Any]:
         self._check_inbound(rep)
         self._check_sequence(rep, seq)
         if device not in rep.local_luns:

@@ -110,7 +110,7 @@ def level_for(part: Part) -> int:
 
 
 def seal(part: Part, header: Any, key: bytes, payload: int,
-         base: Callable[[list[tuple[int, int]]], bytes] | None) -> tuple[bytes, WireStats]:
+         base: Callable[[list[tuple[int, int]]], bytes] | None) -> tuple[bytearray, WireStats]:
     """One part sealed with the default settings: compressed against the base content when
     the receiver holds the base (``base`` given), at ``level_for(part)``."""
     h = replace(header, part=part.index, last=part.last, covers_to=part.covers_to,
@@ -122,7 +122,7 @@ def seal(part: Part, header: Any, key: bytes, payload: int,
 
 
 def encode_all(delta: Delta, key: bytes, payload: int = MAX_PART_PAYLOAD,
-               base: Callable[[list[tuple[int, int]]], bytes] | None = None) -> list[bytes]:
+               base: Callable[[list[tuple[int, int]]], bytes] | None = None) -> list[bytearray]:
     """A whole in-memory delta as sealed parts (tests and benchmarks; cycles stream)."""
     return [seal(p, delta.header, key, payload, base)[0]
             for p in pack(delta.extents, payload, delta.header.device_size)]

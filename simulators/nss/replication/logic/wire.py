@@ -40,6 +40,7 @@ from typing import Any
 
 import zstandard
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import (
@@ -67,6 +68,7 @@ _ZSTD_LEVEL = 3
 _INDEX_LEN = struct.Struct("<I")
 DICT_BLOCK = 4096
 DICT_MAX = 8 << 20
+_FEW = 32  # extents' data compressed and sealed piece by piece up to this many
 
 
 class DeltaKind(StrEnum):
@@ -181,10 +183,6 @@ def _index(extents: Iterable[Extent]) -> bytes:
                     for e in extents)
 
 
-def _data(extents: Iterable[Extent]) -> bytes:
-    return b"".join(e.data for e in extents if e.kind is not Kind.ZERO)
-
-
 def dictionary_ranges(extents: Iterable[Any], device_size: int) -> list[tuple[int, int]]:
     """``(offset, length)`` of the base content a part's data is compressed against: the
     4 KiB blocks around its non-ZERO extents, merged, at most ``DICT_MAX`` bytes."""
@@ -224,39 +222,69 @@ def _header_bytes(header: DeltaHeader, body: dict[str, int]) -> bytes:
 
 def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
                       max_payload: int = MAX_PART_PAYLOAD,
-                      dictionary: bytes | None = None) -> tuple[bytes, WireStats]:
+                      dictionary: bytes | None = None) -> tuple[bytearray, WireStats]:
     """Seal one part; raises DeltaTooLargeError over ``max_payload`` (cut with parts.pack).
     ``dictionary``: the base content of ``dictionary_ranges`` when the header says so."""
-    aead = _aead(key)
+    _aead(key)  # checks the key
     _check_header(delta.header)
     _check_extents(delta.extents, delta.header.covers_to)
     if delta.header.dictionary != (dictionary is not None):
         raise _bad("header.dictionary and the dictionary given disagree", field="dictionary")
-    index, data = _index(delta.extents), _data(delta.extents)
-    size = len(index) + len(data)
+    index, pieces = _index(delta.extents), _pieces(delta.extents)
+    data_len = sum(len(p) for p in pieces)
+    size = len(index) + data_len
     if size > max_payload:
         raise DeltaTooLargeError(f"delta part of {size} bytes exceeds {max_payload}; "
                                  "cut it with parts.pack", size=size)
-    packed = _zstd(level, dictionary).compress(data)
-    stored = len(packed) >= len(data)
+    packed = _compress(_zstd(level, dictionary), pieces)
+    stored = len(packed) >= data_len
     header = _header_bytes(delta.header, {"extents": len(delta.extents),
                                           "serialized_bytes": size, "stored": stored})
     aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
     packed_index = zstandard.ZstdCompressor(level=level).compress(index)
-    body = b"".join([_INDEX_LEN.pack(len(packed_index)), packed_index,
-                     data if stored else packed])
-    nonce = os.urandom(NONCE_BYTES)
-    blob = b"".join([aad, nonce, aead.encrypt(nonce, body, aad)])
+    blob = _seal(key, aad, [_INDEX_LEN.pack(len(packed_index)), packed_index,
+                            *(pieces if stored else [packed])])
     return blob, WireStats(len(delta.extents), delta.payload_bytes, size, len(blob))
 
 
+def _pieces(extents: Sequence[Extent]) -> list[bytes | memoryview]:
+    """The data of the non-ZERO extents, as they are when few (long runs: no copy), else
+    joined (many short ones: one compressor call instead of thousands)."""
+    pieces = [e.data for e in extents if e.kind is not Kind.ZERO]
+    return pieces if len(pieces) <= _FEW else [b"".join(pieces)]
+
+
+def _compress(z: zstandard.ZstdCompressor, pieces: list[bytes | memoryview]) -> bytes:
+    if len(pieces) == 1:
+        return z.compress(pieces[0])
+    stream = z.compressobj()
+    return b"".join([*(stream.compress(p) for p in pieces), stream.flush()])
+
+
+def _seal(key: bytes, aad: bytes, pieces: list[bytes | memoryview]) -> bytearray:
+    """``aad | nonce | AES-GCM(pieces) | tag``, encrypted piece by piece straight into the
+    message (the same bytes as one-shot AES-GCM over the pieces joined, with no join)."""
+    nonce = os.urandom(NONCE_BYTES)
+    enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+    enc.authenticate_additional_data(aad)
+    head = len(aad) + NONCE_BYTES
+    out = bytearray(head + sum(len(p) for p in pieces) + TAG_BYTES)
+    out[: len(aad)], out[len(aad) : head] = aad, nonce
+    view, at = memoryview(out), head
+    for piece in pieces:
+        at += enc.update_into(piece, view[at:])
+    enc.finalize()
+    view[at : at + TAG_BYTES] = enc.tag
+    return out
+
+
 def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
-           max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None) -> bytes:
+           max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None) -> bytearray:
     return encode_with_stats(delta, key, level=level, max_payload=max_payload,
                              dictionary=dictionary)[0]
 
 
-def _frame(blob: bytes) -> bytes:
+def _frame(blob: bytes | bytearray | memoryview) -> bytes:
     """The associated data (frame + header), checking only the framing."""
     if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < _FRAME.size:
         raise _bad("delta is truncated: no frame", field="frame")
@@ -286,13 +314,13 @@ def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, Any]]:
     return header, sizes
 
 
-def peek_header(blob: bytes) -> DeltaHeader:
+def peek_header(blob: bytes | bytearray) -> DeltaHeader:
     """The header WITHOUT authentication: for routing only, never for decisions."""
     aad = _frame(blob)
     return _parse_header(aad[_FRAME.size :])[0]
 
 
-def decode(blob: bytes, key: bytes, expect_replication: str, expect_sequence: int, *,
+def decode(blob: bytes | bytearray, key: bytes, expect_replication: str, expect_sequence: int, *,
            expect_part: int | None = None,
            dictionary: Callable[[list[tuple[int, int]]], bytes] | None = None) -> Delta:
     """Authenticate and open one part; every failure is a typed DeltaError, nothing else.

@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 
-PIECE = 16 * 1024
+PIECE = 256 * 1024
 
 
 def _reset(sock: socket.socket) -> None:
