@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import requests
 
+from simulators.wanlink import WanProxy
 from sra.nss_client import NssApiError
 
 from .conftest import digest
 from .test_wan_faults import fill_random, wait_for
-from simulators.wanlink import WanProxy
 
 pytestmark = pytest.mark.live
 MiB = 2**20

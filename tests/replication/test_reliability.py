@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from simulators.nss.replication.logic import wire
+from simulators.nss.replication.logic import aead, wire
 from simulators.nss.replication.logic.microscan import Extent
 from simulators.nss.sealing import SecretBox, default_key_path, place
 from sra.nss_client import NssApiError
@@ -115,7 +115,7 @@ def test_forged_deltas_are_rejected_and_change_nothing(pair, attack):
     _, rep_id, replica = _setup(pair, rng)
     before = (digest(pair.cb, replica, SIZE), pair.cb.recovery_points(replica))
     seq = pair.cb.get_replication(rep_id)["sequence"] + 1
-    key = _pair_key(pair) if attack != "wrong-key" else wire.new_pair_key()
+    key = _pair_key(pair) if attack != "wrong-key" else aead.new_pair_key()
     target = rep_id if attack != "misdirected" else "rep-other"
     blob = bytearray(wire.encode(_delta(target, seq, replica, "rp-forged"), key))
     if attack == "tampered":

@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from simulators.nss.process import ApplianceProcess
+from simulators.wanlink import WanProxy
 from sra.nss_client import NssClient
 
 from .conftest import Appliances, digest
-from simulators.wanlink import WanProxy
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 MiB = 2**20

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.nss.replication.logic import parts, wire
+from simulators.nss.replication.logic import aead, parts, wire
 from simulators.nss.replication.logic.errors import (
     DeltaAuthError,
     DeltaError,
@@ -76,7 +76,7 @@ def test_tampering_any_byte_is_rejected() -> None:
 def test_wrong_key_and_bad_key() -> None:
     blob = wire.encode(make_delta(), KEY)
     with pytest.raises(DeltaAuthError) as err:
-        wire.decode(blob, wire.new_pair_key(), "rep-1", 5)
+        wire.decode(blob, aead.new_pair_key(), "rep-1", 5)
     assert KEY.hex() not in str(err.value)
     with pytest.raises(PairKeyError):
         wire.decode(blob, b"short", "rep-1", 5)

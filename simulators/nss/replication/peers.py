@@ -27,7 +27,7 @@ from ..context import Context, utcnow
 from ..errors import AlreadyExists, InUse, InvalidRequest, NssError, PeerUnreachable, not_found
 from ..sealing import place
 from ..tls import normalize_fingerprint
-from .logic.wire import new_pair_key
+from .logic.aead import new_pair_key
 from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ after a cut or a restart of either side.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,27 +38,20 @@ from enum import StrEnum
 from typing import Any
 
 import zstandard
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .aead import NONCE_BYTES, TAG_BYTES, check_key, open_sealed, seal
 from .errors import (
-    DeltaAuthError,
     DeltaFormatError,
     DeltaGapError,
     DeltaMisdirectedError,
     DeltaReplayError,
     DeltaTooLargeError,
     DiffInputError,
-    PairKeyError,
 )
 from .microscan import SECTOR, Extent, Kind
 
 MAGIC = b"DRKD"
 VERSION = 3
-KEY_BYTES = 32
-NONCE_BYTES = 12
-TAG_BYTES = 16
 MAX_HEADER = 16 << 10
 MAX_PART_PAYLOAD = 64 << 20
 _FRAME = struct.Struct("<4sBI")
@@ -123,17 +115,6 @@ class WireStats:
     payload_bytes: int
     serialized_bytes: int
     wire_bytes: int
-
-
-def new_pair_key() -> bytes:
-    """A fresh 256-bit replication key for a pair of appliances."""
-    return AESGCM.generate_key(bit_length=256)
-
-
-def _aead(key: bytes) -> AESGCM:
-    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
-        raise PairKeyError("pair key must be 32 bytes (AES-256)", field="key")
-    return AESGCM(bytes(key))
 
 
 def _bad(message: str, **details: Any) -> DeltaFormatError:
@@ -225,7 +206,7 @@ def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
                       dictionary: bytes | None = None) -> tuple[bytearray, WireStats]:
     """Seal one part; raises DeltaTooLargeError over ``max_payload`` (cut with parts.pack).
     ``dictionary``: the base content of ``dictionary_ranges`` when the header says so."""
-    _aead(key)  # checks the key
+    check_key(key)
     _check_header(delta.header)
     _check_extents(delta.extents, delta.header.covers_to)
     if delta.header.dictionary != (dictionary is not None):
@@ -242,7 +223,7 @@ def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
                                           "serialized_bytes": size, "stored": stored})
     aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
     packed_index = zstandard.ZstdCompressor(level=level).compress(index)
-    blob = _seal(key, aad, [_INDEX_LEN.pack(len(packed_index)), packed_index,
+    blob = seal(key, aad, [_INDEX_LEN.pack(len(packed_index)), packed_index,
                             *(pieces if stored else [packed])])
     return blob, WireStats(len(delta.extents), delta.payload_bytes, size, len(blob))
 
@@ -259,23 +240,6 @@ def _compress(z: zstandard.ZstdCompressor, pieces: list[bytes | memoryview]) -> 
         return z.compress(pieces[0])
     stream = z.compressobj()
     return b"".join([*(stream.compress(p) for p in pieces), stream.flush()])
-
-
-def _seal(key: bytes, aad: bytes, pieces: list[bytes | memoryview]) -> bytearray:
-    """``aad | nonce | AES-GCM(pieces) | tag``, encrypted piece by piece straight into the
-    message (the same bytes as one-shot AES-GCM over the pieces joined, with no join)."""
-    nonce = os.urandom(NONCE_BYTES)
-    enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
-    enc.authenticate_additional_data(aad)
-    head = len(aad) + NONCE_BYTES
-    out = bytearray(head + sum(len(p) for p in pieces) + TAG_BYTES)
-    out[: len(aad)], out[len(aad) : head] = aad, nonce
-    view, at = memoryview(out), head
-    for piece in pieces:
-        at += enc.update_into(piece, view[at:])
-    enc.finalize()
-    view[at : at + TAG_BYTES] = enc.tag
-    return out
 
 
 def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
@@ -325,15 +289,9 @@ def decode(blob: bytes | bytearray, key: bytes, expect_replication: str, expect_
            dictionary: Callable[[list[tuple[int, int]]], bytes] | None = None) -> Delta:
     """Authenticate and open one part; every failure is a typed DeltaError, nothing else.
     ``dictionary(ranges)`` gives the base content of ranges (for parts that use one)."""
-    aead = _aead(key)
+    check_key(key)
     aad = _frame(blob)
-    at = len(aad) + NONCE_BYTES
-    nonce = bytes(blob[len(aad) : at])
-    try:
-        packed = aead.decrypt(nonce, memoryview(blob)[at:], aad)
-    except InvalidTag:
-        raise DeltaAuthError("delta failed authentication (tampered, or another pair key)",
-                             replication=expect_replication) from None
+    packed = open_sealed(key, blob, aad, expect_replication)
     header, body = _parse_header(aad[_FRAME.size :])
     _check_expected(header, expect_replication, expect_sequence, expect_part)
     records, data = _split_body(packed, body["extents"])
