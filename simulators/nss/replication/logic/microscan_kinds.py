@@ -103,7 +103,7 @@ def _nonzero(b: Batch, pos: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return counts[pos] != 0
     if pos.size * DENSE >= counts.size:
         return (_popcounts(b.head.view(np.uint64) != 0) != 0)[pos]
-    return b.head.view(np.uint64).reshape(-1, _WORDS)[pos].any(axis=1)
+    return _popcounts(np.take(b.head.view(np.uint64).reshape(-1, _WORDS), pos, axis=0) != 0) != 0
 
 
 def _xor(b: Batch, pos: np.ndarray, counts: np.ndarray, kind: np.ndarray,
@@ -142,7 +142,7 @@ def _raw_source(b: Batch, pos: np.ndarray, raw: np.ndarray) -> tuple[memoryview 
         flat = b.head.reshape(-1).view()
         flat.flags.writeable = False
         return memoryview(flat), pos
-    return _sectors(b.head)[pos[raw]].tobytes(), np.cumsum(raw) - 1
+    return np.take(_sectors(b.head), pos[raw], axis=0).tobytes(), np.cumsum(raw) - 1
 
 
 def _runs(b: Batch, pos: np.ndarray, kind: np.ndarray) -> tuple[np.ndarray, np.ndarray,
