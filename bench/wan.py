@@ -6,8 +6,9 @@ Builds a sparse device image of realistic mixed content (see ``wan_images``) and
 patterns with exact ground truth: scattered single-sector writes, 4 KiB rewrites where one
 sector of eight differs, a 64 MiB sequential overwrite, an SQLite database inside ext4 updated
 by real transactions (see ``wan_sqlite``), and a 1 MiB sequential write (the cost probe). For
-each it runs the real engine on the dirty chunks the writes marked (``microscan.diff_images``
-over memory-mapped images, then sealed parts: zstd + AES-256-GCM) with the appliance's default
+each it runs the real engine on the dirty chunks the writes marked (``microscan.iter_diff`` over
+``ChunkBatch``es of 128 chunks read from the memory-mapped images the way the replication
+scanner reads them, then sealed parts: zstd + AES-256-GCM) with the appliance's default
 settings (per-sector literal/XOR/zero choice, parts compressed against the base content) and
 with literal sectors and plain zstd; decodes and applies the default blobs to a copy of the
 base and checks the result equals the head; and prints bytes beside the ideal (changed sectors

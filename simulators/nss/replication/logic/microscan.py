@@ -46,12 +46,10 @@ from .microscan_batch import (
     DiffStats,
     Extent,
     Kind,
-    batch_extents,
     batches,
-    changed_mask,
     coalesce,
-    count_blocks,
 )
+from .microscan_kinds import batch_extents, changed_mask, count_blocks, sector_mask, word_counts
 
 __all__ = ["CHUNK_SIZE", "MERGE_LIMIT", "SECTOR", "Chunk", "ChunkBatch", "DiffStats", "Extent",
            "Kind",
@@ -96,13 +94,14 @@ def iter_diff(chunks: Iterable[Chunk], *, chunk_size: int = CHUNK_SIZE, xor: boo
 
 
 def _scan(chunks: Iterable[Chunk], chunk_size: int, xor: bool, xor_max: int, stats: DiffStats,
-          block_sizes: Sequence[int], batch_chunks: int | None) -> Iterator[Extent]:
+          block_sizes: Sequence[int], batch_chunks: int | None) -> Iterator[list[Extent]]:
     for b in batches(chunks, chunk_size, batch_chunks):
-        mask = changed_mask(b)
+        counts = word_counts(b)
+        mask = sector_mask(b, counts)
         stats.chunks_scanned += b.n
-        stats.bytes_scanned += sum(h.size for h in b.head)
+        stats.bytes_scanned += b.nbytes
         count_blocks(mask, stats, block_sizes)
-        yield from batch_extents(b, mask, xor, xor_max, stats)
+        yield batch_extents(b, mask, counts, xor, xor_max, stats)
 
 
 def diff(chunks: Iterable[Chunk], **options: Any) -> list[Extent]:

@@ -1,16 +1,16 @@
-"""MicroScan's numpy core: extents, batches of dirty chunks, the sector mask, extent building.
+"""MicroScan's batches: extents, dirty chunks gathered into 2-D batches, coalescing.
 
-``microscan`` is the public face (and re-exports ``Extent``, ``Kind``, ``DiffStats``); this
-module holds the batch machinery. A batch is up to ``BATCH_BYTES`` of dirty chunks kept as
-zero-copy views of the caller's buffers; per batch, one pass per chunk compares base and head
-as 64-bit words, then everything after the sector mask is vectorized over the changed sectors
-only. Runs of changed sectors become extents; runs cut at batch boundaries are merged again by
-``coalesce`` up to ``MERGE_LIMIT`` bytes.
+``microscan`` is the public face (and re-exports ``Extent``, ``Kind``, ``DiffStats``);
+``microscan_kinds`` compares one batch and builds its extents. A batch is up to
+``BATCH_BYTES`` of dirty chunks as two (chunks, chunk_size) arrays: a ``ChunkBatch`` (how the
+replication scanner reads them) is used as it is, without a copy; ``(index, base, head)``
+tuples are copied into fresh arrays. Runs of changed sectors cut at batch boundaries are
+merged again by ``coalesce`` up to ``MERGE_LIMIT`` bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -36,10 +36,13 @@ class Kind(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Extent:
-    """A run of changed sectors at byte ``offset``; ``data`` is empty for ZERO extents."""
+    """A run of changed sectors at byte ``offset``; ``data`` is empty for ZERO extents.
+
+    ``data`` is ``bytes`` or a read-only ``memoryview`` (a view of a ``ChunkBatch``'s head
+    buffer, or a piece cut by ``parts``): read it with the buffer protocol."""
 
     offset: int
-    data: bytes = b""
+    data: bytes | memoryview = b""
     kind: Kind = Kind.RAW
     length: int = -1
 
@@ -56,15 +59,6 @@ class Extent:
     @classmethod
     def zeros(cls, offset: int, length: int) -> Extent:
         return cls(offset, b"", Kind.ZERO, length)
-
-    @classmethod
-    def _trusted(cls, offset: int, data: bytes, kind: Kind, length: int) -> Extent:
-        """An extent MicroScan built itself (aligned by construction): no re-validation."""
-        e = object.__new__(cls)
-        for name, value in (("offset", offset), ("data", data), ("kind", kind),
-                            ("length", length)):
-            object.__setattr__(e, name, value)
-        return e
 
     @property
     def end(self) -> int:
@@ -91,19 +85,20 @@ class DiffStats:
         return self.block_changed.get(block_size, 0) * block_size
 
 
-@dataclass
-class _Batch:
-    """Up to ~16 MiB of dirty chunks, held as zero-copy views of the caller's buffers."""
+_new = object.__new__
+_set_offset, _set_data = Extent.offset.__set__, Extent.data.__set__  # type: ignore[attr-defined]
+_set_kind, _set_length = Extent.kind.__set__, Extent.length.__set__  # type: ignore[attr-defined]
 
-    spc: int  # sectors per chunk
-    idx: list[int] = field(default_factory=list)
-    base: list[np.ndarray | None] = field(default_factory=list)
-    head: list[np.ndarray] = field(default_factory=list)
-    block: ChunkBatch | None = None  # the rows as 2-D buffers, when the caller gave them so
 
-    @property
-    def n(self) -> int:
-        return len(self.idx)
+def trusted_extent(offset: int, data: bytes | memoryview, kind: Kind, length: int) -> Extent:
+    """An extent MicroScan built itself (aligned by construction): no re-validation, and
+    the frozen dataclass's slots set directly (a quarter of ``Extent(...)``'s cost)."""
+    e = _new(Extent)
+    _set_offset(e, offset)
+    _set_data(e, data)
+    _set_kind(e, kind)
+    _set_length(e, length)
+    return e
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,9 @@ class ChunkBatch:
     reads them): compared in one vectorised pass, with no per-chunk Python work.
 
     ``base`` None means an all-zero base (an initial sync); rows set in ``unknown`` have no
-    base at all (every sector travels)."""
+    base at all (every sector travels). The batch is handed over: RAW extents of densely
+    changed batches are read-only views of ``head`` (no copy), so the caller must not write
+    to ``head`` while those extents are in use."""
 
     idx: np.ndarray
     base: np.ndarray | None
@@ -120,24 +117,73 @@ class ChunkBatch:
     unknown: np.ndarray | None = None
 
 
-def _from_block(cb: ChunkBatch, chunk_size: int, last: int) -> _Batch:
-    idx = np.asarray(cb.idx, np.int64)
-    head = np.asarray(cb.head).view(np.uint8)
-    shapes_ok = head.shape == (idx.size, chunk_size) and (
-        cb.base is None or np.asarray(cb.base).shape == head.shape)
-    if not shapes_ok or idx.size == 0:
-        raise DiffInputError(f"chunk batch of {idx.size} chunks must hold ({idx.size}, "
-                             f"{chunk_size}) bytes in head and base", field="head")
+@dataclass
+class Batch:
+    """Up to ~16 MiB of dirty chunks as (n, chunk_size) uint8 arrays, one row per chunk."""
+
+    idx: np.ndarray                # (n,) int64 chunk indices, strictly increasing
+    head: np.ndarray               # C-contiguous
+    base: np.ndarray | None        # same shape; None: an all-zero base
+    unknown: np.ndarray | None     # (n,) bool: rows without a base (every sector travels)
+    valid: np.ndarray | None       # (n,) sectors per row, when some rows are short
+    nbytes: int                    # head bytes actually given
+
+    @property
+    def n(self) -> int:
+        return len(self.idx)
+
+    @property
+    def spc(self) -> int:
+        return self.head.shape[1] // SECTOR
+
+
+@dataclass
+class _Rows:
+    """``(index, base, head)`` tuples collected for one batch (views of the caller's data)."""
+
+    idx: list[int] = field(default_factory=list)
+    base: list[np.ndarray | None] = field(default_factory=list)
+    head: list[np.ndarray] = field(default_factory=list)
+
+
+def _rows_2d(buf: Any, n: int, chunk_size: int, what: str) -> np.ndarray:
+    arr = np.asarray(buf)
+    if arr.shape[:1] != (n,) or arr.size != n * chunk_size:
+        raise DiffInputError(f"chunk batch of {n} chunks must hold ({n}, {chunk_size}) bytes in "
+                             f"head and base; {what} has shape {arr.shape}", field=what)
+    return np.ascontiguousarray(arr).view(np.uint8).reshape(n, chunk_size)
+
+
+def _from_block(cb: ChunkBatch, chunk_size: int, last: int) -> Batch:
+    idx = np.asarray(cb.idx, np.int64).reshape(-1)
+    if idx.size == 0:
+        raise DiffInputError("chunk batch holds no chunks", field="idx")
     if idx[0] <= last or np.any(np.diff(idx) <= 0):
         raise DiffInputError(f"chunk batch indices must be strictly increasing above {last}",
                              chunk=int(idx[0]), field="dirty_chunks")
-    zero = np.zeros(chunk_size, np.uint8)
-    unknown = cb.unknown if cb.unknown is not None else np.zeros(idx.size, bool)
-    base = [None if u else (zero if cb.base is None else row)
-            for u, row in zip(unknown.tolist(), cb.base if cb.base is not None else
-                              [None] * idx.size, strict=True)]
-    return _Batch(chunk_size // SECTOR, idx.tolist(), base, list(head),
-                  ChunkBatch(idx, cb.base, head, unknown))
+    head = _rows_2d(cb.head, idx.size, chunk_size, "head")
+    base = None if cb.base is None else _rows_2d(cb.base, idx.size, chunk_size, "base")
+    unknown = None if cb.unknown is None else np.asarray(cb.unknown)
+    if unknown is not None and (unknown.dtype != bool or unknown.shape != idx.shape):
+        raise DiffInputError(f"chunk batch unknown must be {idx.size} booleans, got "
+                             f"{unknown.dtype} {unknown.shape}", field="unknown")
+    return Batch(idx, head, base, unknown if unknown is not None and unknown.any() else None,
+                 None, head.size)
+
+
+def _from_rows(r: _Rows, chunk_size: int) -> Batch:
+    """Copy the rows into fresh (n, chunk_size) arrays, short rows zero-padded."""
+    n = len(r.idx)
+    head, base = np.zeros((n, chunk_size), np.uint8), np.zeros((n, chunk_size), np.uint8)
+    for row, (old, new) in enumerate(zip(r.base, r.head, strict=True)):
+        head[row, : new.size] = new
+        if old is not None:
+            base[row, : old.size] = old
+    sizes = np.fromiter((h.size for h in r.head), np.int64, n)
+    unknown = np.fromiter((o is None for o in r.base), bool, n)
+    valid = None if np.all(sizes == chunk_size) else sizes // SECTOR
+    return Batch(np.asarray(r.idx, np.int64), head, base, unknown if unknown.any() else None,
+                 valid, int(sizes.sum()))
 
 
 def _u8(buf: Any, what: str, index: int) -> np.ndarray:
@@ -150,32 +196,32 @@ def _u8(buf: Any, what: str, index: int) -> np.ndarray:
     return arr
 
 
-def batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iterator[_Batch]:
+def batches(chunks: Iterable[Chunk], chunk_size: int, rows: int | None) -> Iterator[Batch]:
+    """The chunks as batches of at most ``rows`` chunks (tuples) or as given (``ChunkBatch``)."""
     rows = rows or max(1, BATCH_BYTES // chunk_size)
-    b, last = _Batch(chunk_size // SECTOR), -1
+    pending, last = _Rows(), -1
     for item in chunks:
         if isinstance(item, ChunkBatch):
-            if b.n:
-                yield b
-                b = _Batch(chunk_size // SECTOR)
+            if pending.idx:
+                yield _from_rows(pending, chunk_size)
+                pending = _Rows()
             block = _from_block(item, chunk_size, last)
-            last = block.idx[-1]
+            last = int(block.idx[-1])
             yield block
             continue
-        index, base, head = item
-        if not isinstance(index, int | np.integer) or index <= last:
-            raise DiffInputError(f"chunk index {index!r} is not an integer above {last}: "
-                                 "dirty chunks must be strictly increasing", chunk=index)
-        last = int(index)
-        _put(b, last, base, head, chunk_size)
-        if b.n == rows:
-            yield b
-            b = _Batch(chunk_size // SECTOR)
-    if b.n:
-        yield b
+        last = _put(pending, last, item, chunk_size)
+        if len(pending.idx) == rows:
+            yield _from_rows(pending, chunk_size)
+            pending = _Rows()
+    if pending.idx:
+        yield _from_rows(pending, chunk_size)
 
 
-def _put(b: _Batch, index: int, base: Any, head: Any, chunk_size: int) -> None:
+def _put(r: _Rows, last: int, item: Chunk, chunk_size: int) -> int:
+    index, base, head = item
+    if not isinstance(index, int | np.integer) or index <= last:
+        raise DiffInputError(f"chunk index {index!r} is not an integer above {last}: "
+                             "dirty chunks must be strictly increasing", chunk=index)
     h = _u8(head, "head", index)
     if h.size > chunk_size:
         raise DiffInputError(f"chunk {index}: head has {h.size} bytes, more than chunk_size "
@@ -184,177 +230,43 @@ def _put(b: _Batch, index: int, base: Any, head: Any, chunk_size: int) -> None:
     if o is not None and o.size != h.size:
         raise DiffInputError(f"chunk {index}: base has {o.size} bytes, head {h.size}",
                              chunk=index, field="base")
-    b.idx.append(index)
-    b.base.append(o)
-    b.head.append(h)
+    r.idx.append(int(index))
+    r.base.append(o)
+    r.head.append(h)
+    return int(index)
 
 
-def _stacked(arrays: list[np.ndarray | None], size: int) -> np.ndarray | None:
-    """The rows as one (n, size) view when they are consecutive slices of one buffer (how the
-    replication scanner reads them), else None."""
-    first = arrays[0]
-    if first is None or any(a is None or a.size != size for a in arrays):
-        return None
-    start = first.__array_interface__["data"][0]
-    addresses = np.fromiter((a.__array_interface__["data"][0] for a in arrays), np.int64)
-    if not np.array_equal(addresses, start + size * np.arange(len(arrays), dtype=np.int64)):
-        return None
-    return np.lib.stride_tricks.as_strided(first, (len(arrays), size), (size, 1),
-                                           writeable=False)
-
-
-def changed_mask(b: _Batch) -> np.ndarray:
-    """(n, sectors_per_chunk) bool: which sectors of the batch changed. One vectorised compare
-    when the batch's rows are contiguous buffers, else one per row."""
-    if b.block is not None:
-        return _block_mask(b.block, b.n, b.spc)
-    size = b.spc * SECTOR
-    old, new = _stacked(b.base, size), _stacked(b.head, size)
-    if old is not None and new is not None:
-        ne = old.view(np.uint64) != new.view(np.uint64)
-        return ne.view(np.uint64).reshape(b.n, b.spc, _WORDS // 8).any(axis=2)
-    mask = np.zeros((b.n, b.spc), bool)
-    for row, (old_row, new_row) in enumerate(zip(b.base, b.head, strict=True)):
-        k = new_row.size // SECTOR
-        if old_row is None:
-            mask[row, :k] = True
-            continue
-        # 64 bools per sector viewed as 8 words: reducing 8 words is ~2x faster than 64 bools
-        ne = old_row.view(np.uint64) != new_row.view(np.uint64)
-        mask[row, :k] = ne.view(np.uint64).reshape(k, _WORDS // 8).any(axis=1)
-    return mask
-
-
-def _block_mask(cb: ChunkBatch, n: int, spc: int) -> np.ndarray:
-    head = cb.head.view(np.uint64)
-    ne = head != 0 if cb.base is None else head != np.asarray(cb.base).view(np.uint64)
-    mask = ne.view(np.uint64).reshape(n, spc, _WORDS // 8).any(axis=2)
-    if cb.unknown is not None:
-        mask[cb.unknown] = True
-    return mask
-
-
-def count_blocks(mask: np.ndarray, stats: DiffStats, block_sizes: Sequence[int]) -> None:
-    n, spc = mask.shape
-    for bs in block_sizes:
-        per = bs // SECTOR
-        changed = int(mask.reshape(n, spc // per, per).any(axis=2).sum())
-        stats.block_changed[bs] = stats.block_changed.get(bs, 0) + changed
-
-
-def _groups(rows: np.ndarray) -> list[tuple[int, int, int]]:
-    """``(row, a, z)``: positions ``a:z`` of the sorted ``rows`` array hold ``row``."""
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]).tolist()
-    ends = [*starts[1:], rows.size]
-    return [(int(rows[a]), a, z) for a, z in zip(starts, ends, strict=True)]
-
-
-def _gather(arrays: list[np.ndarray | None], rows: np.ndarray, secs: np.ndarray) -> np.ndarray:
-    """The given sectors of the given rows as one (count, 512) array (zeros for None rows)."""
-    out = np.zeros((rows.size, SECTOR), np.uint8)
-    for row, a, z in _groups(rows):
-        arr = arrays[row]
-        if arr is not None:
-            out[a:z] = arr.reshape(-1, SECTOR)[secs[a:z]]
-    return out
-
-
-def _plain_kinds(b: _Batch, rows: np.ndarray, secs: np.ndarray) -> np.ndarray:
-    """RAW or ZERO per changed sector, reading the head in place (no copy of whole rows)."""
-    nonzero = np.empty(rows.size, bool)
-    for row, a, z in _groups(rows):
-        new = b.head[row]
-        words = new.view(np.uint64).reshape(new.size // SECTOR, _WORDS)
-        nonzero[a:z] = (words if z - a == len(words) else words[secs[a:z]]).any(axis=1)
-    return np.where(nonzero, Kind.RAW, Kind.ZERO).astype(np.int8)
-
-
-def _xor_kinds(b: _Batch, rows: np.ndarray, secs: np.ndarray,
-               xor_max: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Kind per changed sector with XOR allowed, and new XOR old (rows of XOR sectors only).
-
-    A sector with more than ``xor_max`` differing 8-byte words has more differing bytes too:
-    only the few under that bound are compared byte by byte."""
-    kind = _plain_kinds(b, rows, secs)
-    known = np.array([o is not None for o in b.base])[rows]
-    cand = np.flatnonzero(known & (kind == Kind.RAW))
-    if cand.size == 0:
-        return kind, None
-    new = _gather(b.head, rows[cand], secs[cand])
-    old = _gather(b.base, rows[cand], secs[cand])
-    words = np.count_nonzero(new.view(np.uint64) != old.view(np.uint64), axis=1)
-    few = np.flatnonzero(words <= xor_max)
-    if few.size == 0:
-        return kind, None
-    delta = np.bitwise_xor(new[few], old[few])
-    n_delta = np.count_nonzero(delta, axis=1)
-    use = (n_delta <= xor_max) & (4 * n_delta < 3 * np.count_nonzero(new[few], axis=1))
-    full = np.zeros((rows.size, SECTOR), np.uint8)
-    full[cand[few[use]]] = delta[use]
-    kind[cand[few[use]]] = Kind.XOR
-    return kind, full
-
-
-def _head_bytes(b: _Batch, rows: np.ndarray, secs: np.ndarray, a: int, z: int) -> bytes:
-    """The head's bytes of changed sectors ``a:z`` (consecutive sectors, maybe across rows)."""
-    first, last = int(rows[a]), int(rows[z - 1])
-    start, stop = int(secs[a]) * SECTOR, (int(secs[z - 1]) + 1) * SECTOR
-    if b.block is not None:  # consecutive rows of one buffer: one slice
-        size = b.spc * SECTOR
-        return b.block.head.reshape(-1)[first * size + start : last * size + stop].tobytes()
-    if first == last:
-        return b.head[first][start:stop].tobytes()
-    middle = [b.head[r] for r in range(first + 1, last)]
-    return b"".join([b.head[first][start:], *middle, b.head[last][:stop]])
-
-
-def batch_extents(b: _Batch, mask: np.ndarray, xor: bool, xor_max: int,
-                   stats: DiffStats) -> Iterator[Extent]:
-    pos = np.flatnonzero(mask)
-    if pos.size == 0:
-        return
-    rows, secs = pos // b.spc, pos % b.spc
-    sector = np.asarray(b.idx, np.int64)[rows] * b.spc + secs
-    if xor:
-        kind, delta = _xor_kinds(b, rows, secs, xor_max)
-    else:
-        kind, delta = _plain_kinds(b, rows, secs), None
-    stats.sectors_changed += int(pos.size)
-    for k in Kind:
-        stats.sectors_by_kind[k.name] += int(np.count_nonzero(kind == k))
-    breaks = np.flatnonzero((np.diff(sector) != 1) | (np.diff(kind) != 0)) + 1
-    starts, ends = np.r_[0, breaks], np.r_[breaks, pos.size]
-    kinds = [Kind(k) for k in kind[starts].tolist()]
-    offsets = (sector[starts] * SECTOR).tolist()
-    for a, z, k, offset in zip(starts.tolist(), ends.tolist(), kinds, offsets, strict=True):
-        n = (z - a) * SECTOR
-        if k is Kind.ZERO:
-            yield Extent._trusted(offset, b"", k, n)
-        elif k is Kind.XOR:
-            yield Extent._trusted(offset, delta[a:z].tobytes(), k, n)
-        else:
-            yield Extent._trusted(offset, _head_bytes(b, rows, secs, a, z), k, n)
-
-
-def coalesce(extents: Iterable[Extent]) -> Iterator[Extent]:
+def coalesce(per_batch: Iterable[list[Extent]]) -> Iterator[Extent]:
     """Merge runs split at batch boundaries, while the merged data stays under MERGE_LIMIT.
 
-    Longer runs stay split there (13 bytes of record per ~16 MiB batch) rather than being
-    copied again into one huge bytes object.
+    Within a batch, runs are maximal already: only a batch's first extent can continue the
+    previous batch's last. Longer runs stay split there (13 bytes of record per ~16 MiB batch)
+    rather than being copied again into one huge bytes object.
     """
     pending: list[Extent] = []
     size = 0
-    for e in extents:
-        touches = pending and pending[-1].end == e.offset and pending[-1].kind is e.kind
-        if touches and size + len(e.data) <= MERGE_LIMIT:
-            pending.append(e)
-            size += len(e.data)
+    for extents in per_batch:
+        if not extents:
             continue
-        if pending:
+        first = extents[0]
+        if pending and _continues(pending[-1], first) and size + len(first.data) <= MERGE_LIMIT:
+            pending.append(first)
+            if len(extents) == 1:
+                size += len(first.data)
+                continue
             yield _join(pending)
-        pending, size = [e], len(e.data)
+            yield from extents[1:-1]
+        else:
+            if pending:
+                yield _join(pending)
+            yield from extents[:-1]
+        pending, size = [extents[-1]], len(extents[-1].data)
     if pending:
         yield _join(pending)
+
+
+def _continues(a: Extent, b: Extent) -> bool:
+    return a.end == b.offset and a.kind is b.kind
 
 
 def _join(parts: list[Extent]) -> Extent:
