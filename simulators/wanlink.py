@@ -27,9 +27,13 @@ PIECE = 256 * 1024
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with RST (SO_LINGER 0), as a dropped link looks to the peer."""
+    """Close with RST (SO_LINGER 0), as a dropped link looks to the peer. The read side is shut
+    first: a thread blocked in ``recv`` keeps the socket alive past ``close`` (no RST would
+    go out, and a peer waiting for an answer would wait for its timeout)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
     with contextlib.suppress(OSError):
         sock.close()
 
