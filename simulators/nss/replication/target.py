@@ -289,11 +289,13 @@ class Target:
         return self.store.one("SELECT * FROM pending_commits WHERE replication_id=?", rep_id)
 
     def finish(self, rep_id: str) -> None:
-        """Apply a pending commit and record its recovery point (also at restart)."""
+        """Apply a pending commit and record its recovery point (also at restart), then keep
+        the replication's ``keep_points`` newest points (those with TimeViews as well)."""
         with self.locks.get(rep_id):
             done = self._finish(rep_id)
         if done:
-            self.svc.prune(rep_id, KEEP_REPLICA_POINTS)
+            options = self.svc.records.get(rep_id).options
+            self.svc.prune(rep_id, int(options.get("keep_points", KEEP_REPLICA_POINTS)))
 
     def _finish(self, rep_id: str) -> bool:
         row = self._pending(rep_id)
