@@ -131,3 +131,15 @@ def test_a_deleted_replication_leaves_no_metric_series(pair):
     assert rep_id in pair.ca.call("GET", "/metrics", raw=True).decode()
     pair.ca.delete_replication(rep_id)
     assert rep_id not in pair.ca.call("GET", "/metrics", raw=True).decode()
+
+
+def test_staging_of_a_replication_that_no_longer_exists_goes_at_start_up(pair):
+    lun, rep_id, replica = _replicated(pair)
+    pair.b.stop()
+    orphan = pair.b.data_dir / "staging" / "rep-0000000000" / "7"
+    orphan.mkdir(parents=True)
+    (orphan / "manifest.json").write_text("{}")
+    pair.b.start()
+    assert not orphan.parent.exists()
+    _cycles(pair, lun, rep_id, 1)  # the live replication still stages and commits
+    assert digest(pair.cb, replica, MiB) == digest(pair.ca, lun["id"], MiB)

@@ -344,8 +344,11 @@ class Target:
             self.vol.write(dev, c * CHUNK, self.vol.read_snapshot(base, c * CHUNK, n))
 
     def recover(self) -> None:
+        """At start-up: finish decided commits; drop the staging of replications that no
+        longer exist (a crash between deleting one and dropping its staging)."""
         for row in self.store.all("SELECT replication_id FROM pending_commits"):
             self.finish(row[0])
+        self.staging.drop_all_but({rep.id for rep in self.svc.records.list()})
 
     # ---------------------------------------------------------------- checks
     @staticmethod
