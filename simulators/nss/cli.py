@@ -138,14 +138,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
               help='JSON file {"<initiator IQN or client name>": {"user", "secret"}}: '
                    "those initiators must log in with CHAP.")
 @click.option("--jobs-keep", default=1000, show_default=True, type=click.IntRange(0),
-              help="Finished jobs kept at most (the newest; younger than --jobs-poll-grace "
-                   "are kept anyway).")
+              help="Finished jobs kept at most (the newest; those a client was given are "
+                   "kept anyway for --jobs-poll-grace).")
 @click.option("--jobs-max-age", default=86400.0, show_default=True,
               type=click.FloatRange(0), help="Seconds a finished job is kept at most.")
 @click.option("--jobs-poll-grace", default=900.0, show_default=True,
               type=click.FloatRange(0),
-              help="Seconds a finished job is always kept, for clients still polling it "
-                   "(the SRA's querySyncStatus); at most --jobs-max-age.")
+              help="Seconds a finished job whose id a client was given is always kept, for "
+                   "clients still polling it (the SRA's querySyncStatus); at most "
+                   "--jobs-max-age.")
 @click.option("--events-keep", default=1000, show_default=True, type=click.IntRange(1),
               help="Events kept per replication (the newest).")
 def serve(name: str, data_dir: Path, host: str, port: int, serve_token_file: Path | None,

@@ -9,10 +9,12 @@ and its owner (e.g. replication) redoes the work on the next cycle.
 
 Retention (``Retention``; ``drkit nss serve --jobs-keep/--jobs-max-age/--jobs-poll-grace``):
 replication submits a job per cycle, forever, so finished jobs are pruned. A queued or running
-job is never pruned, nor a finished one younger than ``poll_grace_s`` (measured from when it
-ended: a client such as the SRA's querySyncStatus may still be polling it). Beyond that grace a
-finished job goes once it is older than ``max_age_s`` or not among the ``keep`` newest finished
-ones. Pruning is one ``DELETE`` in one transaction, served by a partial index over finished
+job is never pruned. A finished job goes once it is older than ``max_age_s`` or not among the
+``keep`` newest finished ones, except an *announced* one younger than ``poll_grace_s`` (measured
+from when it ended): a client was given its id (``POST .../sync``, the SRA's syncOnce joining a
+running cycle, a replication's view) and may still be polling it (querySyncStatus). A cycle the
+scheduler started that no client was shown is not announced, so the count holds whatever the
+cycle rate. Pruning is one ``DELETE`` in one transaction, over a partial index of finished
 jobs, at start-up and after every ``PRUNE_EVERY`` submits (not on every insert).
 """
 
@@ -38,8 +40,9 @@ ACTIVE = "state IN ('queued', 'running')"
 FINISHED = "state IN ('succeeded', 'failed')"
 ACTIVE_SQL = f"""SELECT id FROM jobs WHERE kind=? AND target=? AND {ACTIVE}
     ORDER BY created DESC LIMIT 1"""
-PRUNE_SQL = f"""DELETE FROM jobs WHERE {FINISHED} AND updated < :grace AND (updated < :age
-    OR id NOT IN (SELECT id FROM jobs WHERE {FINISHED} ORDER BY updated DESC LIMIT :keep))"""
+PRUNE_SQL = f"""DELETE FROM jobs WHERE {FINISHED} AND (updated < :grace OR NOT announced)
+    AND (updated < :age OR id NOT IN
+         (SELECT id FROM jobs WHERE {FINISHED} ORDER BY updated DESC LIMIT :keep))"""
 
 
 @dataclass(frozen=True)
@@ -115,13 +118,15 @@ class Jobs:
         if due:
             self.prune()
 
-    def submit(self, kind: str, target: str, fn: Callable[[JobHandle], Any]) -> dict[str, Any]:
+    def submit(self, kind: str, target: str, fn: Callable[[JobHandle], Any],
+               announced: bool = True) -> dict[str, Any]:
+        """Queue ``fn``; ``announced=False`` when no client is given the job (see above)."""
         job_id = new_id("job")
         now = utcnow()
         with self.ctx.store.tx() as db:
             db.execute("INSERT INTO jobs(id, kind, state, progress, target, result, error, "
-                       "created, updated) VALUES(?,?,?,?,?,?,?,?,?)",
-                       (job_id, kind, "queued", 0, target, None, None, now, now))
+                       "created, updated, announced) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                       (job_id, kind, "queued", 0, target, None, None, now, now, announced))
         self._pool.submit(self._run, job_id, kind, target, fn)
         self._count_submit()
         return self.get(job_id)
@@ -129,6 +134,12 @@ class Jobs:
     def active(self, kind: str, target: str) -> dict[str, Any] | None:
         row = self.ctx.store.one(ACTIVE_SQL, kind, target)
         return None if row is None else self.get(row[0])
+
+    def announce(self, job_id: str) -> None:
+        """A client is being given this job's id: keep it for the poll grace once it ends."""
+        if self.ctx.store.scalar("SELECT announced FROM jobs WHERE id=?", job_id) == 0:
+            with self.ctx.store.tx() as db:
+                db.execute("UPDATE jobs SET announced=1 WHERE id=?", (job_id,))
 
     def get(self, job_id: str) -> dict[str, Any]:
         row = self.ctx.store.one("SELECT * FROM jobs WHERE id=?", job_id)

@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS agents(
 """
 
 #: (table, column, declaration) added to existing stores on open
-ADDED_COLUMNS = (("peers", "fingerprint", "TEXT"),)
+ADDED_COLUMNS = (("peers", "fingerprint", "TEXT"),
+                 ("jobs", "announced", "INTEGER NOT NULL DEFAULT 1"))
 
 
 class Store:

@@ -16,6 +16,7 @@ import pytest
 from simulators.nss.jobs import ACTIVE_SQL, PRUNE_EVERY, PRUNE_SQL, Retention
 from simulators.nss.replication.records import TRIM_EVENTS_SQL
 from sra.nss_client import NssApiError
+from tests.replication.test_wan_faults import wait_for
 from tests.sra.sra_runner import NS, command, connection, run_sra
 
 pytestmark = pytest.mark.live
@@ -66,16 +67,17 @@ def test_active_lookup_pruning_and_event_trimming_use_their_indexes(appliance_fa
         trim = _plan(db, TRIM_EVENTS_SQL, {"rep": rep_id, "keep": 5})
     assert "USING INDEX jobs_active (kind=? AND target=?)" in active, active
     assert "TEMP B-TREE" not in active, active  # ORDER BY created comes from the index
-    assert "USING INDEX jobs_finished (updated<?)" in prune, prune
-    assert "SCAN jobs USING INDEX jobs_finished" in prune, prune  # the LIMIT :keep subquery
+    steps = prune.split(" | ")  # the finished rows only, both for the DELETE and its subquery
+    assert [x for x in steps if "jobs" in x] == ["SCAN jobs USING INDEX jobs_finished"] * 2, prune
     assert "replication_events_by_rep (replication_id=?" in trim, trim
 
 
 def test_an_older_database_opens_gets_its_indexes_and_prunes_old_finished_jobs(
         appliance_factory):
-    """An older version's store (no indexes, jobs never pruned) opens; at start-up an
-    interrupted job is failed and kept, finished jobs past the grace go by age, then beyond
-    the newest ``--jobs-keep``."""
+    """An older version's store (no indexes, no ``announced`` column, jobs never pruned) opens;
+    its jobs count as announced (clients may know them); at start-up an interrupted job is
+    failed and kept, finished jobs past the grace go by age, then beyond the newest
+    ``--jobs-keep``."""
     a = appliance_factory("site-a", serve_args=("--jobs-keep", "50", "--jobs-max-age", "3600",
                                                 "--jobs-poll-grace", "600"))
     a.stop()
@@ -86,9 +88,10 @@ def test_an_older_database_opens_gets_its_indexes_and_prunes_old_finished_jobs(
             "young": [(f"job-yng{i:03}", "succeeded", timedelta(seconds=30 + i))
                       for i in range(10)],
             "running": [("job-run000", "running", timedelta(days=3))]}
-    with _db(a.data_dir) as db:
+    with _db(a.data_dir) as db:  # the store as the version before retention left it
         for index in INDEXES:
             db.execute(f"DROP INDEX {index}")
+        db.execute("ALTER TABLE jobs DROP COLUMN announced")
         db.executemany("INSERT INTO jobs(id, kind, state, progress, target, result, error, "
                        "created, updated) VALUES(?, 'sync', ?, 0, 'rep-x', NULL, NULL, ?, ?)",
                        [(i, s, _stamp(ago), _stamp(ago)) for g in rows.values() for i, s, ago
@@ -98,6 +101,7 @@ def test_an_older_database_opens_gets_its_indexes_and_prunes_old_finished_jobs(
         have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         kept = {r[0] for r in db.execute("SELECT id FROM jobs")}
     assert set(INDEXES) <= have
+    assert "announced" in {r[1] for r in _db(a.data_dir).execute("PRAGMA table_info(jobs)")}
     # 50 newest finished: the interrupted one (ended at start-up), 10 young, 39 newest mid
     assert kept == {"job-run000", *(i for i, _, _ in rows["young"]),
                     *(f"job-mid{i:03}" for i in range(39))}
@@ -145,6 +149,29 @@ def test_young_finished_syncs_stay_for_the_sras_query_sync_status(appliance_fact
                              connection=connection(a.url, a.token)), _workdir(tmp_path, "query"))
     assert status.error_codes() == [], status.response
     assert status.root.find(f".//{{{NS}}}DeviceSync").get("status") == "complete"
+
+
+def test_scheduled_cycles_obey_the_count_and_a_joined_one_stays_for_its_poller(
+        appliance_factory):
+    """Cycles the scheduler starts and no client is shown are kept to ``--jobs-keep`` even
+    within the poll grace (15 min here): a continuous replication cannot fill the table. The
+    cycle a client's sync joined or started is kept for the grace."""
+    a, b = (appliance_factory(n, serve_args=("--jobs-keep", "5")) for n in ("site-a", "site-b"))
+    _, created = _replicated(a, b, mode="continuous")
+    rep_id = created["replication"]["id"]
+    joined = a.client.sync(rep_id)["id"]  # joins the running cycle or starts the next one
+    start = _sequence(a.data_dir, rep_id)
+    wait_for(lambda: _sequence(a.data_dir, rep_id) >= start + 4 * PRUNE_EVERY, 60,
+             "scheduled cycles")  # read from the store: a replication's view announces its job
+    with _db(a.data_dir) as db:
+        rows = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
+    assert rows <= 5 + PRUNE_EVERY + 1 + 2, rows  # + the creation's job and the joined one
+    assert _exists(a.client, joined) and _exists(a.client, created["job"]["id"])
+
+
+def _sequence(data_dir: Path, rep_id: str) -> int:
+    with sqlite3.connect(f"file:{data_dir / 'meta.sqlite'}?mode=ro", uri=True) as db:
+        return db.execute("SELECT sequence FROM replications WHERE id=?", (rep_id,)).fetchone()[0]
 
 
 def _workdir(root: Path, name: str) -> Path:

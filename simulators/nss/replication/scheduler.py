@@ -87,7 +87,7 @@ class Scheduler:
         if not policy.due(datetime.now(UTC), track.last_start, time.monotonic(),
                           track.retry_at):
             return
-        job = self.svc.sync(rep.id)
+        job = self.svc.sync(rep.id, announce=False)
         track.job, track.last_start = job["id"], time.monotonic()
 
     def _ended(self, rep_id: str, track: _Track) -> bool:

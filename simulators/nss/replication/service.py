@@ -190,6 +190,8 @@ class ReplicationService:
     # ---------------------------------------------------------------- views, RPO
     def view(self, rep: Replication) -> dict[str, Any]:
         job = self.jobs.active("sync", rep.id)
+        if job is not None:
+            self.jobs.announce(job["id"])  # a client may poll it from here
         return {**rep.to_dict(), "policy": Policy.from_dict(rep.options.get("policy")).to_dict(),
                 "rpo": self.rpo(rep), "syncing": job is not None, "job": job}
 
@@ -241,7 +243,9 @@ class ReplicationService:
         return self.throttles.link(rep.peer_id, rates)
 
     # ---------------------------------------------------------------- cycles
-    def sync(self, rep_id: str, quiesce: bool = False) -> dict[str, Any]:
+    def sync(self, rep_id: str, quiesce: bool = False, announce: bool = True) -> dict[str, Any]:
+        """Start a cycle now, or join the one running; ``announce=False`` for the scheduler's
+        own cycles, which no client is given (``jobs.py``: retention)."""
         rep = self.records.get(rep_id)
         if rep.direction != "outbound":
             raise Conflict(f"replication {rep_id!r} is inbound here; sync runs at the source "
@@ -251,9 +255,12 @@ class ReplicationService:
                            code=f"replication-{rep.state}", id=rep_id, state=rep.state)
         active = self.jobs.active("sync", rep_id)
         if active:
+            if announce:
+                self.jobs.announce(active["id"])
             return {**active, "warning": "a sync of this replication is already running; "
                     "this request joins it"}
-        return self.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce))
+        return self.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce),
+                                announced=announce)
 
     def _cycle(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
         with self.locks.get(rep_id):
