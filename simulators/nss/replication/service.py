@@ -228,7 +228,7 @@ class ReplicationService:
             self._rpo_logged[rep_id] = (at, skipped + 1)
             return
         self._rpo_logged[rep_id] = (time.monotonic(), 0)
-        log.warning("replication %s RPO %s -> %s (lag %.1f s, objective %.0f s)%s", rep_id,
+        log.warning("replication %s RPO %s -> %s (lag %.1f s, objective %g s)%s", rep_id,
                     last, now["state"], now["lag_s"], now["objective_s"],
                     f"; {skipped} change(s) since the last line, see the events" if skipped else "")
 
