@@ -100,8 +100,8 @@ def test_an_older_database_opens_gets_its_indexes_and_prunes_old_finished_jobs(
     with _db(a.data_dir) as db:
         have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         kept = {r[0] for r in db.execute("SELECT id FROM jobs")}
-    assert set(INDEXES) <= have
-    assert "announced" in {r[1] for r in _db(a.data_dir).execute("PRAGMA table_info(jobs)")}
+        columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+    assert set(INDEXES) <= have and "announced" in columns
     # 50 newest finished: the interrupted one (ended at start-up), 10 young, 39 newest mid
     assert kept == {"job-run000", *(i for i, _, _ in rows["young"]),
                     *(f"job-mid{i:03}" for i in range(39))}
