@@ -8,6 +8,7 @@ and the SRA's syncOnce) starts one now or joins the one running.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ class ReplicationService:
         self.scheduler = Scheduler(self)
         self._rpo_seen: dict[str, str] = {}
         self._rpo_logged: dict[str, tuple[float | None, int]] = {}
+        self._rpo_lock = threading.Lock()
         self.held: set[str] = set()  # replications whose scheduled cycles are held off
         vol.guard_snapshots(lambda s: self.records.holds_snapshot(s.id))
 
@@ -205,9 +207,15 @@ class ReplicationService:
                 "state": rpo_state(lag, objective), "newest_recovery_point_time": newest}
 
     def watch_rpo(self, rep: Replication) -> None:
-        """Record an ``rpo`` event when the state changes (compared with the last event)."""
+        """Record an ``rpo`` event when the state changes (compared with the last event).
+        Called on every scheduler tick and just before a new point is recorded, when the lag
+        is at its highest: a violation shorter than a tick still leaves its event."""
         if rep.direction != "outbound" or rep.state != "replicating":
             return
+        with self._rpo_lock:
+            self._watch_rpo(rep)
+
+    def _watch_rpo(self, rep: Replication) -> None:
         now = self.rpo(rep)
         last = self._rpo_seen.get(rep.id)
         if last is None:
@@ -289,6 +297,7 @@ class ReplicationService:
 
     def acknowledge(self, rep_id: str, seq: int, rp_id: str) -> None:
         rep = self.records.get(rep_id)
+        self.watch_rpo(rep)  # the lag just before this point lowers it
         points = source_points(rep, rp_id, seq, rep.inflight or {})
         with self.store.tx() as db:
             self.records.add_points(db, rep_id, points)
