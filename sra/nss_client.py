@@ -249,7 +249,8 @@ class NssClient:
         return self._request("POST", "/replications", json=body)
 
     def update_replication(self, rep_id: str, **changes: Any) -> Json:
-        """PATCH a replication: ``policy={...}`` (fields merge) and/or ``xor=bool``."""
+        """PATCH a replication: ``policy={...}`` (fields merge), ``xor=bool``,
+        ``keep_points=N`` (recovery points the replica keeps)."""
         return self._request("PATCH", path("/replications/{}", rep_id),
                              json=changes)["replication"]
 

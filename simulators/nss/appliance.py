@@ -11,10 +11,11 @@ from .blockdev import ImageFiles
 from .context import Context, utcnow
 from .datapath import DataPath
 from .groups import Groups
-from .jobs import Jobs
+from .jobs import Jobs, Retention
 from .luns import Luns
 from .model import Snapshot
 from .modes import tighten
+from .replication.records import KEEP_EVENTS
 from .replication.roles import Roles
 from .replication.service import ReplicationService
 from .replication.volumes import ApplianceVolumes
@@ -31,10 +32,13 @@ class Appliance:
     """Opens (or creates) the appliance stored in ``data_dir``.
 
     The directory is 0700 and every file in it 0600 (existing ones are tightened on open);
-    secrets are sealed with the key in ``seal_key`` (default ``<data_dir>.key``, created)."""
+    secrets are sealed with the key in ``seal_key`` (default ``<data_dir>.key``, created);
+    finished jobs are kept as ``job_retention`` says (``jobs.py``), the ``keep_events`` newest
+    events of each replication."""
 
     def __init__(self, data_dir: Path, name: str, *, fsync: bool = False,
-                 seal_key: Path | None = None) -> None:
+                 seal_key: Path | None = None, job_retention: Retention = Retention(),
+                 keep_events: int = KEEP_EVENTS) -> None:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tighten(data_dir)
         self.data_dir = data_dir
@@ -48,11 +52,11 @@ class Appliance:
         self.snapshots = Snapshots(self.ctx, self.luns)
         self.san = San(self.ctx, self.luns)
         self.groups = Groups(self.ctx, self.luns)
-        self.jobs = Jobs(self.ctx)
+        self.jobs = Jobs(self.ctx, retention=job_retention)
         self.agents = Agents(self.ctx, self.luns)
         self.identity: dict[str, Any] = {"id": self.id, "name": name}
         self.replication = ReplicationService(self.ctx, ApplianceVolumes(self), self.jobs,
-                                              self.identity, data_dir / "staging")
+                                              self.identity, data_dir / "staging", keep_events)
         self.roles = Roles(self.replication)
         self.jobs.recover()
         self._remove_orphan_files()

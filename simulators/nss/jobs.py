@@ -6,14 +6,27 @@
 A job's row is written on every transition, so ``GET /jobs/{id}`` answers after a restart; a job
 that was queued or running when the appliance died is marked failed ("interrupted") at start-up
 and its owner (e.g. replication) redoes the work on the next cycle.
+
+Retention (``Retention``; ``drkit nss serve --jobs-keep/--jobs-max-age/--jobs-poll-grace``):
+replication submits a job per cycle, forever, so finished jobs are pruned. A queued or running
+job is never pruned. A finished job goes once it is older than ``max_age_s`` or not among the
+``keep`` newest finished ones, except an *announced* one younger than ``poll_grace_s`` (measured
+from when it ended): a client was given its id (``POST .../sync``, the SRA's syncOnce joining a
+running cycle, a replication's view) and may still be polling it (querySyncStatus). A cycle the
+scheduler started that no client was shown is not announced, so the count holds whatever the
+cycle rate. Pruning is one ``DELETE`` in one transaction, over a partial index of finished
+jobs, at start-up and after every ``PRUNE_EVERY`` submits (not on every insert).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .context import Context, new_id, utcnow
@@ -21,6 +34,40 @@ from .errors import NssError, not_found
 from .store import dumps, loads
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY = 16
+# the WHERE clauses of the partial indexes jobs_active and jobs_finished (store.py)
+ACTIVE = "state IN ('queued', 'running')"
+FINISHED = "state IN ('succeeded', 'failed')"
+ACTIVE_SQL = f"""SELECT id FROM jobs WHERE kind=? AND target=? AND {ACTIVE}
+    ORDER BY created DESC LIMIT 1"""
+PRUNE_SQL = f"""DELETE FROM jobs WHERE {FINISHED} AND (updated < :grace OR NOT announced)
+    AND (updated < :age OR id NOT IN
+         (SELECT id FROM jobs WHERE {FINISHED} ORDER BY updated DESC LIMIT :keep))"""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long finished jobs are kept (see the module docstring)."""
+
+    keep: int = 1000
+    max_age_s: float = 24 * 3600.0
+    poll_grace_s: float = 15 * 60.0
+
+    def __post_init__(self) -> None:
+        if self.keep < 0 or self.max_age_s < 0 or self.poll_grace_s < 0:
+            raise ValueError("job retention: keep, max age and poll grace must not be negative")
+        if self.poll_grace_s > self.max_age_s:
+            raise ValueError(f"job retention: the poll grace ({self.poll_grace_s:g} s) must not "
+                             f"exceed the maximum age ({self.max_age_s:g} s)")
+
+    def cutoffs(self, now: datetime) -> dict[str, Any]:
+        """Bind values of ``PRUNE_SQL``: finished before ``grace`` and ``age``, in store format."""
+        return {"grace": _stamp(now - timedelta(seconds=self.poll_grace_s)),
+                "age": _stamp(now - timedelta(seconds=self.max_age_s)), "keep": self.keep}
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class JobHandle:
@@ -40,32 +87,59 @@ class JobHandle:
 
 
 class Jobs:
-    def __init__(self, ctx: Context, workers: int = 4) -> None:
+    def __init__(self, ctx: Context, workers: int = 4,
+                 retention: Retention = Retention()) -> None:
         self.ctx = ctx
+        self.retention = retention
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
+        self._submits = 0
+        self._count_lock = threading.Lock()
+        self.on_end: list[Callable[[str, str], None]] = []  # called with (kind, target)
 
     def recover(self) -> None:
         with self.ctx.store.tx() as db:
-            db.execute("UPDATE jobs SET state='failed', error=?, updated=? "
-                       "WHERE state IN ('queued', 'running')",
+            db.execute(f"UPDATE jobs SET state='failed', error=?, updated=? WHERE {ACTIVE}",
                        (dumps({"code": "interrupted", "message":
                                "the appliance restarted while this job ran"}), utcnow()))
+        self.prune()
 
-    def submit(self, kind: str, target: str, fn: Callable[[JobHandle], Any]) -> dict[str, Any]:
+    def prune(self) -> int:
+        """Delete the finished jobs ``retention`` lets go, in one transaction: how many."""
+        with self.ctx.store.tx() as db:
+            gone = db.execute(PRUNE_SQL, self.retention.cutoffs(datetime.now(UTC))).rowcount
+        if gone:
+            log.debug("pruned %d finished job(s)", gone)
+        return gone
+
+    def _count_submit(self) -> None:
+        with self._count_lock:
+            self._submits += 1
+            due = self._submits % PRUNE_EVERY == 0
+        if due:
+            self.prune()
+
+    def submit(self, kind: str, target: str, fn: Callable[[JobHandle], Any],
+               announced: bool = True) -> dict[str, Any]:
+        """Queue ``fn``; ``announced=False`` when no client is given the job (see above)."""
         job_id = new_id("job")
         now = utcnow()
         with self.ctx.store.tx() as db:
             db.execute("INSERT INTO jobs(id, kind, state, progress, target, result, error, "
-                       "created, updated) VALUES(?,?,?,?,?,?,?,?,?)",
-                       (job_id, kind, "queued", 0, target, None, None, now, now))
-        self._pool.submit(self._run, job_id, fn)
+                       "created, updated, announced) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                       (job_id, kind, "queued", 0, target, None, None, now, now, announced))
+        self._pool.submit(self._run, job_id, kind, target, fn)
+        self._count_submit()
         return self.get(job_id)
 
     def active(self, kind: str, target: str) -> dict[str, Any] | None:
-        row = self.ctx.store.one("SELECT id FROM jobs WHERE kind=? AND target=? AND state IN "
-                                 "('queued', 'running') ORDER BY created DESC LIMIT 1",
-                                 kind, target)
+        row = self.ctx.store.one(ACTIVE_SQL, kind, target)
         return None if row is None else self.get(row[0])
+
+    def announce(self, job_id: str) -> None:
+        """A client is being given this job's id: keep it for the poll grace once it ends."""
+        if self.ctx.store.scalar("SELECT announced FROM jobs WHERE id=?", job_id) == 0:
+            with self.ctx.store.tx() as db:
+                db.execute("UPDATE jobs SET announced=1 WHERE id=?", (job_id,))
 
     def get(self, job_id: str) -> dict[str, Any]:
         row = self.ctx.store.one("SELECT * FROM jobs WHERE id=?", job_id)
@@ -79,7 +153,15 @@ class Jobs:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self, job_id: str, fn: Callable[[JobHandle], Any]) -> None:
+    def _run(self, job_id: str, kind: str, target: str,
+             fn: Callable[[JobHandle], Any]) -> None:
+        try:
+            self._work(job_id, fn)
+        finally:
+            for listener in self.on_end:
+                listener(kind, target)
+
+    def _work(self, job_id: str, fn: Callable[[JobHandle], Any]) -> None:
         self._update(job_id, state="running")
         try:
             result = fn(JobHandle(self, job_id))

@@ -91,7 +91,11 @@ class ApplianceProcess:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True, cwd=_repo_root(),
                                          preexec_fn=self._limits if self.nofile else None)
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:  # never leave a half-started child behind (a test's teardown
+            self.kill9()       # only knows the appliances whose start returned)
+            raise
         return self
 
     def _limits(self) -> None:

@@ -16,6 +16,8 @@ import uvicorn
 from .api import create_app
 from .appliance import Appliance
 from .guard import Limits, guarded_protocol, limits_for, raise_nofile
+from .jobs import Retention
+from .replication.records import KEEP_EVENTS
 from .tls import ensure_certificate, fingerprint
 
 
@@ -73,13 +75,15 @@ class Tls:
 def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | None,
           fsync: bool = False, seal_key: Path | None = None,
           header_timeout: float = Limits.header_timeout, tls: Tls = Tls(),
-          iscsi_port: int = 0, iscsi_chap: Path | None = None) -> None:
+          iscsi_port: int = 0, iscsi_chap: Path | None = None,
+          job_retention: Retention = Retention(), keep_events: int = KEEP_EVENTS) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     os.umask(0o077)  # every file the appliance makes (staging, journals, images) is 0600
     token = load_token(token_file)
     lock = _lock_data_dir(data_dir)
     sock = _listen(host, port)
-    appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key)
+    appliance = Appliance(data_dir, name, fsync=fsync, seal_key=seal_key,
+                          job_retention=job_retention, keep_events=keep_events)
     ssl, fp = _tls_files(tls, data_dir, name, host)
     url = f"{'http' if tls.insecure else 'https'}://{host}:{sock.getsockname()[1]}"
     portal = _start_iscsi(appliance, host, iscsi_port, iscsi_chap)

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS group_members(group_id TEXT NOT NULL, lun_id TEXT NOT
 CREATE TABLE IF NOT EXISTS jobs(
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, progress INTEGER NOT NULL,
     target TEXT, result TEXT, error TEXT, created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs(kind, target, created)
+    WHERE state IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(updated) WHERE state IN ('succeeded', 'failed');
 CREATE TABLE IF NOT EXISTS peers(
     id TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL, token TEXT NOT NULL,
     key BLOB NOT NULL, created TEXT NOT NULL);
@@ -68,7 +71,8 @@ CREATE TABLE IF NOT EXISTS agents(
 """
 
 #: (table, column, declaration) added to existing stores on open
-ADDED_COLUMNS = (("peers", "fingerprint", "TEXT"),)
+ADDED_COLUMNS = (("peers", "fingerprint", "TEXT"),
+                 ("jobs", "announced", "INTEGER NOT NULL DEFAULT 1"))
 
 
 class Store:

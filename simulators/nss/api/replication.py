@@ -39,6 +39,7 @@ class ReplicationCreate(Body):
 class ReplicationUpdate(Body):
     policy: dict[str, Any] | None = None
     xor: bool | None = None
+    keep_points: int | None = None
 
 
 class SyncRequest(Body):

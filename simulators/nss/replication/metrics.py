@@ -40,6 +40,13 @@ class ReplicationMetrics:
     def retry(self, rep_id: str) -> None:
         self.retries.labels(rep_id).inc()
 
+    def forget(self, rep_id: str) -> None:
+        """Drop a deleted replication's label sets (histogram, counter, parts in flight)."""
+        for metric in (self.cycles, self.retries):
+            metric.remove(rep_id)  # a label set never observed is no error
+        with self._lock:
+            self._flight.pop(rep_id, None)
+
     @contextmanager
     def in_flight(self, rep_id: str, parts: int) -> Iterator[None]:
         with self._lock:

@@ -23,9 +23,15 @@ STATES = ("replicating", "split", "failed-over")
 ZERO_STATS = {"sectors_sent": 0, "payload_bytes": 0, "wire_bytes": 0, "chunks_scanned": 0,
               "block4k_bytes": 0, "block64k_bytes": 0, "seconds": 0.0, "cycles": 0,
               "ideal_bytes": 0, "parts_sent": 0, "parts_resent": 0, "retries": 0}
-EVENTS_SCHEMA = """CREATE TABLE IF NOT EXISTS replication_events(
+EVENTS_SCHEMA = ("""CREATE TABLE IF NOT EXISTS replication_events(
     id INTEGER PRIMARY KEY AUTOINCREMENT, replication_id TEXT NOT NULL, time TEXT NOT NULL,
-    kind TEXT NOT NULL, detail TEXT NOT NULL)"""
+    kind TEXT NOT NULL, detail TEXT NOT NULL)""",
+                 "CREATE INDEX IF NOT EXISTS replication_events_by_rep "
+                 "ON replication_events(replication_id, id)")
+KEEP_EVENTS = 1000  # per replication, the newest (an RPO that flaps adds two per cycle)
+TRIM_EVENTS_SQL = """DELETE FROM replication_events WHERE replication_id=:rep AND id <=
+    (SELECT id FROM replication_events WHERE replication_id=:rep ORDER BY id DESC
+     LIMIT 1 OFFSET :keep)"""
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,12 @@ class RecoveryPoint:
 
 
 class Records:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, keep_events: int = KEEP_EVENTS) -> None:
         self.ctx = ctx
+        self.keep_events = keep_events
         with ctx.store.tx() as db:
-            db.execute(EVENTS_SCHEMA)
+            for statement in EVENTS_SCHEMA:
+                db.execute(statement)
 
     def get(self, rep_id: str) -> Replication:
         row = self.ctx.store.one("SELECT * FROM replications WHERE id=?", rep_id)
@@ -145,6 +153,7 @@ class Records:
         with self.ctx.store.tx() as db:
             cur = db.execute("INSERT INTO replication_events(replication_id, time, kind, detail)"
                              " VALUES(?,?,?,?)", (rep_id, now, kind, dumps(detail)))
+            db.execute(TRIM_EVENTS_SQL, {"rep": rep_id, "keep": self.keep_events})
         return {"id": cur.lastrowid, "replication_id": rep_id, "time": now, "kind": kind,
                 **detail}
 

@@ -8,6 +8,7 @@ and the SRA's syncOnce) starts one now or joins the one running.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,22 +21,25 @@ from ..errors import Conflict, InUse, InvalidRequest, NssError
 from .logic.policy import Policy, rpo_state
 from .metrics import ReplicationMetrics
 from .peers import PeerLink, Peers
-from .records import ZERO_STATS, Device, Records, Replication
+from .records import KEEP_EVENTS, ZERO_STATS, Device, Records, Replication
 from .scheduler import Scheduler
 from .source import KEEP_SOURCE_POINTS, Cycle, source_points
-from .target import KeyedLocks, Target
+from .target import KEEP_REPLICA_POINTS, KeyedLocks, Target
 from .throttle import Throttles, TokenBucket
 from .volumes import Volumes
 
 log = logging.getLogger(__name__)
-OPTIONS = {"xor": True, "keep_points": 8, "policy": {}}
+OPTIONS = {"xor": True, "keep_points": KEEP_REPLICA_POINTS, "policy": {}}
+KEEP_POINTS_RANGE = (2, 1000)  # the newest point and one before it, at least
+TOLD_TO_REPLICA = ("policy", "keep_points")
+RPO_LOG_EVERY = 60.0
 
 
 class ReplicationService:
     def __init__(self, ctx: Context, vol: Volumes, jobs: Any, identity: dict[str, Any],
-                 staging: Path) -> None:
+                 staging: Path, keep_events: int = KEEP_EVENTS) -> None:
         self.store, self.vol, self.jobs, self.identity = ctx.store, vol, jobs, identity
-        self.records = Records(ctx)
+        self.records = Records(ctx, keep_events)
         self.peers = Peers(ctx, identity)
         self.target = Target(self, staging)
         self.locks = KeyedLocks()
@@ -43,6 +47,8 @@ class ReplicationService:
         self.metrics = ReplicationMetrics(self._metric_rows)
         self.scheduler = Scheduler(self)
         self._rpo_seen: dict[str, str] = {}
+        self._rpo_logged: dict[str, tuple[float | None, int]] = {}
+        self._rpo_lock = threading.Lock()
         self.held: set[str] = set()  # replications whose scheduled cycles are held off
         vol.guard_snapshots(lambda s: self.records.holds_snapshot(s.id))
 
@@ -77,21 +83,24 @@ class ReplicationService:
         return {"replication": self.view(self.records.get(rep_id)), "job": self.sync(rep_id)}
 
     def update(self, rep_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """PATCH: ``policy`` fields merge into the current policy; ``xor`` replaces."""
+        """PATCH: ``policy`` fields merge into the current policy; ``xor`` and
+        ``keep_points`` replace."""
         rep = self.records.get(rep_id)
         options = self._options(changes, rep.options)
         rep = self.records.update(rep_id, options=options)
         self.records.add_event(rep_id, "policy", {"policy": options["policy"]})
-        if rep.direction == "outbound" and "policy" in changes:
-            self._tell_replica(rep, options["policy"])
+        told = {k: options[k] for k in TOLD_TO_REPLICA if k in changes}
+        if rep.direction == "outbound" and told:
+            self._tell_replica(rep, told)
         return self.view(rep)
 
-    def _tell_replica(self, rep: Replication, policy: dict[str, Any]) -> None:
-        """The replica keeps a copy of the policy (its RPO view): pass the change on. A peer
-        that cannot be told now keeps its copy; the source's policy rules the cycles."""
+    def _tell_replica(self, rep: Replication, changes: dict[str, Any]) -> None:
+        """The replica keeps a copy of the policy (its RPO view) and applies ``keep_points``
+        (the recovery points it keeps): pass a change on. A peer that cannot be told now
+        keeps its copy; the source's policy rules the cycles."""
         try:
             self.peers.link(rep.peer_id, timeout=10, attempts=2).request(
-                "PATCH", f"/replications/{rep.id}", json={"policy": policy})
+                "PATCH", f"/replications/{rep.id}", json=changes)
         except NssError as exc:
             log.warning("replication %s: the replica did not take the new policy (%s)",
                         rep.id, exc)
@@ -104,6 +113,8 @@ class ReplicationService:
                                  f"(known: {', '.join(OPTIONS)})", field=f"options.{unknown[0]}")
         if "xor" in changes and not isinstance(changes["xor"], bool):
             raise InvalidRequest("options.xor must be true or false", field="options.xor")
+        if "keep_points" in changes:
+            _check_keep_points(changes["keep_points"])
         base = Policy.from_dict(current.get("policy"))
         policy = Policy.parse(changes.get("policy", {}), base)
         return {**current, **changes, "policy": policy.to_dict()}
@@ -164,15 +175,25 @@ class ReplicationService:
                             id=rep_id)
         self.records.delete(rep_id)
         self.target.staging.drop(rep_id)
+        self._forget(rep_id)
         for lun_id in rep.local_luns:
             lun = self.vol.lun(lun_id)
             self.vol.set_role(lun_id, "standalone", lun.access, replication_id=None)
         if rep.local_group:
             self.vol.set_group_attrs(rep.local_group, replication_id=None)
 
+    def _forget(self, rep_id: str) -> None:
+        """A deleted replication leaves nothing in memory: RPO state, schedule, metrics."""
+        self._rpo_seen.pop(rep_id, None)
+        self._rpo_logged.pop(rep_id, None)
+        self.scheduler.forget(rep_id)
+        self.metrics.forget(rep_id)
+
     # ---------------------------------------------------------------- views, RPO
     def view(self, rep: Replication) -> dict[str, Any]:
         job = self.jobs.active("sync", rep.id)
+        if job is not None:
+            self.jobs.announce(job["id"])  # a client may poll it from here
         return {**rep.to_dict(), "policy": Policy.from_dict(rep.options.get("policy")).to_dict(),
                 "rpo": self.rpo(rep), "syncing": job is not None, "job": job}
 
@@ -186,9 +207,15 @@ class ReplicationService:
                 "state": rpo_state(lag, objective), "newest_recovery_point_time": newest}
 
     def watch_rpo(self, rep: Replication) -> None:
-        """Record an ``rpo`` event when the state changes (compared with the last event)."""
+        """Record an ``rpo`` event when the state changes (compared with the last event).
+        Called on every scheduler tick and just before a new point is recorded, when the lag
+        is at its highest: a violation shorter than a tick still leaves its event."""
         if rep.direction != "outbound" or rep.state != "replicating":
             return
+        with self._rpo_lock:
+            self._watch_rpo(rep)
+
+    def _watch_rpo(self, rep: Replication) -> None:
         now = self.rpo(rep)
         last = self._rpo_seen.get(rep.id)
         if last is None:
@@ -198,9 +225,20 @@ class ReplicationService:
             self.records.add_event(rep.id, "rpo", {"from": last, "to": now["state"],
                                                    "lag_s": now["lag_s"],
                                                    "objective_s": now["objective_s"]})
-            log.warning("replication %s RPO %s -> %s (lag %.1f s, objective %.0f s)", rep.id,
-                        last, now["state"], now["lag_s"], now["objective_s"])
+            self._log_rpo(rep.id, last, now)
         self._rpo_seen[rep.id] = now["state"]
+
+    def _log_rpo(self, rep_id: str, last: str, now: dict[str, Any]) -> None:
+        """At most one line per replication every ``RPO_LOG_EVERY`` s: an RPO that flaps at
+        every cycle keeps all its events (trimmed to the newest) but does not fill the log."""
+        at, skipped = self._rpo_logged.get(rep_id, (None, 0))
+        if at is not None and time.monotonic() - at < RPO_LOG_EVERY:
+            self._rpo_logged[rep_id] = (at, skipped + 1)
+            return
+        self._rpo_logged[rep_id] = (time.monotonic(), 0)
+        log.warning("replication %s RPO %s -> %s (lag %.1f s, objective %g s)%s", rep_id,
+                    last, now["state"], now["lag_s"], now["objective_s"],
+                    f"; {skipped} change(s) since the last line, see the events" if skipped else "")
 
     def _metric_rows(self) -> list[dict[str, Any]]:
         return [{"id": r.id, "rpo": self.rpo(r), "stats": r.stats}
@@ -213,7 +251,9 @@ class ReplicationService:
         return self.throttles.link(rep.peer_id, rates)
 
     # ---------------------------------------------------------------- cycles
-    def sync(self, rep_id: str, quiesce: bool = False) -> dict[str, Any]:
+    def sync(self, rep_id: str, quiesce: bool = False, announce: bool = True) -> dict[str, Any]:
+        """Start a cycle now, or join the one running; ``announce=False`` for the scheduler's
+        own cycles, which no client is given (``jobs.py``: retention)."""
         rep = self.records.get(rep_id)
         if rep.direction != "outbound":
             raise Conflict(f"replication {rep_id!r} is inbound here; sync runs at the source "
@@ -223,9 +263,12 @@ class ReplicationService:
                            code=f"replication-{rep.state}", id=rep_id, state=rep.state)
         active = self.jobs.active("sync", rep_id)
         if active:
+            if announce:
+                self.jobs.announce(active["id"])
             return {**active, "warning": "a sync of this replication is already running; "
                     "this request joins it"}
-        return self.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce))
+        return self.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce),
+                                announced=announce)
 
     def _cycle(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
         with self.locks.get(rep_id):
@@ -254,6 +297,7 @@ class ReplicationService:
 
     def acknowledge(self, rep_id: str, seq: int, rp_id: str) -> None:
         rep = self.records.get(rep_id)
+        self.watch_rpo(rep)  # the lag just before this point lowers it
         points = source_points(rep, rp_id, seq, rep.inflight or {})
         with self.store.tx() as db:
             self.records.add_points(db, rep_id, points)
@@ -302,3 +346,10 @@ class ReplicationService:
             log.warning("peer %s not told of %s: %s", rep.peer_id, event["event"], exc.message)
             return False
 
+
+def _check_keep_points(value: Any) -> None:
+    low, high = KEEP_POINTS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"options.keep_points must be an integer from {low} to {high} "
+                             f"(recovery points the replica keeps), not {value!r}",
+                             field="options.keep_points")

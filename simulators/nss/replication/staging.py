@@ -53,6 +53,12 @@ class Staging:
     def drop(self, rep_id: str) -> None:
         shutil.rmtree(self.root / rep_id, ignore_errors=True)
 
+    def drop_all_but(self, rep_ids: set[str]) -> None:
+        if self.root.is_dir():
+            for where in self.root.iterdir():
+                if where.name not in rep_ids:
+                    shutil.rmtree(where, ignore_errors=True)
+
     def ack(self, rep_id: str, seq: int, device: str) -> dict[str, Any]:
         path = self.root / rep_id / str(seq) / device / "ack.json"
         if not path.exists():

@@ -289,11 +289,13 @@ class Target:
         return self.store.one("SELECT * FROM pending_commits WHERE replication_id=?", rep_id)
 
     def finish(self, rep_id: str) -> None:
-        """Apply a pending commit and record its recovery point (also at restart)."""
+        """Apply a pending commit and record its recovery point (also at restart), then keep
+        the replication's ``keep_points`` newest points (those with TimeViews as well)."""
         with self.locks.get(rep_id):
             done = self._finish(rep_id)
         if done:
-            self.svc.prune(rep_id, KEEP_REPLICA_POINTS)
+            options = self.svc.records.get(rep_id).options
+            self.svc.prune(rep_id, int(options.get("keep_points", KEEP_REPLICA_POINTS)))
 
     def _finish(self, rep_id: str) -> bool:
         row = self._pending(rep_id)
@@ -342,8 +344,11 @@ class Target:
             self.vol.write(dev, c * CHUNK, self.vol.read_snapshot(base, c * CHUNK, n))
 
     def recover(self) -> None:
+        """At start-up: finish decided commits; drop the staging of replications that no
+        longer exist (a crash between deleting one and dropping its staging)."""
         for row in self.store.all("SELECT replication_id FROM pending_commits"):
             self.finish(row[0])
+        self.staging.drop_all_but({rep.id for rep in self.svc.records.list()})
 
     # ---------------------------------------------------------------- checks
     @staticmethod
