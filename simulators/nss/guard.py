@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +67,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     limits = Limits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        _no_delay(transport)
         super().connection_made(transport)
         self._header_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
@@ -129,16 +127,3 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         waiting.sort(key=lambda c: c._since)
         for victim in waiting[:excess]:
             victim._drop()
-
-
-def _no_delay(transport: asyncio.Transport) -> None:
-    """Send small writes at once (TCP_NODELAY). asyncio sets it only on sockets it knows are
-    TCP, and uvicorn wraps the inherited listening descriptor as AF_UNIX, so without this a
-    JSON answer's body waits for the peer's delayed ACK of its headers: 40 ms per request."""
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:  # not a TCP socket after all (a Unix socket in a test)
-        pass
