@@ -90,6 +90,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_headers_complete()
 
+    def shutdown(self) -> None:
+        """Server shutdown: an idle connection is aborted, not closed. Closing a TLS connection
+        waits for the client's close_notify, which an idle keep-alive client never sends:
+        SIGTERM then took asyncio's 30 s TLS shutdown timeout to end the process."""
+        if self._idle():
+            self.transport.abort()
+            return
+        super().shutdown()
+
     def on_response_complete(self) -> None:
         self._since = time.monotonic()  # idle keep-alive from now on: evictable
         super().on_response_complete()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -111,3 +112,16 @@ def test_the_cli_pins_the_fingerprint(tls_pair):
                          timeout=60)
     assert bad.returncode == 1 and bad.stdout == b""
     assert b"error: tls-untrusted:" in bad.stderr and b"not the pinned one" in bad.stderr
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_sigterm_ends_the_appliance_with_an_idle_keep_alive_client(appliance_factory, tls):
+    """An idle TLS client never sends close_notify: closing its connection politely held the
+    shutdown for asyncio's 30 s TLS timeout. The appliance must exit on SIGTERM at once."""
+    app = appliance_factory("stopping", tls=tls)
+    client = app.client
+    client.list_luns()                      # the connection stays open, idle, in the pool
+    app.proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down, then re-raises the signal: -15, not the harness's SIGKILL after 10 s
+    assert app.proc.wait(timeout=8) == -signal.SIGTERM
+    assert client.url.startswith("https://" if tls else "http://")
