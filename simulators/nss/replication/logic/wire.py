@@ -238,7 +238,7 @@ def _pieces(extents: Sequence[Extent]) -> list[bytes | memoryview]:
 def _compress(z: zstandard.ZstdCompressor, pieces: list[bytes | memoryview]) -> bytes:
     if len(pieces) == 1:
         return z.compress(pieces[0])
-    stream = z.compressobj()
+    stream = z.compressobj(size=sum(len(p) for p in pieces))  # as one-shot: tuned to the size
     return b"".join([*(stream.compress(p) for p in pieces), stream.flush()])
 
 
