@@ -17,7 +17,6 @@ replica identical; with cuts, at most one part sent again per cut.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -83,14 +82,6 @@ def cp_sync(src: Path, workdir: Path) -> float:
     return seconds
 
 
-def file_digest(proc: ApplianceProcess, lun_id: str) -> str:
-    h = hashlib.sha256()
-    with open(proc.data_dir / "luns" / f"{lun_id}.img", "rb") as fh:
-        while block := fh.read(16 * MiB):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cut_link(proxy: WanProxy, size: int, cuts: int) -> None:
     """Reset the link ``cuts`` times, every ``size / (cuts + 1)`` bytes sent."""
     for n in range(1, cuts + 1):
@@ -117,7 +108,7 @@ def one_size(a: ApplianceProcess, b: ApplianceProcess, peer: str, size: int, wor
     extra_a, extra_b = mem_a.stop(), mem_b.stop()
     stats = job["result"]["stats"]
     replica = created["replication"]["devices"][0]["remote"]
-    identical = file_digest(a, lun["id"]) == file_digest(b, replica)
+    identical = a.image_sha256(lun["id"]) == b.image_sha256(replica)
     done_cuts = proxy.cuts if proxy is not None else 0
     return {"size": size, "sync_s": seconds, "cp_sync_s": baseline,
             "ratio": seconds / baseline, "source_rss_above_idle": extra_a,

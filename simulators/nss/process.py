@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import signal
@@ -101,6 +102,14 @@ class ApplianceProcess:
     def _limits(self) -> None:
         """In the child before exec: the descriptor limit, as ``ulimit -n`` would set it."""
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+    def image_sha256(self, lun_id: str) -> str:
+        """SHA-256 of a LUN's image file as it is on disk (for comparing replicas)."""
+        h = hashlib.sha256()
+        with open(self.data_dir / "luns" / f"{lun_id}.img", "rb") as fh:
+            while block := fh.read(16 * 2**20):
+                h.update(block)
+        return h.hexdigest()
 
     def kill9(self) -> None:
         self._signal(signal.SIGKILL)

@@ -6,7 +6,6 @@ delta part crosses the proxy and can be cut, slowed or paused at a chosen byte.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 import requests
 
-from simulators.nss.process import ApplianceProcess
 from simulators.wanlink import WanProxy
 from sra.nss_client import NssClient
 
@@ -46,14 +44,6 @@ def fill_random(client: NssClient, lun_id: str, size: int, seed: int) -> None:
     for off in range(0, size, 16 * MiB):
         client.write(lun_id, off, rng.integers(0, 256, min(16 * MiB, size - off),
                                                dtype=np.uint8).tobytes())
-
-
-def file_digest(proc: ApplianceProcess, lun_id: str) -> str:
-    h = hashlib.sha256()
-    with open(proc.data_dir / "luns" / f"{lun_id}.img", "rb") as fh:
-        while block := fh.read(16 * MiB):
-            h.update(block)
-    return h.hexdigest()
 
 
 def receiving(w: WanPair, rep_id: str) -> dict:
@@ -87,7 +77,7 @@ def test_1gib_initial_sync_survives_three_link_cuts(wan):
     assert stats["retries"] >= 3 and stats["parts_resent"] <= 3, stats
     assert stats["parts_sent"] <= size // PART + 1 + 3
     replica = created["replication"]["devices"][0]["remote"]
-    assert file_digest(wan.b, replica) == file_digest(wan.a, lun["id"])
+    assert wan.b.image_sha256(replica) == wan.a.image_sha256(lun["id"])
 
 
 @pytest.mark.parametrize("victim", ["source", "replica"])
