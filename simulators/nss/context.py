@@ -15,7 +15,12 @@ from .store import Store
 
 def utcnow() -> str:
     """UTC ISO 8601 with microseconds: the one timestamp format of the appliance."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return stamp(datetime.now(UTC))
+
+
+def stamp(when: datetime) -> str:
+    """``when`` (aware, UTC) in the appliance's timestamp format (they compare as strings)."""
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def new_id(prefix: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .context import Context, new_id, utcnow
+from .context import Context, new_id, stamp, utcnow
 from .errors import NssError, not_found
 from .store import dumps, loads
 
@@ -62,12 +62,8 @@ class Retention:
 
     def cutoffs(self, now: datetime) -> dict[str, Any]:
         """Bind values of ``PRUNE_SQL``: finished before ``grace`` and ``age``, in store format."""
-        return {"grace": _stamp(now - timedelta(seconds=self.poll_grace_s)),
-                "age": _stamp(now - timedelta(seconds=self.max_age_s)), "keep": self.keep}
-
-
-def _stamp(when: datetime) -> str:
-    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return {"grace": stamp(now - timedelta(seconds=self.poll_grace_s)),
+                "age": stamp(now - timedelta(seconds=self.max_age_s)), "keep": self.keep}
 
 
 class JobHandle:
