@@ -11,7 +11,11 @@ connection:
   ``max_header_bytes`` is the most they may take; otherwise the connection is closed;
 - a connection budget: past ``max_connections`` open connections, the connection that has
   waited longest for its headers (or idled longest between keep-alive requests) is closed to
-  make room; a request being served is never dropped for a slow client.
+  make room; a request being served is never dropped for a slow client;
+- draining: a request answered before its whole body came (a 413) keeps its connection while
+  the rest of the body is read and dropped, up to ``DRAIN_MAX`` bytes and ``drain_timeout``
+  seconds (closing with unread data would reset the connection, and a client still sending
+  would lose the answer); those bytes are the old request's body, not a new request's headers.
 
 ``limits_for(nofile)`` derives the budget from the descriptor limit, leaving room for the image
 descriptor cache, SQLite and the replication clients.
@@ -30,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .fdcache import DEFAULT_CAPACITY
 
 RESERVED_FDS = 96  # SQLite db/-wal/-shm, logs, peer and agent clients, the event loop
+DRAIN_MAX = 256 * 2**20  # a refused body declared larger is not drained: the answer closes
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Limits:
     max_header_bytes: int = 64 * 1024
     max_connections: int = 1000
     keep_alive: int = 5
+    drain_timeout: float = 30.0
 
 
 def raise_nofile() -> int:
@@ -75,9 +81,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_draining()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._draining():
+            self._drained += len(data)
+            if self._drained > DRAIN_MAX:
+                self._drop()
+                return
+            super().data_received(data)  # uvicorn drops body bytes of an answered request
+            return
         if self._deadline is None and self._idle():
             self._arm()  # first byte of a keep-alive request: its headers are on the clock
         super().data_received(data)
@@ -102,6 +116,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._since = time.monotonic()  # idle keep-alive from now on: evictable
         super().on_response_complete()
+        if self._draining() and getattr(self, "_drain_timer", None) is None:
+            self._drained = 0
+            self._drain_timer = self.loop.call_later(self.limits.drain_timeout, self._drop)
+
+    def on_message_complete(self) -> None:
+        drained = self._draining()
+        super().on_message_complete()
+        self._stop_draining()
+        if drained and not self.pipeline:  # idle now: uvicorn's keep-alive timeout applies
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     # ---------------------------------------------------------------- internals
     def _arm(self) -> None:
@@ -115,7 +141,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _idle(self) -> bool:
-        return self.cycle is None or self.cycle.response_complete
+        return self.cycle is None or (self.cycle.response_complete and not self.cycle.more_body)
+
+    def _draining(self) -> bool:
+        """Answered, but the request's body is still coming."""
+        return self.cycle is not None and self.cycle.response_complete and self.cycle.more_body
+
+    def _stop_draining(self) -> None:
+        timer = getattr(self, "_drain_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._drain_timer = None
 
     def _drop(self) -> None:
         self._disarm()

@@ -1,9 +1,10 @@
 """Request body limits enforced before any parsing: an ASGI middleware around the whole app.
 
 A JSON body may be at most ``MAX_JSON_BYTES``: a ``Content-Length`` above it is refused at once
-(413, nothing read), and a body without one (chunked) is read up to the limit and refused as
-soon as it passes it. Only the block-data routes take raw bytes; they stream their body and
-enforce ``MAX_IO_BYTES`` themselves (``deps.read_body``).
+(413, nothing parsed), and a body without one (chunked) is read up to the limit and refused as
+soon as it passes it; the connection then reads and drops the rest (``guard.py``), so a client
+still sending reads the 413 rather than a reset. Only the block-data routes take raw bytes;
+they stream their body and enforce ``MAX_IO_BYTES`` themselves (``deps.read_body``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..guard import DRAIN_MAX
 from .deps import MAX_JSON_BYTES
 from .errors import error_response
 
@@ -34,7 +36,8 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
-            await self._refuse(scope, receive, send, f"of {declared} bytes ")
+            await self._refuse(scope, receive, send, f"of {declared} bytes ",
+                               close=declared > DRAIN_MAX)
             return
         try:
             body = await self._read(receive)
@@ -57,11 +60,14 @@ class BodyLimit:
             more = message.get("more_body", False)
         return b"".join(parts)
 
-    async def _refuse(self, scope: dict, receive: Any, send: Any, size: str) -> None:
+    async def _refuse(self, scope: dict, receive: Any, send: Any, size: str,
+                      close: bool = False) -> None:
+        """413 at once; the connection drains the rest of the body (guard.py) unless it is
+        declared too large even for that."""
         response = error_response(
             413, "payload-too-large",
             f"request body {size}exceeds the JSON limit of {self.limit} bytes",
-            {"limit": self.limit}, headers={"Connection": "close"})
+            {"limit": self.limit}, headers={"Connection": "close"} if close else None)
         await response(scope, receive, send)
 
 
