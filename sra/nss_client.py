@@ -105,6 +105,7 @@ class NssClient:
         cleaned = [strip_credentials(u.rstrip("/")) for u in urls]
         self.urls = [u.removesuffix(API) for u, _ in cleaned]
         self.url = self.urls[0]
+        self.fingerprint = fingerprint  # of the certificate pinned ('' when none is)
         self.timeout, self.connect_timeout, self.retry = timeout, connect_timeout, retry
         self.deadline, self.on_attempt = deadline, on_attempt
         self.retry_on = retry_on or transient

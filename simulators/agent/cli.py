@@ -190,9 +190,12 @@ def _check_appliance(url: str | None, token_file: Path | None, via: str) -> None
               show_default=True, help="how the recovered image is produced")
 @click.option("--appliance-url", help="use this appliance instead of starting a private one")
 @click.option("--appliance-token-file", type=Path)
+@click.option("--appliance-fingerprint", callback=_fingerprint,
+              help="SHA-256 of the https appliance's certificate, pinned")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def trials(mode: str, count: int, seed: int, rate_tps: float, via: str,
-           appliance_url: str | None, appliance_token_file: Path | None, as_json: bool) -> None:
+           appliance_url: str | None, appliance_token_file: Path | None,
+           appliance_fingerprint: str, as_json: bool) -> None:
     """Run application-consistency trials: snapshot, recover, check; print violation counts.
 
     Exits 1 when an application-consistent trial shows a violation or fails to snapshot.
@@ -204,7 +207,7 @@ def trials(mode: str, count: int, seed: int, rate_tps: float, via: str,
     cfg = TrialConfig(count=count, seed=seed, rate_tps=rate_tps)
     dots = None if as_json else (lambda r: click.echo("." if r.ok else "x", nl=False, err=True))
     summaries = run_trials(modes, cfg, dots, via=via, appliance_url=appliance_url,
-                           token_file=appliance_token_file)
+                           token_file=appliance_token_file, fingerprint=appliance_fingerprint)
     if as_json:
         click.echo(json.dumps({"seed": seed, "count": count, "rate_tps": rate_tps, "via": via,
                                "modes": {m: s.to_dict() for m, s in summaries.items()}},

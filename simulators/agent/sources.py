@@ -79,7 +79,7 @@ def timeviews(client: Any, url: str, token: str,
     try:
         for snap_id in snapshot_ids:
             views.append(client.create_timeview(snap_id, writable=False)["id"])
-        yield [ApplianceDevice(url, token, view) for view in views]
+        yield [ApplianceDevice(url, token, view, client.fingerprint) for view in views]
     finally:
         for view in views:
             client.delete_lun(view)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.srm.invoke import Connection, Q, SraInvoker, item_errors, q, sub
@@ -34,7 +35,9 @@ class SraTestFailoverSource(ReplicaSource):
                  workdir: Path) -> None:
         super().__init__(peer_client, peer_url, peer_token, peer_id)
         self.workdir = Path(workdir)
-        connection = Connection({"address": peer_url}, "drkit-trials", peer_token)
+        pin = peer_client.fingerprint
+        address = f"{peer_url}?fingerprint={quote(pin)}" if pin else peer_url
+        connection = Connection({"address": address}, "drkit-trials", peer_token)
         self.sra = SraInvoker(["perl", str(COMMAND_PL)], connection, self.workdir / "sra-logs",
                               timeout=120, cwd=self.workdir,
                               env={"DRKIT_PYTHON": sys.executable})
@@ -51,7 +54,8 @@ class SraTestFailoverSource(ReplicaSource):
                                expected=result["recovery_point"])
             by_wwn = {lun["wwn"]: lun["id"] for lun in self.peer.list_luns(role="timeview")}
             data, wal = (ApplianceDevice(self.peer_url, self.peer_token,
-                                         by_wwn[wwns[self.remote[lun]]]) for lun in setup.luns)
+                                         by_wwn[wwns[self.remote[lun]]], self.peer.fingerprint)
+                         for lun in setup.luns)
             yield result["consistency"], data, wal
         finally:
             self.run("testFailoverStop", self._targets(setup, "TestFailoverStopParameters"))

@@ -110,7 +110,8 @@ class TrialRunner:
     def _protected(self, cfg: GuestConfig) -> Iterator[tuple[Setup, GuestProcess]]:
         luns = [self.client.create_lun(f"{cfg.name}-{p}", MIB)["id"] for p in ("data", "wal")]
         group = self.client.create_group(f"{cfg.name}-cg", luns)
-        guest = GuestProcess(self.workdir, self.url, self.token_file, *luns, cfg)
+        guest = GuestProcess(self.workdir, self.url, self.token_file, *luns, cfg,
+                             fingerprint=self.client.fingerprint)
         setup = Setup(self.url, self.token, self.client, group["id"], *luns)
         try:
             guest.start()
@@ -136,7 +137,8 @@ class TrialRunner:
 
 def _wait_for_checkpoint(setup: Setup, min_lsn: int, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
-    devs = [ApplianceDevice(setup.url, setup.token, x) for x in (setup.data_lun, setup.wal_lun)]
+    devs = [ApplianceDevice(setup.url, setup.token, x, setup.client.fingerprint)
+            for x in (setup.data_lun, setup.wal_lun)]
     while check(*devs).checkpoint_lsn < min_lsn:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the guest did not reach LSN {min_lsn} in {timeout_s}s")
@@ -148,14 +150,16 @@ VIAS = ("timeview", "export", "replica", "sra")
 
 @contextmanager
 def private_appliances(count: int) -> Iterator[tuple[list[Any], Path]]:
-    """Start throw-away appliances for the trials; yields (ApplianceProcesses, workdir)."""
+    """Start throw-away appliances for the trials (HTTPS, their certificates pinned);
+    yields (ApplianceProcesses, workdir)."""
     from simulators.nss.process import ApplianceProcess
 
     with tempfile.TemporaryDirectory(prefix="drkit-trials-") as tmp:
         started: list[Any] = []
         try:
             for i in range(count):
-                started.append(ApplianceProcess(f"trials-{i}", Path(tmp) / f"nss-{i}").start())
+                started.append(ApplianceProcess(f"trials-{i}", Path(tmp) / f"nss-{i}",
+                                                tls=True).start())
             yield started, Path(tmp)
         finally:
             for ap in started:
@@ -172,7 +176,7 @@ def make_source(via: str, appliances: list[Any], workdir: Path) -> ImageSource:
         from simulators.agent.sra_source import SraTestFailoverSource
 
         a, b = appliances
-        peer = a.client.pair(b.url, b.token)
+        peer = a.client.pair(b.url, b.token, fingerprint=b.fingerprint)
         if via == "sra":
             return SraTestFailoverSource(b.client, b.url, b.token, peer["id"], workdir / "sra")
         return ReplicaSource(b.client, b.url, b.token, peer["id"])
@@ -180,8 +184,8 @@ def make_source(via: str, appliances: list[Any], workdir: Path) -> ImageSource:
 
 
 def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None, via: str = "timeview",
-               appliance_url: str | None = None,
-               token_file: Path | None = None) -> dict[str, ModeSummary]:
+               appliance_url: str | None = None, token_file: Path | None = None,
+               fingerprint: str = "") -> dict[str, ModeSummary]:
     """Run ``cfg.count`` trials per mode, on the given appliance or on private ones.
 
     ``via`` picks the recovered-image step (VIAS); ``replica`` and ``sra`` need two paired
@@ -193,7 +197,8 @@ def run_trials(modes: list[str], cfg: TrialConfig, progress: Any = None, via: st
         token = token_file.read_text().strip()
         with tempfile.TemporaryDirectory(prefix="drkit-trials-") as tmp:
             source = make_source(via, [], Path(tmp))
-            runner = TrialRunner(NssClient(appliance_url, token), appliance_url, token,
+            runner = TrialRunner(NssClient(appliance_url, token, fingerprint=fingerprint),
+                                 appliance_url, token,
                                  token_file, Path(tmp), source)
             return {m: runner.run_mode(m, cfg, progress) for m in modes}
     with private_appliances(2 if via in ("replica", "sra") else 1) as (aps, workdir):

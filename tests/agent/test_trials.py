@@ -60,3 +60,21 @@ def test_trials_through_the_sra_test_failover_of_the_replica() -> None:
     assert app["snapshot_failures"] == 0 and crash["snapshot_failures"] == 0
     assert app["checked"] == 2 and app["violations_total"] == 0
     assert app["consistency"] == {"app": 2} and crash["consistency"] == {"crash": 2}
+
+
+def test_drkit_trials_on_a_given_https_appliance_pins_its_certificate(appliance_factory) -> None:
+    """--appliance-url over https: the fingerprint given is pinned for every client of the
+    trials (the runner, the guest, the recovered-image reader); a wrong one is refused."""
+    app = appliance_factory("trials-tls", tls=True)
+    drkit = Path(sys.executable).parent / "drkit"
+    base = [str(drkit), "trials", "--mode", "crash", "--count", "2", "--json",
+            "--appliance-url", app.url, "--appliance-token-file", str(app.token_file)]
+    out = subprocess.run([*base, "--appliance-fingerprint", app.fingerprint],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["modes"]["crash"]["checked"] == 2
+    wrong = "AA:" * 31 + "AA"
+    out = subprocess.run([*base, "--appliance-fingerprint", wrong],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode != 0 and "error:" in out.stderr
+    assert app.token not in out.stderr
