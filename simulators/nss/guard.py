@@ -76,6 +76,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._header_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._drained = 0
         self._arm()
         self._make_room()
 
@@ -116,7 +118,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._since = time.monotonic()  # idle keep-alive from now on: evictable
         super().on_response_complete()
-        if self._draining() and getattr(self, "_drain_timer", None) is None:
+        if self._draining() and self._drain_timer is None:
             self._drained = 0
             self._drain_timer = self.loop.call_later(self.limits.drain_timeout, self._drop)
 
@@ -148,9 +150,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         return self.cycle is not None and self.cycle.response_complete and self.cycle.more_body
 
     def _stop_draining(self) -> None:
-        timer = getattr(self, "_drain_timer", None)
-        if timer is not None:
-            timer.cancel()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
             self._drain_timer = None
 
     def _drop(self) -> None:

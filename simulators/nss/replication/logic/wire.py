@@ -217,7 +217,7 @@ def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
     if size > max_payload:
         raise DeltaTooLargeError(f"delta part of {size} bytes exceeds {max_payload}; "
                                  "cut it with parts.pack", size=size)
-    packed = _compress(_zstd(level, dictionary), pieces)
+    packed = _compress(_zstd(level, dictionary), pieces, data_len)
     stored = len(packed) >= data_len
     header = _header_bytes(delta.header, {"extents": len(delta.extents),
                                           "serialized_bytes": size, "stored": stored})
@@ -235,10 +235,10 @@ def _pieces(extents: Sequence[Extent]) -> list[bytes | memoryview]:
     return pieces if len(pieces) <= _FEW else [b"".join(pieces)]
 
 
-def _compress(z: zstandard.ZstdCompressor, pieces: list[bytes | memoryview]) -> bytes:
+def _compress(z: zstandard.ZstdCompressor, pieces: list[bytes | memoryview], size: int) -> bytes:
     if len(pieces) == 1:
         return z.compress(pieces[0])
-    stream = z.compressobj(size=sum(len(p) for p in pieces))  # as one-shot: tuned to the size
+    stream = z.compressobj(size=size)  # as one-shot: tuned to the size
     return b"".join([*(stream.compress(p) for p in pieces), stream.flush()])
 
 
