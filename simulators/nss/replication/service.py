@@ -18,13 +18,14 @@ from typing import Any
 
 from ..context import Context, new_id, utcnow
 from ..errors import Conflict, InUse, InvalidRequest, NssError
+from .locks import KeyedLocks
 from .logic.policy import Policy, rpo_state
 from .metrics import ReplicationMetrics
 from .peers import PeerLink, Peers
 from .records import KEEP_EVENTS, ZERO_STATS, Device, Records, Replication
 from .scheduler import Scheduler
 from .source import KEEP_SOURCE_POINTS, Cycle, source_points
-from .target import KEEP_REPLICA_POINTS, KeyedLocks, Target
+from .target import KEEP_REPLICA_POINTS, Target
 from .throttle import Throttles, TokenBucket
 from .volumes import Volumes
 
@@ -271,7 +272,7 @@ class ReplicationService:
                                 announced=announce)
 
     def _cycle(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
-        with self.locks.get(rep_id):
+        with self.locks.hold(rep_id):
             try:
                 result = Cycle(self, rep_id, handle, quiesce).run()
             except NssError as exc:

@@ -36,6 +36,7 @@ import numpy as np
 from ..blockdev import CHUNK
 from ..context import utcnow
 from ..errors import Conflict, InvalidRequest
+from .locks import KeyedLocks
 from .logic import wire
 from .logic.errors import DeltaFormatError, DeltaGapError, DeltaReplayError
 from .logic.microscan import Extent, Kind
@@ -45,18 +46,6 @@ from .volumes import read_ranges
 
 KEEP_REPLICA_POINTS = 8
 COMMIT_WAIT = 5.0
-
-
-class KeyedLocks:
-    """One lock per replication id."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, rep_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(rep_id, threading.Lock())
 
 
 class Target:
@@ -129,7 +118,7 @@ class Target:
         return {"sequence": m["sequence"], "rp_id": m["rp_id"], "devices": self._acks(rep, m)}
 
     def committing(self, rep_id: str) -> bool:
-        return self.locks.get(rep_id).locked() or self._pending(rep_id) is not None
+        return self.locks.held(rep_id) or self._pending(rep_id) is not None
 
     def _acks(self, rep: Replication, m: dict[str, Any]) -> dict[str, Any]:
         return {d: self.staging.ack(rep.id, m["sequence"], d) for d in rep.local_luns}
@@ -137,7 +126,7 @@ class Target:
     @contextmanager
     def exclusive(self, rep_id: str) -> Iterator[None]:
         """No part is staged and no commit applies meanwhile (promote holds this)."""
-        with self.stage_locks.get(rep_id), self.locks.get(rep_id):
+        with self.stage_locks.hold(rep_id), self.locks.hold(rep_id):
             yield
 
     def abandon(self, rep_id: str) -> None:
@@ -150,7 +139,7 @@ class Target:
     def receive(self, rep: Replication, body: dict[str, Any]) -> dict[str, Any]:
         """Open the cycle ``body`` describes, or reopen it: answers what is staged already."""
         seq = int(body["sequence"])
-        with self.stage_locks.get(rep.id):
+        with self.stage_locks.hold(rep.id):
             rep = self.svc.records.get(rep.id)
             self._check_inbound(rep)
             if body["rp_id"] in self.svc.records.rp_ids(rep.id):
@@ -174,7 +163,7 @@ class Target:
         opened = self.staging.manifest(rep.id) or {}  # its base, for the dictionary
         delta = wire.decode(blob, key, rep.id, seq, expect_part=part,
                             dictionary=self._dictionary(rep, opened, device))
-        with self.stage_locks.get(rep.id):
+        with self.stage_locks.hold(rep.id):
             rep = self.svc.records.get(rep.id)
             self._check_inbound(rep)
             m = self._manifest_for(rep, seq)
@@ -246,7 +235,7 @@ class Target:
     # ---------------------------------------------------------------- commit
     def commit(self, rep: Replication, body: dict[str, Any]) -> dict[str, Any]:
         seq, rp_id = int(body["sequence"]), str(body["rp_id"])
-        with self.locks.get(rep.id):
+        with self.locks.hold(rep.id):
             rep = self.svc.records.get(rep.id)
             self._check_inbound(rep)
             if rp_id in self.svc.records.rp_ids(rep.id):
@@ -291,7 +280,7 @@ class Target:
     def finish(self, rep_id: str) -> None:
         """Apply a pending commit and record its recovery point (also at restart), then keep
         the replication's ``keep_points`` newest points (those with TimeViews as well)."""
-        with self.locks.get(rep_id):
+        with self.locks.hold(rep_id):
             done = self._finish(rep_id)
         if done:
             options = self.svc.records.get(rep_id).options
