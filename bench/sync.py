@@ -9,7 +9,9 @@ created and its initial sync timed from the create call to the job's success (sn
 MicroScan, zstd, AES-GCM, transfer, staging, atomic commit). The baseline copies the source
 LUN's image file with ``cp`` and runs ``sync``, in the same run on the same disk. Memory: each
 appliance's RSS sampled every 20 ms during the sync, reported as peak minus its RSS just before
-(idle). Afterwards the replica's image is compared with the source's (SHA-256).
+(idle), and once more when the sync has settled (``SETTLE_S`` after the job ended: what the
+appliance keeps while idle again). Afterwards the replica's image is compared with the
+source's (SHA-256).
 Goals (issue 13): sync time <= 2x cp + sync; peak RSS above idle <= 256 MiB on both sides; the
 replica identical; with cuts, at most one part sent again per cut.
 """
@@ -35,6 +37,7 @@ from sra.nss_client import NssClient
 
 MiB = 2**20
 GiB = 2**30
+SETTLE_S = 2.0
 
 
 def rss(pid: int) -> int:
@@ -106,6 +109,8 @@ def one_size(a: ApplianceProcess, b: ApplianceProcess, peer: str, size: int, wor
     job = ca.wait_job(created["job"]["id"], timeout=3600, interval=0.1)
     seconds = time.perf_counter() - t0
     extra_a, extra_b = mem_a.stop(), mem_b.stop()
+    time.sleep(SETTLE_S)
+    after_a, after_b = rss(a.proc.pid), rss(b.proc.pid)
     stats = job["result"]["stats"]
     replica = created["replication"]["devices"][0]["remote"]
     identical = a.image_sha256(lun["id"]) == b.image_sha256(replica)
@@ -113,7 +118,8 @@ def one_size(a: ApplianceProcess, b: ApplianceProcess, peer: str, size: int, wor
     return {"size": size, "sync_s": seconds, "cp_sync_s": baseline,
             "ratio": seconds / baseline, "source_rss_above_idle": extra_a,
             "replica_rss_above_idle": extra_b, "source_idle_rss": mem_a.idle,
-            "replica_idle_rss": mem_b.idle, "wire_bytes": stats["wire_bytes"],
+            "replica_idle_rss": mem_b.idle, "source_rss_after": after_a,
+            "replica_rss_after": after_b, "wire_bytes": stats["wire_bytes"],
             "parts": stats["parts_sent"], "cuts": done_cuts,
             "parts_resent": stats["parts_resent"], "retries": stats["retries"],
             "identical": identical,
@@ -147,14 +153,18 @@ def run(sizes: list[int], cuts: int = 0) -> dict[str, Any]:
 
 def render(report: dict[str, Any]) -> str:
     lines = ["| LUN | link cuts | initial sync s | cp + sync s | ratio (goal <= 2) | "
-             "source RSS +MiB | replica RSS +MiB (goal <= 256) | parts | parts resent | "
+             "source RSS +MiB | replica RSS +MiB (goal <= 256) | "
+             "RSS idle before -> after MiB (source; replica) | parts | parts resent | "
              "replica identical |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in report["results"]:
         lines.append(f"| {r['size'] / GiB:g} GiB | {r['cuts']} | {r['sync_s']:.1f} | "
                      f"{r['cp_sync_s']:.1f} | {r['ratio']:.2f} | "
                      f"{r['source_rss_above_idle'] / MiB:.0f} | "
-                     f"{r['replica_rss_above_idle'] / MiB:.0f} | {r['parts']} | "
+                     f"{r['replica_rss_above_idle'] / MiB:.0f} | "
+                     f"{r['source_idle_rss'] / MiB:.0f} -> {r['source_rss_after'] / MiB:.0f}; "
+                     f"{r['replica_idle_rss'] / MiB:.0f} -> {r['replica_rss_after'] / MiB:.0f} | "
+                     f"{r['parts']} | "
                      f"{r['parts_resent']} | {'yes' if r['identical'] else 'NO'} |")
     return "\n".join(lines)
 

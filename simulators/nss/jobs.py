@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import memory
 from .context import Context, new_id, stamp, utcnow
 from .errors import NssError, not_found
 from .store import dumps, loads
@@ -154,6 +155,7 @@ class Jobs:
         try:
             self._work(job_id, fn)
         finally:
+            memory.release()  # what the job freed goes back to the system
             for listener in self.on_end:
                 listener(kind, target)
 

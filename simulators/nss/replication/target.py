@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import memory
 from ..blockdev import CHUNK
 from ..context import utcnow
 from ..errors import Conflict, InvalidRequest
@@ -285,6 +286,7 @@ class Target:
         if done:
             options = self.svc.records.get(rep_id).options
             self.svc.prune(rep_id, int(options.get("keep_points", KEEP_REPLICA_POINTS)))
+            memory.release()  # the cycle's parts, freed: back to the system
 
     def _finish(self, rep_id: str) -> bool:
         row = self._pending(rep_id)
