@@ -33,7 +33,7 @@ class ApplianceProcess:
                  host: str = "127.0.0.1", fsync: bool = False,
                  nofile: int | None = None, serve_args: tuple[str, ...] = (),
                  tls: bool = False, iscsi_port: int | None = None,
-                 iscsi_chap: Path | None = None) -> None:
+                 iscsi_chap: Path | None = None, tree: Path | None = None) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.host = host
@@ -45,6 +45,7 @@ class ApplianceProcess:
         #: None: no iSCSI portal; 0: one on a free port (chosen now, kept across restarts).
         self.iscsi_port = free_port(host) if iscsi_port == 0 else iscsi_port
         self.iscsi_chap = iscsi_chap
+        self.tree = tree  # the checkout whose appliance runs (an older release); None: this one
         self.token_file = self.data_dir / "api.token"
         self.log_file = self.data_dir / "appliance.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,11 +87,12 @@ class ApplianceProcess:
             cmd += ["--iscsi-port", str(self.iscsi_port)]
         if self.iscsi_chap:
             cmd += ["--iscsi-chap", str(self.iscsi_chap)]
-        env = {k: v for k, v in os.environ.items() if k != "DRKIT_NSS_TOKEN"}
+        hidden = {"DRKIT_NSS_TOKEN", *(("PYTHONPATH",) if self.tree else ())}
+        env = {k: v for k, v in os.environ.items() if k not in hidden}
         fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True, cwd=_repo_root(),
+                                         start_new_session=True, cwd=self.tree or _repo_root(),
                                          preexec_fn=self._limits if self.nofile else None)
         try:
             self._wait_ready(timeout)

@@ -65,7 +65,9 @@ def test_tampering_any_byte_is_rejected() -> None:
     for i in range(len(blob)):
         bad = bytearray(blob)
         bad[i] ^= 0x01
-        expected = DeltaFormatError if i < 5 else DeltaError
+        # the magic is framing; the version byte 3 ^ 1 is version 2, which frames as well
+        # and fails authentication (the frame is associated data)
+        expected = DeltaFormatError if i < 4 else DeltaError
         with pytest.raises(expected):
             wire.decode(bytes(bad), KEY, "rep-1", 5)
         if i >= 9:  # past the framing, only authentication can catch it
@@ -171,14 +173,16 @@ def test_encode_refuses_oversized_part() -> None:
 
 
 def seal(body: bytes, *, extents: int, serialized: int, compress: bool = True,
-         stored: object = False, header: dict | None = None) -> bytes:
+         stored: object = False, header: dict | None = None, version: int = 3) -> bytes:
     """An authentic message around an arbitrary body (records, then data): what a buggy or
     hostile peer could send. ``stored``: the data travels as it is (``compress`` then only
-    decides for the records)."""
+    decides for the records). ``version`` 2: as appliances before wire v3 sealed (no
+    ``stored`` in the body; the data always compressed)."""
+    sizes = {"extents": extents, "serialized_bytes": serialized}
     doc = {**make_delta().header.__dict__, "kind": "incremental", **(header or {}),
-           "body": {"extents": extents, "serialized_bytes": serialized, "stored": stored}}
+           "body": sizes if version == 2 else {**sizes, "stored": stored}}
     head = json.dumps(doc, sort_keys=True).encode()
-    aad = b"DRKD\x03" + struct.pack("<I", len(head)) + head
+    aad = b"DRKD" + bytes([version]) + struct.pack("<I", len(head)) + head
     index, data = body[: extents * 13], body[extents * 13 :]
     z = zstandard.ZstdCompressor()
     packed_index = z.compress(index) if compress else index
@@ -219,6 +223,53 @@ def test_sealed_helper_makes_valid_messages() -> None:
     for stored in (False, True):
         blob = seal(REC.pack(0, 8, 1) + data, extents=1, serialized=525, stored=stored)
         assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent(4096, data),)
+
+
+def test_a_version_2_message_opens_as_it_did() -> None:
+    data = bytes(range(256)) * 2
+    blob = seal(REC.pack(0, 8, 1) + data, extents=1, serialized=525,
+                version=2)
+    assert wire.decode(blob, KEY, "rep-1", 5).extents == (Extent(4096, data),)
+    assert wire.peek_header(blob).sequence == 5
+
+
+def test_version_2_seals_what_an_older_replica_opens() -> None:
+    """Frame byte 2, no ``stored`` in the body, the data compressed even when zstd cannot
+    shrink it: what appliances before wire v3 open."""
+    noise = os.urandom(64 << 10)
+    delta = make_delta(extents=(Extent(0, noise), Extent.zeros(1 << 16, 4096)))
+    blob = wire.encode(delta, KEY, version=2)
+    (hlen,) = struct.unpack_from("<I", blob, 5)
+    aad, at = bytes(blob[: 9 + hlen]), 9 + hlen
+    assert blob[4] == 2 and "stored" not in json.loads(aad[9:])["body"]
+    body = AESGCM(KEY).decrypt(bytes(blob[at : at + 12]), bytes(blob[at + 12 :]), aad)
+    (n,) = struct.unpack_from("<I", body)
+    assert zstandard.ZstdDecompressor().decompress(body[4 + n :]) == noise
+    assert wire.decode(blob, KEY, "rep-1", 5) == delta
+
+
+@pytest.mark.parametrize(("theirs", "chosen"), [
+    (None, 2), ([2], 2), ([3], 3), ([2, 3], 3), ([3, 2, 7], 3), ([1, 2], 2)])
+def test_the_newest_version_both_open_is_sealed(theirs, chosen) -> None:
+    assert wire.negotiate(theirs) == chosen
+
+
+@pytest.mark.parametrize(("theirs", "what"), [
+    ([4, 5], r"opens delta versions \[4, 5\] and this appliance seals \[2, 3\]: upgrade"),
+    ([], r"opens delta versions \[\]"), ("3", "not a list"), ([True], "not a list"),
+])
+def test_a_peer_with_no_version_in_common_is_refused_by_name(theirs, what) -> None:
+    with pytest.raises(DeltaFormatError, match=what):
+        wire.negotiate(theirs)
+
+
+def test_unknown_versions_are_refused_both_ways() -> None:
+    with pytest.raises(DeltaFormatError, match=r"version 4 is not one of \[2, 3\]"):
+        wire.encode(make_delta(), KEY, version=4)
+    blob = bytearray(wire.encode(make_delta(), KEY))
+    blob[4] = 4
+    with pytest.raises(DeltaFormatError, match="not a drkit delta of version 2 or 3"):
+        wire.decode(blob, KEY, "rep-1", 5)
 
 
 def test_incompressible_data_travels_stored_and_compressible_data_compressed() -> None:

@@ -40,6 +40,7 @@ class Counters:
     parts_sent: int = 0
     parts_resent: int = 0
     retries: int = 0
+    wire_version: int = 0  # the delta version the replica opens (wire.negotiate)
     attempted: set[tuple[str, int]] = field(default_factory=set)
 
 
@@ -122,11 +123,13 @@ class Cycle:
         while True:
             sent = self.count.parts_sent
             try:
-                acks = self.link.post(f"/replications/{rep.id}/receive", opening)["devices"]
+                opened = self.link.post(f"/replications/{rep.id}/receive", opening)
+                self.count.wire_version = wire.negotiate(opened.get("wire_versions"))
                 for dev in rep.devices:
+                    scan = self._scan(rep, dev, heads[dev.local], plans[dev.local])
                     parts[dev.remote] = self._send_device(
-                        rep, dev, opening, self._scan(rep, dev, heads[dev.local],
-                                                      plans[dev.local]), acks.get(dev.remote))
+                        rep, dev, opening, scan, opened["devices"].get(dev.remote),
+                        self.count.wire_version)
                 return parts
             except NssError as exc:
                 stalls = 0 if self.count.parts_sent > sent else stalls + 1
@@ -137,7 +140,7 @@ class Cycle:
                 time.sleep(retry_delay(stalls, cap=5.0))
 
     def _send_device(self, rep: Replication, dev: Device, opening: dict[str, Any], scan: Scan,
-                     ack: dict[str, Any] | None) -> int:
+                     ack: dict[str, Any] | None, version: int) -> int:
         ack = ack or {"parts": 0, "covers_to": 0, "done": False}
         if ack["done"]:
             return ack["parts"]
@@ -147,7 +150,7 @@ class Cycle:
             kind=wire.DeltaKind(opening["kind"]), device=dev.remote, last=False, covers_to=0)
         key = self.svc.peers.secret(rep.peer_id)["key"]
         pipe = Pipeline(sealed_parts(self.vol, scan, header, key, self.stats, ack["parts"],
-                                     ack["covers_to"]))
+                                     ack["covers_to"], version=version))
         try:
             for sealed in pipe:
                 self._put(rep, dev, opening["sequence"], sealed, pipe)
@@ -191,7 +194,7 @@ class Cycle:
                 "block4k_bytes": self.stats.block_bytes(4096),
                 "block64k_bytes": self.stats.block_bytes(65536), "seconds": round(seconds, 4),
                 "parts_sent": self.count.parts_sent, "parts_resent": self.count.parts_resent,
-                "retries": self.count.retries}
+                "retries": self.count.retries, "wire_version": self.count.wire_version}
         self.svc.add_stats(self.rep_id, last)
         self.svc.metrics.cycle_done(self.rep_id, seconds)
         return {"recovery_point": rp_id, "sequence": seq, "kind": kind,

@@ -76,12 +76,12 @@ def _read(vol: Volumes, snap: Snapshot, batch: list[int]) -> np.ndarray:
 
 def sealed_parts(vol: Volumes, scan: Scan, header: wire.DeltaHeader, key: bytes,
                  stats: microscan.DiffStats, first_part: int, start: int,
-                 payload: int = PART_PAYLOAD) -> Iterator[Sealed]:
+                 payload: int = PART_PAYLOAD, version: int = wire.VERSION) -> Iterator[Sealed]:
     extents = microscan.iter_diff(chunk_pairs(vol, scan, start), xor=scan.xor, stats=stats,
                                   batch_chunks=SCAN_CHUNKS)
     base = None if scan.base is None else partial(read_ranges, vol, scan.base)
     for part in parts.pack(extents, payload, scan.size, first_part=first_part, start=start):
-        blob, st = parts.seal(part, header, key, payload, base)
+        blob, st = parts.seal(part, header, key, payload, base, version)
         yield Sealed(part, blob, st)
 
 

@@ -144,14 +144,15 @@ class Target:
             rep = self.svc.records.get(rep.id)
             self._check_inbound(rep)
             if body["rp_id"] in self.svc.records.rp_ids(rep.id):
-                return {"committed": True, "devices": {}}
+                return {"committed": True, "devices": {}, "wire_versions": list(wire.VERSIONS)}
             self._check_sequence(rep, seq)
             m = self.staging.manifest(rep.id)
             if m is None or m["rp_id"] != body["rp_id"] or m["sequence"] != seq:
                 self.finish(rep.id)
                 self.staging.begin(rep.id, {**body, "sequence": seq})
                 m = self.staging.manifest(rep.id)
-            return {"committed": False, "devices": self._acks(rep, m)}
+            return {"committed": False, "devices": self._acks(rep, m),
+                    "wire_versions": list(wire.VERSIONS)}
 
     def stage(self, rep: Replication, seq: int, device: str, part: int,
               blob: bytes | bytearray) -> dict[str, Any]:

@@ -20,7 +20,14 @@ from typing import Any
 
 from .errors import DeltaTooLargeError
 from .microscan import SECTOR, Extent, Kind
-from .wire import MAX_PART_PAYLOAD, Delta, WireStats, dictionary_ranges, encode_with_stats
+from .wire import (
+    MAX_PART_PAYLOAD,
+    VERSION,
+    Delta,
+    WireStats,
+    dictionary_ranges,
+    encode_with_stats,
+)
 
 RECORD = 13
 
@@ -110,15 +117,17 @@ def level_for(part: Part) -> int:
 
 
 def seal(part: Part, header: Any, key: bytes, payload: int,
-         base: Callable[[list[tuple[int, int]]], bytes] | None) -> tuple[bytearray, WireStats]:
+         base: Callable[[list[tuple[int, int]]], bytes] | None,
+         version: int = VERSION) -> tuple[bytearray, WireStats]:
     """One part sealed with the default settings: compressed against the base content when
-    the receiver holds the base (``base`` given), at ``level_for(part)``."""
+    the receiver holds the base (``base`` given), at ``level_for(part)``, in wire ``version``."""
     h = replace(header, part=part.index, last=part.last, covers_to=part.covers_to,
                 dictionary=base is not None)
     ranges = dictionary_ranges(part.extents, header.device_size)
     return encode_with_stats(Delta(h, part.extents), key, level=level_for(part),
                              max_payload=payload,
-                             dictionary=base(ranges) if base is not None else None)
+                             dictionary=base(ranges) if base is not None else None,
+                             version=version)
 
 
 def encode_all(delta: Delta, key: bytes, payload: int = MAX_PART_PAYLOAD,

@@ -25,6 +25,11 @@ each says up to which byte offset the delta is complete (``covers_to``: every ch
 is in this part or an earlier one), and the device's final part says ``last``. A receiver that
 acknowledged part *n* lets the sender resume at part *n+1*, scanning from ``covers_to`` on,
 after a cut or a restart of either side.
+
+Versions: an appliance opens every version in ``VERSIONS`` and seals the newest its peer opens
+(``negotiate``; the replica lists its versions in the answer that opens a cycle), so the two
+appliances of a pair can be upgraded one at a time. Version 2 is version 3 without
+``body.stored``: its data is always compressed. A peer that lists no versions speaks 2.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ from .microscan import SECTOR, Extent, Kind
 
 MAGIC = b"DRKD"
 VERSION = 3
+VERSIONS = (2, 3)  # opened; sealed: the newest the peer opens too
+_UNLISTED = 2  # what a peer that does not list its versions speaks
 MAX_HEADER = 16 << 10
 MAX_PART_PAYLOAD = 64 << 20
 _FRAME = struct.Struct("<4sBI")
@@ -196,17 +203,34 @@ def _zstd(level: int, dictionary: bytes | None) -> zstandard.ZstdCompressor:
     return zstandard.ZstdCompressor(level=level, dict_data=d, write_checksum=True)
 
 
-def _header_bytes(header: DeltaHeader, body: dict[str, int]) -> bytes:
+def _header_bytes(header: DeltaHeader, body: dict[str, Any]) -> bytes:
     doc = {**asdict(header), "kind": str(header.kind), "body": body}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
+def negotiate(theirs: Any) -> int:
+    """The version to seal for a peer that opens ``theirs`` (None: it did not say)."""
+    listed = [_UNLISTED] if theirs is None else theirs
+    if not isinstance(listed, list) or not all(_int(v) for v in listed):
+        raise _bad(f"the peer's wire versions {theirs!r} are not a list of integers",
+                   field="wire_versions")
+    common = set(listed) & set(VERSIONS)
+    if not common:
+        raise _bad(f"the peer opens delta versions {sorted(set(listed))} and this appliance "
+                   f"seals {list(VERSIONS)}: upgrade the older of the two",
+                   field="wire_versions", peer_versions=sorted(set(listed)))
+    return max(common)
+
+
 def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
-                      max_payload: int = MAX_PART_PAYLOAD,
-                      dictionary: bytes | None = None) -> tuple[bytearray, WireStats]:
+                      max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None,
+                      version: int = VERSION) -> tuple[bytearray, WireStats]:
     """Seal one part; raises DeltaTooLargeError over ``max_payload`` (cut with parts.pack).
-    ``dictionary``: the base content of ``dictionary_ranges`` when the header says so."""
+    ``dictionary``: the base content of ``dictionary_ranges`` when the header says so;
+    ``version``: one of ``VERSIONS`` (what ``negotiate`` chose for the peer)."""
     check_key(key)
+    if version not in VERSIONS:
+        raise _bad(f"delta version {version!r} is not one of {list(VERSIONS)}", field="version")
     _check_header(delta.header)
     _check_extents(delta.extents, delta.header.covers_to)
     if delta.header.dictionary != (dictionary is not None):
@@ -218,10 +242,10 @@ def encode_with_stats(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
         raise DeltaTooLargeError(f"delta part of {size} bytes exceeds {max_payload}; "
                                  "cut it with parts.pack", size=size)
     packed = _compress(_zstd(level, dictionary), pieces, data_len)
-    stored = len(packed) >= data_len
-    header = _header_bytes(delta.header, {"extents": len(delta.extents),
-                                          "serialized_bytes": size, "stored": stored})
-    aad = _FRAME.pack(MAGIC, VERSION, len(header)) + header
+    stored = version >= 3 and len(packed) >= data_len
+    sizes: dict[str, Any] = {"extents": len(delta.extents), "serialized_bytes": size}
+    header = _header_bytes(delta.header, sizes if version < 3 else {**sizes, "stored": stored})
+    aad = _FRAME.pack(MAGIC, version, len(header)) + header
     packed_index = zstandard.ZstdCompressor(level=level).compress(index)
     blob = seal(key, aad, [_INDEX_LEN.pack(len(packed_index)), packed_index,
                             *(pieces if stored else [packed])])
@@ -243,9 +267,10 @@ def _compress(z: zstandard.ZstdCompressor, pieces: list[bytes | memoryview], siz
 
 
 def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
-           max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None) -> bytearray:
+           max_payload: int = MAX_PART_PAYLOAD, dictionary: bytes | None = None,
+           version: int = VERSION) -> bytearray:
     return encode_with_stats(delta, key, level=level, max_payload=max_payload,
-                             dictionary=dictionary)[0]
+                             dictionary=dictionary, version=version)[0]
 
 
 def _frame(blob: bytes | bytearray | memoryview) -> bytes:
@@ -253,15 +278,15 @@ def _frame(blob: bytes | bytearray | memoryview) -> bytes:
     if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < _FRAME.size:
         raise _bad("delta is truncated: no frame", field="frame")
     magic, version, hlen = _FRAME.unpack_from(blob)
-    if magic != MAGIC or version != VERSION:
-        raise _bad(f"not a drkit delta v{VERSION} (magic {bytes(magic)!r}, version {version})",
-                   field="frame")
+    if magic != MAGIC or version not in VERSIONS:
+        raise _bad(f"not a drkit delta of version {' or '.join(map(str, VERSIONS))} (magic "
+                   f"{bytes(magic)!r}, version {version})", field="frame", version=version)
     if hlen > MAX_HEADER or len(blob) < _FRAME.size + hlen + NONCE_BYTES + TAG_BYTES:
         raise _bad(f"delta is truncated or its header length {hlen} is invalid", field="frame")
     return bytes(blob[: _FRAME.size + hlen])
 
 
-def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, Any]]:
+def _parse_header(raw: bytes, version: int) -> tuple[DeltaHeader, dict[str, Any]]:
     try:
         doc = json.loads(raw)
         body = doc.pop("body")
@@ -269,9 +294,9 @@ def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, Any]]:
         if doc.get("covers_to") is None:
             raise KeyError("covers_to")
         sizes = {k: int(body[k]) for k in ("extents", "serialized_bytes")}
-        if not isinstance(body["stored"], bool):
+        sizes["stored"] = body["stored"] if version >= 3 else False
+        if not isinstance(sizes["stored"], bool):
             raise TypeError("stored")
-        sizes["stored"] = body["stored"]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise _bad(f"delta header is malformed: {type(exc).__name__}", field="header") from None
     _check_header(header)
@@ -281,7 +306,7 @@ def _parse_header(raw: bytes) -> tuple[DeltaHeader, dict[str, Any]]:
 def peek_header(blob: bytes | bytearray) -> DeltaHeader:
     """The header WITHOUT authentication: for routing only, never for decisions."""
     aad = _frame(blob)
-    return _parse_header(aad[_FRAME.size :])[0]
+    return _parse_header(aad[_FRAME.size :], aad[len(MAGIC)])[0]
 
 
 def decode(blob: bytes | bytearray, key: bytes, expect_replication: str, expect_sequence: int, *,
@@ -292,7 +317,7 @@ def decode(blob: bytes | bytearray, key: bytes, expect_replication: str, expect_
     check_key(key)
     aad = _frame(blob)
     packed = open_sealed(key, blob, aad, expect_replication)
-    header, body = _parse_header(aad[_FRAME.size :])
+    header, body = _parse_header(aad[_FRAME.size :], aad[len(MAGIC)])
     _check_expected(header, expect_replication, expect_sequence, expect_part)
     records, data = _split_body(packed, body["extents"])
     if header.dictionary and dictionary is None:
