@@ -12,6 +12,8 @@ replica was promoted; the source must be demoted and the direction reversed to g
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -125,19 +127,25 @@ class Records:
                  dumps(rep.error), rep.created, rep.updated))
 
     def update(self, rep_id: str, db: Any = None, **fields: Any) -> Replication:
-        rep = replace(self.get(rep_id), **fields, updated=utcnow())
-        cols = {"direction": rep.direction, "state": rep.state, "sequence": rep.sequence,
-                "last_rp": rep.last_rp, "inflight": dumps(rep.inflight),
-                "stats": dumps(rep.stats), "error": dumps(rep.error),
-                "devices": dumps([asdict(d) for d in rep.devices]),
-                "local_group": rep.local_group, "options": dumps(rep.options),
-                "updated": rep.updated}
-        sql = f"UPDATE replications SET {', '.join(f'{c}=?' for c in cols)} WHERE id=?"
-        if db is not None:
-            db.execute(sql, (*cols.values(), rep_id))
-        else:
-            with self.ctx.store.tx() as tx:
-                tx.execute(sql, (*cols.values(), rep_id))
+        """Set ``fields``; the others keep what they hold when this commits."""
+        return self.change(rep_id, lambda _: fields, db)
+
+    def change(self, rep_id: str, fields: Callable[[Replication], dict[str, Any]],
+               db: Any = None) -> Replication:
+        """Read the record, compute the fields to set from it and write them, in one
+        transaction: the PATCH of a policy, a cycle recording its point in flight and a role
+        change may run at once, and none of them may undo another's change."""
+        with self.ctx.store.tx() if db is None else nullcontext(db) as tx:
+            current = self.get(rep_id)
+            rep = replace(current, **fields(current), updated=utcnow())
+            cols = {"direction": rep.direction, "state": rep.state, "sequence": rep.sequence,
+                    "last_rp": rep.last_rp, "inflight": dumps(rep.inflight),
+                    "stats": dumps(rep.stats), "error": dumps(rep.error),
+                    "devices": dumps([asdict(d) for d in rep.devices]),
+                    "local_group": rep.local_group, "options": dumps(rep.options),
+                    "updated": rep.updated}
+            tx.execute(f"UPDATE replications SET {', '.join(f'{c}=?' for c in cols)} "
+                       "WHERE id=?", (*cols.values(), rep_id))
         return rep
 
     def delete(self, rep_id: str) -> None:

@@ -25,6 +25,7 @@ from .peers import PeerLink, Peers
 from .records import KEEP_EVENTS, ZERO_STATS, Device, Records, Replication
 from .scheduler import Scheduler
 from .source import KEEP_SOURCE_POINTS, Cycle, source_points
+from .syncgate import SyncGate
 from .target import KEEP_REPLICA_POINTS, Target
 from .throttle import Throttles, TokenBucket
 from .volumes import Volumes
@@ -44,6 +45,7 @@ class ReplicationService:
         self.peers = Peers(ctx, identity)
         self.target = Target(self, staging)
         self.locks = KeyedLocks()
+        self.gate = SyncGate()
         self.throttles = Throttles()
         self.metrics = ReplicationMetrics(self._metric_rows)
         self.scheduler = Scheduler(self)
@@ -86,9 +88,8 @@ class ReplicationService:
     def update(self, rep_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """PATCH: ``policy`` fields merge into the current policy; ``xor`` and
         ``keep_points`` replace."""
-        rep = self.records.get(rep_id)
-        options = self._options(changes, rep.options)
-        rep = self.records.update(rep_id, options=options)
+        rep = self.records.change(rep_id, lambda r: {"options": self._options(changes, r.options)})
+        options = rep.options
         self.records.add_event(rep_id, "policy", {"policy": options["policy"]})
         told = {k: options[k] for k in TOLD_TO_REPLICA if k in changes}
         if rep.direction == "outbound" and told:
@@ -188,6 +189,7 @@ class ReplicationService:
         self._rpo_seen.pop(rep_id, None)
         self._rpo_logged.pop(rep_id, None)
         self.scheduler.forget(rep_id)
+        self.gate.forget(rep_id)
         self.metrics.forget(rep_id)
 
     # ---------------------------------------------------------------- views, RPO
@@ -262,26 +264,38 @@ class ReplicationService:
         if rep.state != "replicating":
             raise Conflict(f"replication {rep_id!r} is {rep.state}; resume it first",
                            code=f"replication-{rep.state}", id=rep_id, state=rep.state)
-        active = self.jobs.active("sync", rep_id)
-        if active:
-            if announce:
-                self.jobs.announce(active["id"])
-            return {**active, "warning": "a sync of this replication is already running; "
-                    "this request joins it"}
-        return self.jobs.submit("sync", rep_id, lambda h: self._cycle(rep_id, h, quiesce),
-                                announced=announce)
+        job_id, opened = self.gate.join_or_open(rep_id, announce, lambda: self.jobs.submit(
+            "sync", rep_id, lambda h: self._cycles(rep_id, h, quiesce), announced=announce))
+        if opened is not None:
+            return opened
+        if announce:
+            self.jobs.announce(job_id)
+        return {**self.jobs.get(job_id), "warning": "a sync of this replication is already "
+                "running; this request joins it (its point is taken after this request)"}
 
-    def _cycle(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
-        with self.locks.hold(rep_id):
-            try:
-                result = Cycle(self, rep_id, handle, quiesce).run()
-            except NssError as exc:
-                self.records.update(rep_id, error={**exc.to_dict(), "time": utcnow()})
-                raise
-            options = {k: v for k, v in self.records.get(rep_id).options.items()
-                       if k != "allow_resync"}  # a resync is allowed once, after a reverse
-            self.records.update(rep_id, error=None, options=options)
-            return result
+    def _cycles(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
+        """Cycles until one's snapshot is newer than every request the job took (syncgate)."""
+        try:
+            with self.locks.hold(rep_id):
+                while True:
+                    cycle = Cycle(self, rep_id, handle, quiesce)
+                    result = self._cycle(cycle)
+                    if self.gate.may_end(rep_id, handle.id, cycle.snapped_at,
+                                         cycle.unchanged_since_snapshot):
+                        return result
+        finally:
+            self.gate.close(rep_id, handle.id)
+
+    def _cycle(self, cycle: Cycle) -> dict[str, Any]:
+        try:
+            result = cycle.run()
+        except NssError as exc:
+            self.records.update(cycle.rep_id, error={**exc.to_dict(), "time": utcnow()})
+            raise
+        self.records.change(cycle.rep_id, lambda r: {"error": None, "options": {
+            k: v for k, v in r.options.items()
+            if k != "allow_resync"}})  # a resync is allowed once, after a reverse
+        return result
 
     def reconcile(self, rep_id: str, link: PeerLink) -> Replication:
         """Settle a point shipped before a crash or a cut: acknowledged if the replica holds
@@ -326,10 +340,13 @@ class ReplicationService:
                 self.vol.delete_snapshot(p.snapshot_id)
 
     def add_stats(self, rep_id: str, last: dict[str, Any]) -> None:
-        rep = self.records.get(rep_id)
-        total = {k: rep.stats.get(k, 0) + last.get(k, 0) for k in ZERO_STATS if k != "cycles"}
-        total["cycles"] = rep.stats.get("cycles", 0) + 1
-        self.records.update(rep_id, stats={**total, "last_cycle": last})
+        def added(rep: Replication) -> dict[str, Any]:
+            total = {k: rep.stats.get(k, 0) + last.get(k, 0) for k in ZERO_STATS
+                     if k != "cycles"}
+            return {"stats": {**total, "cycles": rep.stats.get("cycles", 0) + 1,
+                              "last_cycle": last}}
+
+        self.records.change(rep_id, added)
 
     def stats(self, rep_id: str) -> dict[str, Any]:
         rep = self.records.get(rep_id)

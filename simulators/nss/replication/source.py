@@ -52,6 +52,8 @@ class Cycle:
         self.rep_id, self.handle, self.quiesce = rep_id, handle, quiesce
         self.started = time.monotonic()
         self.stats = microscan.DiffStats()
+        self.snapped_at: float | None = None  # monotonic, when this cycle took its snapshot
+        self.heads: dict[str, Snapshot] = {}  # its snapshot of each device
         self.count = Counters()
         self.link = service.peers.link(service.records.get(rep_id).peer_id)
         self.part_link = service.peers.link(service.records.get(rep_id).peer_id, attempts=1)
@@ -60,6 +62,7 @@ class Cycle:
         rep = self.svc.reconcile(self.rep_id, self.link)
         remote = self.link.get(f"/replications/{rep.id}/sync-state")
         rp_id, seq, heads = self._heads(rep)
+        self.heads = heads
         plans = {d.local: self._plan(rep, d, heads[d.local], remote) for d in rep.devices}
         kind = next(iter(plans.values())).kind
         first = heads[rep.devices[0].local]
@@ -71,6 +74,12 @@ class Cycle:
         self.svc.acknowledge(rep.id, seq, rp_id)
         return self._result(rp_id, seq, kind, first.consistency)
 
+    def unchanged_since_snapshot(self) -> bool:
+        """No device was written after this cycle's snapshot: its point holds every write
+        acknowledged so far (a resumed point as much as a fresh one)."""
+        return bool(self.heads) and not any(self.vol.dirty_chunks(lun, snap.seq)
+                                            for lun, snap in self.heads.items())
+
     # ---------------------------------------------------------------- steps
     def _heads(self, rep: Replication) -> tuple[str, int, dict[str, Snapshot]]:
         if rep.inflight:  # reconcile kept it: the replica is receiving it, resume
@@ -78,6 +87,7 @@ class Cycle:
                      for lun, s in rep.inflight["snapshots"].items()}
             return rep.inflight["rp"], rep.inflight["sequence"], snaps
         rp_id, seq = new_id("rp"), rep.sequence + 1
+        self.snapped_at = time.monotonic()  # every write acknowledged before is in the point
         snaps = self.vol.snapshot(rep.local_luns, self.quiesce,
                                   {"replication_id": rep.id, "rp": rp_id})
         self.svc.records.update(rep.id, inflight={
