@@ -60,9 +60,9 @@ class Groups:
         return self.get(group_id)
 
     def set_attrs(self, group_id: str, **attrs: Any) -> Group:
-        group = self.get(group_id)
-        merged = {k: v for k, v in {**group.attrs, **attrs}.items() if v is not None}
-        with self.ctx.store.tx() as db:
+        with self.ctx.store.tx() as db:  # read and write at once: no concurrent change lost
+            merged = {k: v for k, v in {**self.get(group_id).attrs, **attrs}.items()
+                      if v is not None}
             db.execute("UPDATE groups SET attrs=? WHERE id=?", (dumps(merged), group_id))
         return self.get(group_id)
 

@@ -93,10 +93,9 @@ class Luns:
 
     def set_role(self, lun_id: str, role: str, access: str, **attrs: Any) -> Lun:
         """Role changes belong to replication; they hold the I/O lock like any write."""
-        lun = self.get(lun_id)
-        merged = {**lun.attrs, **attrs}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        with self.ctx.io_lock, self.ctx.store.tx() as db:
+        with self.ctx.io_lock, self.ctx.store.tx() as db:  # read and write at once
+            merged = {k: v for k, v in {**self.get(lun_id).attrs, **attrs}.items()
+                      if v is not None}
             db.execute("UPDATE luns SET role=?, access=?, attrs=? WHERE id=?",
                        (role, access, dumps(merged), lun_id))
         return self.get(lun_id)

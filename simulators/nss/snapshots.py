@@ -68,10 +68,9 @@ class Snapshots:
         return group_id, [self.get(s) for s in ids]
 
     def update_attrs(self, snap_id: str, **attrs: Any) -> Snapshot:
-        snap = self.get(snap_id)
-        with self.ctx.store.tx() as db:
+        with self.ctx.store.tx() as db:  # read and write at once: no concurrent change lost
             db.execute("UPDATE snapshots SET attrs=? WHERE id=?",
-                       (dumps({**snap.attrs, **attrs}), snap_id))
+                       (dumps({**self.get(snap_id).attrs, **attrs}), snap_id))
         return self.get(snap_id)
 
     def delete(self, snap_id: str) -> None:
