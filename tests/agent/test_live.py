@@ -120,7 +120,9 @@ def test_an_agent_that_cannot_freeze_in_time_makes_the_snapshot_crash_or_fail(si
     assert len(site.client.list_snapshots(data)) == before
     site.wait_progress(data, wal, crash_lsn(site, data, wal) + 20)  # the application still runs
     status = guest.status()
-    assert status["state"] == "thawed" and status["stats"]["failures"] == 2
+    # The appliance gives up after 1 ms, maybe before the request reached the agent, so the
+    # agent counts at most the two failures; what must hold is that it never stays frozen.
+    assert status["state"] == "thawed" and status["stats"]["failures"] <= 2
 
 
 def crash_lsn(site: Site, data: str, wal: str) -> int:
@@ -145,3 +147,28 @@ def test_guest_pins_an_https_appliance(appliance_factory: Callable, tmp_path: Pa
     bad = GuestProcess(tmp_path / "bad", ap.url, ap.token_file, *luns, cfg, fingerprint="zz")
     with pytest.raises(RuntimeError, match="64 hex digits"):
         bad.start(timeout_s=10)
+
+
+def test_a_quiesced_sync_joining_a_crash_consistent_cycle_gets_an_app_point(
+        appliance_factory: Callable, tmp_path: Path) -> None:
+    """Cycles run back to back crash-consistently; a quiesced sync (the SRA's syncOnce with
+    quiesce) joins one, and its answer is still a point taken through the agent."""
+    site = Site(appliance_factory("nss-a"), tmp_path)
+    replica = appliance_factory("nss-b")
+    try:
+        _, (data, wal) = site.guest("db1", seed=4, rate_tps=200)
+        group = site.client.create_group("db1-cg", [data, wal])
+        peer = site.client.pair(replica.url, replica.token)["id"]
+        rep = site.client.create_replication(group["id"], peer, policy={
+            "mode": "continuous", "interval_s": 0, "rpo_s": 30})["replication"]
+        site.wait_progress(data, wal, 10)
+        joined = 0
+        for _ in range(6):
+            job = site.client.sync(rep["id"], quiesce=True)
+            joined += "warning" in job
+            result = site.client.wait_job(job["id"], timeout=60)["result"]
+            assert result["consistency"] == "app", result
+        assert joined, "no quiesced sync joined a running cycle: the case was not exercised"
+    finally:
+        for g in site.guests:
+            g.stop()

@@ -264,7 +264,7 @@ class ReplicationService:
         if rep.state != "replicating":
             raise Conflict(f"replication {rep_id!r} is {rep.state}; resume it first",
                            code=f"replication-{rep.state}", id=rep_id, state=rep.state)
-        job_id, opened = self.gate.join_or_open(rep_id, announce, lambda: self.jobs.submit(
+        job_id, opened = self.gate.join_or_open(rep_id, announce, quiesce, lambda: self.jobs.submit(
             "sync", rep_id, lambda h: self._cycles(rep_id, h, quiesce), announced=announce))
         if opened is not None:
             return opened
@@ -274,14 +274,14 @@ class ReplicationService:
                 "running; this request joins it (its point is taken after this request)"}
 
     def _cycles(self, rep_id: str, handle: Any, quiesce: bool) -> dict[str, Any]:
-        """Cycles until one's snapshot is newer than every request the job took (syncgate)."""
+        """Cycles until their points served every request the job took (syncgate.py)."""
         try:
             with self.locks.hold(rep_id):
                 while True:
-                    cycle = Cycle(self, rep_id, handle, quiesce)
+                    cycle = Cycle(self, rep_id, handle,
+                                  quiesce or self.gate.wants_quiesce(handle.id))
                     result = self._cycle(cycle)
-                    if self.gate.may_end(rep_id, handle.id, cycle.snapped_at,
-                                         cycle.unchanged_since_snapshot):
+                    if self.gate.may_end(rep_id, handle.id, cycle.serves):
                         return result
         finally:
             self.gate.close(rep_id, handle.id)

@@ -23,6 +23,7 @@ import numpy as np
 from ..context import new_id, utcnow
 from ..errors import NssError
 from ..model import Snapshot
+from . import syncgate
 from .logic import microscan, planner, wire
 from .logic.errors import is_transient
 from .logic.policy import retry_delay
@@ -74,9 +75,18 @@ class Cycle:
         self.svc.acknowledge(rep.id, seq, rp_id)
         return self._result(rp_id, seq, kind, first.consistency)
 
-    def unchanged_since_snapshot(self) -> bool:
-        """No device was written after this cycle's snapshot: its point holds every write
-        acknowledged so far (a resumed point as much as a fresh one)."""
+    def serves(self, kind: str, asked_at: float) -> bool:
+        """Whether this cycle's point answers a sync request of ``kind`` (syncgate) made at
+        ``asked_at`` (monotonic): snapshotted after it, or no device written since the
+        snapshot (a resumed point as much as a fresh one); for ``quiesced``, through the
+        agents (a fresh snapshot taken with quiesce, or an application-consistent point)."""
+        fresh = self.snapped_at is not None and self.snapped_at >= asked_at
+        if kind == syncgate.QUIESCED:
+            app = any(s.consistency == "app" for s in self.heads.values())
+            return (fresh and self.quiesce) or (app and self._unchanged())
+        return fresh or self._unchanged()
+
+    def _unchanged(self) -> bool:
         return bool(self.heads) and not any(self.vol.dirty_chunks(lun, snap.seq)
                                             for lun, snap in self.heads.items())
 
