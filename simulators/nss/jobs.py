@@ -68,19 +68,22 @@ class Retention:
 
 
 class JobHandle:
-    """What a running job's function sees: report progress (0-100) and extra fields."""
+    """What a running job's function sees: report progress (0-100) and extra fields. The
+    progress a client sees never goes back (a sync job may run a second cycle)."""
 
     def __init__(self, jobs: Jobs, job_id: str) -> None:
         self.jobs = jobs
         self.id = job_id
         self._last = 0.0
+        self._shown = 0
 
     def progress(self, pct: float, force: bool = False, **info: Any) -> None:
         now = time.monotonic()
         if not force and now - self._last < 0.2:
             return
         self._last = now
-        self.jobs._update(self.id, progress=max(0, min(99, int(pct))), info=info)
+        self._shown = max(self._shown, min(99, int(pct)))
+        self.jobs._update(self.id, progress=self._shown, info=info)
 
 
 class Jobs:
