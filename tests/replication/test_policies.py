@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -139,8 +140,6 @@ def test_a_sync_during_a_running_cycle_delivers_every_write_made_before_it(pair)
     """SRM's planned migration: the source goes read-only, syncOnce, failover. With cycles
     running back to back the sync joins one whose snapshot may predate the last writes; the
     point it answers with must still hold them (the job runs one more cycle)."""
-    import threading
-
     ca, size = pair.ca, 32 * MiB
     lun = ca.create_lun("busy", size)
     rep = ca.create_replication(lun["id"], pair.peer_of_a, policy={

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pytest
 
 from sra import errors
@@ -503,8 +504,6 @@ def test_planned_migration_carries_the_last_writes_while_cycles_run(sites: dict)
     """Replication runs continuously (cycles back to back) while the VMs write; they stop,
     their last writes land, prepareFailover, syncOnce: the replicas hold those last writes
     even though the sync joined a cycle whose snapshot was older."""
-    import numpy as np
-
     a, b, client = sites["a"], sites["b"], sites["a"].ap.client
     for rep in sites["reps"]:
         client.update_replication(rep["id"], policy={  # slow cycles: 1 MiB/s

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -126,16 +125,16 @@ class Records:
                  rep.last_rp, dumps(rep.inflight), dumps(rep.options), dumps(rep.stats),
                  dumps(rep.error), rep.created, rep.updated))
 
-    def update(self, rep_id: str, db: Any = None, **fields: Any) -> Replication:
+    def update(self, rep_id: str, **fields: Any) -> Replication:
         """Set ``fields``; the others keep what they hold when this commits."""
-        return self.change(rep_id, lambda _: fields, db)
+        return self.change(rep_id, lambda _: fields)
 
-    def change(self, rep_id: str, fields: Callable[[Replication], dict[str, Any]],
-               db: Any = None) -> Replication:
+    def change(self, rep_id: str, fields: Callable[[Replication], dict[str, Any]]) -> Replication:
         """Read the record, compute the fields to set from it and write them, in one
-        transaction: the PATCH of a policy, a cycle recording its point in flight and a role
-        change may run at once, and none of them may undo another's change."""
-        with self.ctx.store.tx() if db is None else nullcontext(db) as tx:
+        transaction (within the caller's, if it has one open): the PATCH of a policy, a cycle
+        recording its point in flight and a role change may run at once, and none of them may
+        undo another's change."""
+        with self.ctx.store.tx() as tx:
             current = self.get(rep_id)
             rep = replace(current, **fields(current), updated=utcnow())
             cols = {"direction": rep.direction, "state": rep.state, "sequence": rep.sequence,

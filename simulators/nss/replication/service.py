@@ -316,7 +316,7 @@ class ReplicationService:
         points = source_points(rep, rp_id, seq, rep.inflight or {})
         with self.store.tx() as db:
             self.records.add_points(db, rep_id, points)
-            self.records.update(rep_id, db, sequence=seq, last_rp=rp_id, inflight=None)
+            self.records.update(rep_id, sequence=seq, last_rp=rp_id, inflight=None)
         self.prune(rep_id, KEEP_SOURCE_POINTS)
 
     def drop_inflight(self, rep: Replication) -> None:

@@ -303,7 +303,7 @@ class Target:
                                 row["consistency"]) for s in snaps]
         with self.store.tx() as db:
             self.svc.records.add_points(db, rep.id, points)
-            self.svc.records.update(rep.id, db, sequence=row["sequence"],
+            self.svc.records.update(rep.id, sequence=row["sequence"],
                                     last_rp=row["rp_id"])
             db.execute("DELETE FROM pending_commits WHERE replication_id=?", (rep_id,))
         self.staging.drop(rep_id)

@@ -273,8 +273,8 @@ def encode(delta: Delta, key: bytes, *, level: int = _ZSTD_LEVEL,
                              dictionary=dictionary, version=version)[0]
 
 
-def _frame(blob: bytes | bytearray | memoryview) -> bytes:
-    """The associated data (frame + header), checking only the framing."""
+def _frame(blob: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+    """The associated data (frame + header) and the version, checking only the framing."""
     if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < _FRAME.size:
         raise _bad("delta is truncated: no frame", field="frame")
     magic, version, hlen = _FRAME.unpack_from(blob)
@@ -283,7 +283,7 @@ def _frame(blob: bytes | bytearray | memoryview) -> bytes:
                    f"{bytes(magic)!r}, version {version})", field="frame", version=version)
     if hlen > MAX_HEADER or len(blob) < _FRAME.size + hlen + NONCE_BYTES + TAG_BYTES:
         raise _bad(f"delta is truncated or its header length {hlen} is invalid", field="frame")
-    return bytes(blob[: _FRAME.size + hlen])
+    return bytes(blob[: _FRAME.size + hlen]), version
 
 
 def _parse_header(raw: bytes, version: int) -> tuple[DeltaHeader, dict[str, Any]]:
@@ -305,8 +305,8 @@ def _parse_header(raw: bytes, version: int) -> tuple[DeltaHeader, dict[str, Any]
 
 def peek_header(blob: bytes | bytearray) -> DeltaHeader:
     """The header WITHOUT authentication: for routing only, never for decisions."""
-    aad = _frame(blob)
-    return _parse_header(aad[_FRAME.size :], aad[len(MAGIC)])[0]
+    aad, version = _frame(blob)
+    return _parse_header(aad[_FRAME.size :], version)[0]
 
 
 def decode(blob: bytes | bytearray, key: bytes, expect_replication: str, expect_sequence: int, *,
@@ -315,9 +315,9 @@ def decode(blob: bytes | bytearray, key: bytes, expect_replication: str, expect_
     """Authenticate and open one part; every failure is a typed DeltaError, nothing else.
     ``dictionary(ranges)`` gives the base content of ranges (for parts that use one)."""
     check_key(key)
-    aad = _frame(blob)
+    aad, version = _frame(blob)
     packed = open_sealed(key, blob, aad, expect_replication)
-    header, body = _parse_header(aad[_FRAME.size :], aad[len(MAGIC)])
+    header, body = _parse_header(aad[_FRAME.size :], version)
     _check_expected(header, expect_replication, expect_sequence, expect_part)
     records, data = _split_body(packed, body["extents"])
     if header.dictionary and dictionary is None:
