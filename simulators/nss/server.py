@@ -93,17 +93,13 @@ def serve(name: str, data_dir: Path, host: str, port: int, token_file: Path | No
           (f"\nTLS certificate SHA-256 fingerprint: {fp}" if fp else " (insecure: plain HTTP)"),
           flush=True)
     try:
-        _run(app, sock, {**ssl, **uvicorn_options(
-            limits_for(raise_nofile(), header_timeout=header_timeout))})
+        uvicorn_server(app, {**ssl, **uvicorn_options(
+            limits_for(raise_nofile(), header_timeout=header_timeout))}).run(sockets=[sock])
     finally:
         if portal is not None:
             portal.stop()
         appliance.close()
         os.close(lock)
-
-
-def _run(app: Any, sock: socket.socket, options: dict[str, Any]) -> None:
-    uvicorn_server(app, options).run(sockets=[sock])
 
 
 def uvicorn_server(app: Any, options: dict[str, Any]) -> uvicorn.Server:
